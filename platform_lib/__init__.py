@@ -1,0 +1,22 @@
+"""The self-serve platform: declare a data product once, get the asset, its audit,
+its output port and its catalog entry."""
+
+from platform_lib.assets import BuildContext, data_product, staging_asset
+from platform_lib.domain import domain_definitions
+from platform_lib.ports_io import read_product
+from platform_lib.spec import SLA, Column, DataProduct, Domain, Owner, Rule, Source
+
+__all__ = [
+    "SLA",
+    "BuildContext",
+    "Column",
+    "DataProduct",
+    "Domain",
+    "Owner",
+    "Rule",
+    "Source",
+    "data_product",
+    "domain_definitions",
+    "read_product",
+    "staging_asset",
+]

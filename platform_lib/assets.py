@@ -1,0 +1,142 @@
+"""Asset factories: a staged source, and a Python data product, from their declarations."""
+
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import duckdb
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, asset
+from dagster_duckdb import DuckDBResource
+
+from platform_lib.audit import audit, ensure_quarantine, q
+from platform_lib.landing import landed_files, quarantine_drifted, scan
+from platform_lib.metadata import audit_metadata, product_metadata, product_tags, source_metadata
+from platform_lib.ports_io import import_port
+from platform_lib.resources import MeshResource
+from platform_lib.settings import MeshPaths
+from platform_lib.spec import DataProduct, Source
+from platform_lib.wap import audit_and_publish, audit_check_specs, rule_checks
+
+
+def writer_pool(domain: str) -> str:
+    """One writer per domain DuckDB file: every asset of a domain shares this pool."""
+    return f"duckdb_{domain}"
+
+
+def input_key(ref: str) -> AssetKey:
+    return AssetKey(ref.split("@")[0].split("."))
+
+
+def staging_asset(source: Source) -> AssetsDefinition:
+    key = AssetKey(source.key_path)
+    referenced = sorted({c.references.split(".")[0] for c in source.columns if c.references} - {source.name})
+
+    @asset(
+        key=key,
+        group_name=f"{source.domain}_staging",
+        description=source.description,
+        kinds={"duckdb", source.format},
+        tags={"domain": source.domain, "layer": "staging"},
+        deps=[AssetKey([source.domain, "staging", r]) for r in referenced],
+        check_specs=audit_check_specs(key, blocking=False)[:2],
+        metadata=source_metadata(source, MeshPaths.from_env()),
+        pool=writer_pool(source.domain),
+    )
+    def _stage(context: AssetExecutionContext, warehouse: DuckDBResource, mesh: MeshResource):
+        paths = mesh.paths
+        files = landed_files(source, paths.landing_dir(source.domain, source.name))
+        with warehouse.get_connection() as con:
+            ensure_quarantine(con)
+            drift_rows = quarantine_drifted(con, source, files.drifted, context.run_id, paths.home)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _mesh_raw AS {_raw(source, files.conforming, paths)}")
+            result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)
+        if drift_rows:
+            result.rows_in += drift_rows
+            result.violations["schema_drift"] = drift_rows
+        yield from rule_checks(key, result, source_quality_floor)
+        yield MaterializeResult(
+            metadata={
+                **audit_metadata(result),
+                "dagster/row_count": result.rows_valid,
+                "landed_files": len(files.conforming) + len(files.drifted),
+                "drifted_files": [str(p.relative_to(paths.home)) for p in files.drifted],
+            }
+        )
+
+    return _stage
+
+
+# Staging is internal: bad rows are quarantined and the rest staged; products gate publishing.
+source_quality_floor = 0.0
+
+
+def _raw(source: Source, files, paths: MeshPaths) -> str:
+    if files:
+        return scan(source, files, paths.home)
+    cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c.name)}" for c in source.columns)
+    return f"SELECT {cols}, CAST(NULL AS VARCHAR) AS _source_file WHERE false"
+
+
+@dataclass
+class BuildContext:
+    """What a product's build function gets: the domain's DuckDB connection and its declaration."""
+
+    con: duckdb.DuckDBPyConnection
+    product: DataProduct
+    log: Any
+
+
+BuildFn = Callable[[BuildContext], Any]
+
+
+def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
+    """Turn a declaration and its build function into the product's asset.
+
+    The build returns SQL (over `staging.*` and `ports.*`), a DuckDB relation, or an
+    Arrow table / pandas frame; the platform writes, audits and publishes it."""
+
+    def decorator(build: BuildFn) -> AssetsDefinition:
+        key = AssetKey(product.key_path)
+
+        @asset(
+            key=key,
+            group_name=product.domain,
+            description=product.description,
+            owners=[product.owner.dagster_owner],
+            tags=product_tags(product),
+            kinds={"python", "duckdb", "delta"},
+            deps=[input_key(i) for i in product.inputs],
+            check_specs=audit_check_specs(key),
+            metadata=product_metadata(product, MeshPaths.from_env()),
+            code_version=product.version,
+            pool=writer_pool(product.domain),
+        )
+        def _product(context: AssetExecutionContext, warehouse: DuckDBResource, mesh: MeshResource):
+            paths = mesh.paths
+            with warehouse.get_connection() as con:
+                for ref in product.cross_domain_inputs:
+                    import_port(con, paths, ref)
+                write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
+                outcome = audit_and_publish(con, product, product.build_table, paths, context.run_id)
+            yield from outcome.checks
+            if not outcome.published:
+                raise Failure(description=outcome.error(), metadata=outcome.metadata)
+            yield MaterializeResult(metadata=outcome.metadata)
+
+        _product.__doc__ = build.__doc__
+        return _product
+
+    return decorator
+
+
+def write_candidate(con: duckdb.DuckDBPyConnection, table: str, built: Any) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    if isinstance(built, str):
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {built}")
+        return
+    if isinstance(built, duckdb.DuckDBPyRelation):
+        built.create_view("_mesh_built")
+    else:
+        con.register("_mesh_built", built)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _mesh_built")
+    con.execute("DROP VIEW IF EXISTS _mesh_built")

@@ -1,0 +1,136 @@
+"""`mesh build`: materialize the mesh, one real Dagster run per code location, producers
+before consumers (a run cannot span code locations), recorded in the instance the UI reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
+
+from platform_lib.workspace import CodeLocation, in_dependency_order
+
+
+@dataclass
+class AssetOutcome:
+    key: AssetKey
+    rows_published: int | None = None
+    rows_quarantined: int | None = None
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    materialized: bool = False
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.key.path)
+
+
+@dataclass
+class LocationOutcome:
+    location: str
+    run_id: str | None
+    success: bool
+    seconds: float
+    assets: list[AssetOutcome]
+    error: str | None = None
+
+
+def selection_for(location: CodeLocation, selectors: Sequence[str]) -> set[AssetKey]:
+    """Selectors: a domain name (all its assets) or `domain.product` (the product and its
+    upstream assets inside the domain; other domains are read from their ports)."""
+    if not selectors:
+        return set(location.asset_keys)
+    keys: set[AssetKey] = set()
+    for sel in selectors:
+        parts = sel.split(".")
+        if parts[0] != location.name:
+            continue
+        if len(parts) == 1:
+            return set(location.asset_keys)
+        key = AssetKey(parts)
+        if key not in location.asset_keys:
+            raise KeyError(f"'{sel}' is not an asset of code location {location.name}")
+        graph = location.defs.resolve_asset_graph()
+        keys |= {k for k in AssetSelection.assets(key).upstream().resolve(graph) if k in location.asset_keys}
+    return keys
+
+
+def build_mesh(
+    instance: DagsterInstance,
+    locations: list[CodeLocation],
+    selectors: Sequence[str] = (),
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> list[LocationOutcome]:
+    outcomes = []
+    for location in in_dependency_order(locations):
+        keys = selection_for(location, selectors)
+        if not keys:
+            continue
+        on_progress(f"{location.name}: materializing {len(keys)} assets")
+        started = time.monotonic()
+        job = location.defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=sorted(keys, key=lambda k: k.path),
+            raise_on_error=False,
+            tags={"mesh/build": "true", "mesh/code_location": location.name},
+        )
+        outcome = LocationOutcome(
+            location=location.name,
+            run_id=result.run_id,
+            success=result.success,
+            seconds=time.monotonic() - started,
+            assets=_asset_outcomes(instance, result.run_id, keys),
+        )
+        if not result.success:
+            outcome.error = _failure_message(instance, result.run_id)
+        outcomes.append(outcome)
+        on_progress(f"{location.name}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s")
+        if not outcome.success:
+            break  # consumers of a failed producer would only read its previous version
+    return outcomes
+
+
+def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:
+    by_key = {k: AssetOutcome(k) for k in keys}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.step_materialization_data.materialization
+            out = by_key.get(mat.asset_key)
+            if out:
+                out.materialized = True
+                out.rows_published = _int(mat.metadata.get("rows_published") or mat.metadata.get("rows_valid"))
+                out.rows_quarantined = _int(mat.metadata.get("rows_quarantined"))
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            ev = event.event_specific_data
+            out = by_key.get(ev.asset_key)
+            if out:
+                if ev.passed:
+                    out.checks_passed += 1
+                else:
+                    out.checks_failed.append(f"{ev.check_name} ({ev.severity.value.lower()})")
+                if out.rows_quarantined is None and "rows_quarantined" in ev.metadata:
+                    out.rows_quarantined = _int(ev.metadata["rows_quarantined"])
+    return sorted(by_key.values(), key=lambda o: o.key.path)
+
+
+def _failure_message(instance: DagsterInstance, run_id: str) -> str:
+    messages = []
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        error = record.dagster_event.event_specific_data.error
+        messages.append(_root_message(error))
+    return "\n".join(messages) or "the run failed; see its logs in the Dagster UI"
+
+
+def _root_message(error) -> str:
+    while error.cause is not None and "Failure" not in error.cls_name:
+        error = error.cause
+    return error.message.strip()
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(getattr(value, "value", value))

@@ -1,0 +1,132 @@
+"""The `mesh` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from platform_lib.settings import PROJECT_ROOT, MeshPaths
+
+console = Console(stderr=True)
+
+
+def _paths(root: str | None) -> MeshPaths:
+    if root:
+        os.environ["MESH_HOME"] = str(Path(root).resolve())
+    return MeshPaths.from_env()
+
+
+@click.group()
+def main() -> None:
+    """GTM Data Mesh: publish, discover and read go-to-market data products."""
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed; same seed, same files.")
+@click.option("--as-of", "as_of", default=None, help="Extraction time of the newest batch (ISO 8601, UTC). Default: today 00:00 UTC.")
+@click.option("--root", default=None, help="Mesh root (default: $MESH_HOME or ./.mesh).")
+def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
+    """Write a synthetic landing zone for all four domains' source systems."""
+    from platform_lib.synthetic import generate
+
+    paths = _paths(root)
+    when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None
+    started = time.monotonic()
+    manifest = generate(paths.home, scale=scale, seed=seed, as_of=when)
+    rows = sum(s["rows"] for s in manifest["sources"].values())
+    console.print(
+        f"landing zone written to {paths.landing}: {len(manifest['sources'])} sources, {rows:,} records "
+        f"in {time.monotonic() - started:.1f}s; defects manifest {paths.landing / '_manifest.json'}"
+    )
+
+
+@main.command()
+@click.option("--select", "selectors", multiple=True, help="Domain (`marketing`) or product (`marketing.web_behavior`); repeatable.")
+@click.option("--root", default=None, help="Mesh root (default: $MESH_HOME or ./.mesh).")
+def build(selectors: tuple[str, ...], root: str | None) -> None:
+    """Materialize the mesh (or a selection) as Dagster runs, producers first."""
+    from platform_lib.build import build_mesh
+    from platform_lib.instance import mesh_instance
+    from platform_lib.workspace import code_locations
+
+    paths = _paths(root)
+    instance = mesh_instance(paths)
+    started = time.monotonic()
+    outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+    table = Table(title=f"mesh build ({time.monotonic() - started:.1f}s)")
+    for col in ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "run time"):
+        table.add_column(col, justify="left" if col in ("asset", "checks failed") else "right")
+    for loc in outcomes:
+        for a in loc.assets:
+            table.add_row(
+                a.name,
+                "yes" if a.materialized else "[red]no[/]",
+                _n(a.rows_published),
+                _n(a.rows_quarantined),
+                str(a.checks_passed),
+                ", ".join(a.checks_failed) or "-",
+                f"{loc.seconds:.1f}s",
+            )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    failed = [o for o in outcomes if not o.success]
+    if failed:
+        for o in failed:
+            console.print(f"[red]FAILED[/] code location {o.location} (run {o.run_id}):\n{o.error}")
+        sys.exit(1)
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+@main.command()
+@click.argument("product")
+@click.option("--columns", default=None, help="Comma-separated columns.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--root", default=None)
+def read(product: str, columns: str | None, limit: int, fmt: str, root: str | None) -> None:
+    """Read a published product from its output port: DOMAIN.PRODUCT[@vN]."""
+    from platform_lib.ports import ProductNotPublished
+    from platform_lib.ports_io import read_product
+
+    paths = _paths(root)
+    try:
+        data = read_product(product, columns=columns.split(",") if columns else None, limit=limit, paths=paths)
+    except (ValueError, ProductNotPublished) as err:
+        raise click.ClickException(str(err)) from err
+    frame = data.to_pandas()
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")), indent=2))
+    else:
+        table = Table(title=f"{product} ({len(frame)} rows)")
+        for c in frame.columns:
+            table.add_column(c)
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+
+
+@main.command()
+@click.option("--root", default=None)
+def home(root: str | None) -> None:
+    """Print the mesh root and the Dagster home (for `export`)."""
+    from platform_lib.instance import dagster_home
+
+    paths = _paths(root)
+    click.echo(f"MESH_HOME={paths.home}\nDAGSTER_HOME={dagster_home(paths)}")
+
+
+if __name__ == "__main__":
+    main()

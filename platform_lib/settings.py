@@ -1,0 +1,52 @@
+"""Where the mesh keeps everything it writes at run time: one root, `MESH_HOME`.
+
+The default is `<project>/.mesh`, resolved to an absolute path and exported once, so
+every process the platform starts (dbt subprocesses, Dagster run workers) agrees on it
+whatever its working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def mesh_home() -> Path:
+    home = Path(os.environ.get("MESH_HOME") or PROJECT_ROOT / ".mesh").expanduser().resolve()
+    os.environ["MESH_HOME"] = str(home)
+    return home
+
+
+@dataclass(frozen=True)
+class MeshPaths:
+    """The layout under one mesh root; the only place that knows it."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> "MeshPaths":
+        return cls(mesh_home())
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def products(self) -> Path:
+        return self.home / "products"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def landing_dir(self, domain: str, source: str) -> Path:
+        return self.landing / domain / source
+
+    def warehouse(self, domain: str) -> Path:
+        return self.home / "warehouse" / f"{domain}.duckdb"
+
+    def port(self, domain: str, product: str, major: int) -> Path:
+        return self.products / domain / product / f"v{major}"

@@ -1,0 +1,51 @@
+"""The mesh's code locations, read from workspace.yaml, and their dependency order."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+import yaml
+from dagster import AssetKey, AssetsDefinition, Definitions
+
+from platform_lib.settings import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    name: str
+    module: str
+
+    @cached_property
+    def defs(self) -> Definitions:
+        return importlib.import_module(self.module).defs
+
+    @cached_property
+    def asset_keys(self) -> set[AssetKey]:
+        return {k for a in self.defs.assets if isinstance(a, AssetsDefinition) for k in a.keys}
+
+    @cached_property
+    def upstream_domains(self) -> set[str]:
+        deps = {
+            dep.asset_key
+            for a in self.defs.assets
+            if isinstance(a, AssetsDefinition)
+            for spec in a.specs
+            for dep in spec.deps
+        }
+        return {k.path[0] for k in deps - self.asset_keys} - {self.name}
+
+
+def code_locations(workspace: Path = PROJECT_ROOT / "workspace.yaml") -> list[CodeLocation]:
+    entries = yaml.safe_load(workspace.read_text())["load_from"]
+    return [CodeLocation(e["python_module"]["location_name"], e["python_module"]["module_name"]) for e in entries]
+
+
+def in_dependency_order(locations: list[CodeLocation]) -> list[CodeLocation]:
+    """Producers before consumers; cross-location edges come from asset deps."""
+    by_name = {loc.name: loc for loc in locations}
+    graph = {loc.name: {d for d in loc.upstream_domains if d in by_name} for loc in locations}
+    return [by_name[name] for name in TopologicalSorter(graph).static_order()]
