@@ -20,6 +20,7 @@ class AssetOutcome:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     materialized: bool = False
+    seconds: float | None = None
 
     @property
     def name(self) -> str:
@@ -61,6 +62,7 @@ def build_mesh(
     locations: list[CodeLocation],
     selectors: Sequence[str] = (),
     on_progress: Callable[[str], None] = lambda _: None,
+    log_level: str = "WARNING",
 ) -> list[LocationOutcome]:
     outcomes = []
     for location in in_dependency_order(locations):
@@ -74,6 +76,7 @@ def build_mesh(
             instance=instance,
             asset_selection=sorted(keys, key=lambda k: k.path),
             raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             tags={"mesh/build": "true", "mesh/code_location": location.name},
         )
         outcome = LocationOutcome(
@@ -94,10 +97,21 @@ def build_mesh(
 
 def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:
     by_key = {k: AssetOutcome(k) for k in keys}
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    step_of: dict[AssetKey, str] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None:
             continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            ended[event.step_key] = record.timestamp
+        if getattr(event.event_specific_data, "asset_key", None) is not None or event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.asset_key
+            if key is not None:
+                step_of.setdefault(key, event.step_key)
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             mat = event.step_materialization_data.materialization
             out = by_key.get(mat.asset_key)
@@ -115,6 +129,10 @@ def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey])
                     out.checks_failed.append(f"{ev.check_name} ({ev.severity.value.lower()})")
                 if out.rows_quarantined is None and "rows_quarantined" in ev.metadata:
                     out.rows_quarantined = _int(ev.metadata["rows_quarantined"])
+    for key, out in by_key.items():
+        step = step_of.get(key)
+        if step in started and step in ended:
+            out.seconds = ended[step] - started[step]
     return sorted(by_key.values(), key=lambda o: o.key.path)
 
 

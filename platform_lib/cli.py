@@ -63,7 +63,7 @@ def build(selectors: tuple[str, ...], root: str | None) -> None:
     started = time.monotonic()
     outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
     table = Table(title=f"mesh build ({time.monotonic() - started:.1f}s)")
-    for col in ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "run time"):
+    for col in ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "step time"):
         table.add_column(col, justify="left" if col in ("asset", "checks failed") else "right")
     for loc in outcomes:
         for a in loc.assets:
@@ -74,7 +74,7 @@ def build(selectors: tuple[str, ...], root: str | None) -> None:
                 _n(a.rows_quarantined),
                 str(a.checks_passed),
                 ", ".join(a.checks_failed) or "-",
-                f"{loc.seconds:.1f}s",
+                "-" if a.seconds is None else f"{a.seconds:.1f}s",
             )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     failed = [o for o in outcomes if not o.success]

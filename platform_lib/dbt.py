@@ -176,6 +176,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     )
     def _dbt(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource, mesh: MeshResource):
         paths = mesh.paths
+        os.environ["MESH_HOME"] = str(paths.home)  # profiles.yml locates the domain's DuckDB file by it
         selected = [p for k, p in products.items() if k in context.selected_asset_keys]
         with warehouse.get_connection() as con:
             for ref in sorted({r for p in selected for r in p.cross_domain_inputs}):

@@ -1,0 +1,40 @@
+"""Shared fixtures: a generated landing zone and a Marketing domain built from it,
+once per session, in a temporary mesh root."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+# Before any domain module is imported: its definitions resolve the mesh root at load.
+os.environ.setdefault("MESH_HOME", str(Path(tempfile.mkdtemp(prefix="mesh-tests-")) / "mesh"))
+os.environ.pop("DAGSTER_HOME", None)
+os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+from dagster import DagsterInstance  # noqa: E402
+
+from tests.helpers import materialize_domain  # noqa: E402
+
+AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def landing_root(tmp_path_factory) -> Path:
+    """A small landing zone, generated once and copied by tests that change it."""
+    from platform_lib.synthetic import generate
+
+    root = tmp_path_factory.mktemp("landing-template")
+    generate(root, scale="small", seed=7, as_of=AS_OF)
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_marketing(landing_root):
+    """Marketing materialized once into its own root; tests read but do not change it."""
+    instance = DagsterInstance.ephemeral()
+    result = materialize_domain("marketing", landing_root, instance=instance)
+    return landing_root, instance, result

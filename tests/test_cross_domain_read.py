@@ -1,0 +1,83 @@
+"""Another domain reads a Marketing product through its output port only."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+from deltalake import DeltaTable
+
+from platform_lib import Column, DataProduct, Domain, Owner, data_product
+from platform_lib.identifiers import ACCOUNT_ID
+from platform_lib.ports import ProductNotPublished
+from platform_lib.ports_io import read_product
+from platform_lib.resources import domain_resources
+from platform_lib.settings import MeshPaths
+
+CONSUMER = Domain(
+    name="partner_analytics",
+    description="A consuming domain used by this test.",
+    owner=Owner(team="partner_analytics", role="Partner Analytics Lead"),
+)
+
+WEB_TOTALS = DataProduct(
+    domain="partner_analytics",
+    name="web_totals",
+    version="1.0.0",
+    description="Page views per account over all days, from Marketing's web_behavior product.",
+    owner=CONSUMER.owner,
+    primary_key=("account_id",),
+    inputs=("marketing.web_behavior",),
+    columns=(
+        ACCOUNT_ID.model_copy(update={"nullable": False}),
+        Column(name="page_views", type="integer", description="Page views, all days.", nullable=False),
+    ),
+)
+
+
+@data_product(WEB_TOTALS)
+def web_totals(ctx):
+    return "SELECT account_id, sum(page_views) AS page_views FROM ports.marketing__web_behavior GROUP BY account_id"
+
+
+def run_consumer(root):
+    return materialize(
+        [web_totals],
+        resources=domain_resources("partner_analytics", MeshPaths(root)),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_consumer_reads_the_port_while_the_producer_holds_its_own_database(built_marketing):
+    root, _, _ = built_marketing
+    paths = MeshPaths(root)
+    # Marketing's DuckDB file is held open for writing by this process: any attempt by the
+    # consumer to open it would fail. The consumer only reads the Delta port.
+    with duckdb.connect(str(paths.warehouse("marketing"))):
+        result = run_consumer(root)
+    assert result.success
+    source = DeltaTable(str(paths.port("marketing", "web_behavior", 1))).to_pandas()
+    expected = source.groupby("account_id")["page_views"].sum().sort_index()
+    published = read_product("partner_analytics.web_totals", paths=paths).to_pandas().set_index("account_id")["page_views"].sort_index()
+    assert published.to_dict() == expected.to_dict()
+    assert paths.warehouse("partner_analytics").exists()
+
+
+def test_lineage_edge_points_at_the_producer_asset():
+    deps = {d.asset_key for d in web_totals.specs_by_key[AssetKey(["partner_analytics", "web_totals"])].deps}
+    assert deps == {AssetKey(["marketing", "web_behavior"])}
+
+
+def test_an_unpublished_input_fails_with_a_clear_message(tmp_path):
+    result = run_consumer(tmp_path)
+    assert not result.success
+    message = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert "marketing.web_behavior has no output port yet" in message
+    with pytest.raises(ProductNotPublished):
+        read_product("marketing.web_behavior", paths=MeshPaths(tmp_path))
+
+
+def test_product_ids_are_validated():
+    with pytest.raises(ValueError, match="not a product id"):
+        read_product("../../etc/passwd")

@@ -1,0 +1,48 @@
+"""A batch that fails its audit is never published: the previous version keeps serving."""
+
+from __future__ import annotations
+
+import csv
+
+import duckdb
+from deltalake import DeltaTable
+
+from platform_lib.settings import MeshPaths
+from tests.helpers import copy_landing, mesh
+
+
+def test_failed_audit_keeps_serving_the_previous_version(landing_root, tmp_path):
+    root = copy_landing(landing_root, tmp_path)
+    paths = MeshPaths(root)
+    first = mesh("build", "--select", "marketing", root=root)
+    assert first.returncode == 0, first.stderr
+    port = paths.port("marketing", "lead_scoring_signals", 1)
+    version, served = DeltaTable(str(port)).version(), DeltaTable(str(port)).to_pyarrow_table()
+
+    # The CRM sync loses account links: a batch of new contacts arrives without accounts.
+    contacts_dir = root / "landing" / "marketing" / "contacts"
+    rows = []
+    for landed in sorted(contacts_dir.glob("*.csv")):
+        with landed.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            header, rows = reader.fieldnames, rows + list(reader)
+    orphans = []
+    for i, row in enumerate(rows):
+        orphans.append({**row, "contact_id": f"CON-{8_000_000 + i:07d}", "account_id": ""})
+    with (contacts_dir / "part-99999.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(orphans)
+
+    second = mesh("build", "--select", "marketing", root=root)
+    assert second.returncode == 1
+    assert "marketing.lead_scoring_signals was not published" in second.stderr
+    assert "quality_score" in second.stderr and "not_null:account_id" in second.stderr
+
+    assert DeltaTable(str(port)).version() == version
+    assert DeltaTable(str(port)).to_pyarrow_table().equals(served)
+    with duckdb.connect(str(paths.warehouse("marketing")), read_only=True) as con:
+        held = con.execute(
+            "SELECT count(*) FROM quarantine.records WHERE object = 'marketing.lead_scoring_signals' AND rule = 'not_null:account_id'"
+        ).fetchall()[0][0]
+    assert held == len(orphans)
