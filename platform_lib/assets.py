@@ -114,7 +114,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         def _product(context: AssetExecutionContext, warehouse: DuckDBResource, mesh: MeshResource):
             paths = mesh.paths
             with warehouse.get_connection() as con:
-                for ref in product.cross_domain_inputs:
+                for ref in product.product_inputs:
                     import_port(con, paths, ref)
                 write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
                 outcome = audit_and_publish(con, product, product.build_table, paths, context.run_id)

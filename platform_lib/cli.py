@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.settings import MeshPaths
 
 console = Console(stderr=True)
 
@@ -36,7 +36,7 @@ def main() -> None:
 @click.option("--root", default=None, help="Mesh root (default: $MESH_HOME or ./.mesh).")
 def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
     """Write a synthetic landing zone for all four domains' source systems."""
-    from platform_lib.synthetic import generate
+    from platform_lib.seed import generate
 
     paths = _paths(root)
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None

@@ -55,7 +55,10 @@ def prepare_manifest(project_dir: Path) -> dict:
             dbt_resource(project_dir).cli(
                 ["parse", "--quiet"], target_path=Path(tmp), raise_on_error=True
             ).wait()
-            os.replace(Path(tmp) / "manifest.json", manifest)
+            # partial_parse.msgpack lets every later dbt invocation skip parsing.
+            for artifact in ("partial_parse.msgpack", "manifest.json"):
+                if (Path(tmp) / artifact).exists():
+                    os.replace(Path(tmp) / artifact, manifest.parent / artifact)
     return json.loads(manifest.read_text())
 
 
@@ -179,7 +182,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
         os.environ["MESH_HOME"] = str(paths.home)  # profiles.yml locates the domain's DuckDB file by it
         selected = [p for k, p in products.items() if k in context.selected_asset_keys]
         with warehouse.get_connection() as con:
-            for ref in sorted({r for p in selected for r in p.cross_domain_inputs}):
+            for ref in sorted({r for p in selected for r in p.product_inputs}):
                 import_port(con, paths, ref)
 
         held: dict[AssetKey, Output] = {}

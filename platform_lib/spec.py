@@ -167,8 +167,10 @@ class DataProduct(_Declared):
         return f"build.{self.name}" if self.kind == "python" else f"main.{self.name}"
 
     @property
-    def cross_domain_inputs(self) -> tuple[str, ...]:
-        return tuple(i for i in self.inputs if i.split(".")[0] != self.domain)
+    def product_inputs(self) -> tuple[str, ...]:
+        """Inputs that are data products (`domain.product[@vN]`), own domain's included:
+        they are always read from their output ports, never from build tables."""
+        return tuple(i for i in self.inputs if len(i.split("@")[0].split(".")) == 2)
 
     @property
     def classification(self) -> str:

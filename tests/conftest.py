@@ -25,7 +25,7 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 @pytest.fixture(scope="session")
 def landing_root(tmp_path_factory) -> Path:
     """A small landing zone, generated once and copied by tests that change it."""
-    from platform_lib.synthetic import generate
+    from platform_lib.seed import generate
 
     root = tmp_path_factory.mktemp("landing-template")
     generate(root, scale="small", seed=7, as_of=AS_OF)

@@ -1,26 +1,13 @@
 """What Marketing's source systems export to the landing zone (marketing automation,
 email service, web analytics, forms and content platform)."""
 
-from platform_lib import Column, Source
+from platform_lib import Source
+from platform_lib.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, boolean, date, double, integer, key, text, ts
 from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
 DOMAIN = "marketing"
 
 
-def ts(name: str, description: str, nullable: bool = False) -> Column:
-    return Column(name=name, type="timestamp", description=description, nullable=nullable)
-
-
-def text(name: str, description: str, **kw) -> Column:
-    return Column(name=name, type="string", description=description, **kw)
-
-
-def key(name: str, description: str) -> Column:
-    return Column(name=name, type="string", description=description, nullable=False)
-
-
-EXTRACTED_AT = ts("extracted_at", "When the source system exported this record.")
-OCCURRED_AT = ts("occurred_at", "When the event happened in the source system (UTC).")
 ACCOUNT_REF = identifier(ACCOUNT_ID, references="accounts.account_id")
 CONTACT_REF = identifier(CONTACT_ID, references="contacts.contact_id")
 
@@ -39,7 +26,7 @@ accounts = Source(
         text("employee_band", "Company size band."),
         text("country", "Headquarters country."),
         text("segment", "Go-to-market segment.", accepted_values=("smb", "mid_market", "enterprise")),
-        ts("updated_at", "Last change in the source system."),
+        UPDATED_AT,
         EXTRACTED_AT,
     ),
 )
@@ -64,11 +51,11 @@ contacts = Source(
             "Funnel stage.",
             accepted_values=("subscriber", "lead", "mql", "sql", "opportunity", "customer"),
         ),
-        Column(name="consent_email_marketing", type="boolean", description="Consented to marketing email."),
-        Column(name="consent_analytics", type="boolean", description="Consented to behavioural analytics."),
-        Column(name="consent_sales_outreach", type="boolean", description="Consented to sales outreach."),
+        boolean("consent_email_marketing", "Consented to marketing email."),
+        boolean("consent_analytics", "Consented to behavioural analytics."),
+        boolean("consent_sales_outreach", "Consented to sales outreach."),
         ts("created_at", "When the contact was created."),
-        ts("updated_at", "Last change in the source system."),
+        UPDATED_AT,
         EXTRACTED_AT,
     ),
 )
@@ -88,10 +75,10 @@ campaigns = Source(
             "Channel.",
             accepted_values=("email", "webinar", "paid_social", "paid_search", "event", "content"),
         ),
-        Column(name="start_date", type="date", description="First day of the campaign."),
-        Column(name="end_date", type="date", description="Last day of the campaign."),
-        Column(name="budget_usd", type="double", description="Budget in US dollars."),
-        ts("updated_at", "Last change in the source system."),
+        date("start_date", "First day of the campaign."),
+        date("end_date", "Last day of the campaign."),
+        double("budget_usd", "Budget in US dollars."),
+        UPDATED_AT,
         EXTRACTED_AT,
     ),
 )
@@ -131,7 +118,7 @@ web_sessions = Source(
         ACCOUNT_REF,
         text("ip_address", "Visitor IP address.", classification="pii", pii_category="ip"),
         ts("occurred_at", "When the session started (UTC)."),
-        Column(name="duration_seconds", type="integer", description="Session length in seconds."),
+        integer("duration_seconds", "Session length in seconds."),
         text("landing_path", "First page of the session."),
         text("utm_source", "Traffic source."),
         text("utm_campaign", "Campaign in the landing URL, if any."),
