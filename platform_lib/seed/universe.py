@@ -102,7 +102,8 @@ def emails(u: Universe) -> np.ndarray:
 def event_times(rng: np.random.Generator, n: int, start: int, days: int, fade: np.ndarray | None = None) -> np.ndarray:
     """Epoch seconds in [start, start + days): weekdays busier than weekends, working
     hours busier than nights. `fade` (per row, bool) skews rows towards the window's start."""
-    day_weight = np.array([1.0 if (start // 86400 + d + 4) % 7 < 5 else 0.3 for d in range(days)])
+    # 1970-01-01 was a Thursday: (epoch day + 3) % 7 counts Monday as 0.
+    day_weight = np.array([1.0 if (start // 86400 + d + 3) % 7 < 5 else 0.3 for d in range(days)])
     day = rng.choice(days, n, p=day_weight / day_weight.sum())
     if fade is not None and fade.any():
         day = np.where(fade, (day * rng.random(n) ** 1.5).astype(int), day)
