@@ -1,0 +1,108 @@
+"""The whole mesh, built with `mesh build` from an empty root as a user would."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from deltalake import DeltaTable
+
+from platform_lib.settings import MeshPaths
+from platform_lib.workspace import code_locations
+from tests.helpers import copy_landing, mesh
+
+PRODUCTS = {
+    "marketing": ("campaign_engagement", "web_behavior", "lead_scoring_signals"),
+    "product": ("feature_usage", "session_analytics", "product_health_scores"),
+    "sales": ("accounts", "opportunity_pipeline", "account_interactions", "deal_intelligence"),
+    "customer_success": ("account_health", "engagement_metrics", "support_interactions"),
+    "revenue_operations": ("account_360", "account_signals", "prioritized_outreach"),
+}
+ALL = [f"{d}.{p}" for d, ps in PRODUCTS.items() for p in ps]
+
+
+@pytest.fixture(scope="module")
+def built_mesh(landing_root, tmp_path_factory):
+    root = copy_landing(landing_root, tmp_path_factory.mktemp("mesh"))
+    result = mesh("build", root=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root, result
+
+
+def port(root, product_id) -> DeltaTable:
+    domain, name = product_id.split(".")
+    return DeltaTable(str(MeshPaths(root).port(domain, name, 1)))
+
+
+def test_build_runs_every_code_location_in_order_and_summarises(built_mesh):
+    _, result = built_mesh
+    order = [line.split(":")[0].lstrip("> ").strip() for line in result.stderr.splitlines() if "materializing" in line]
+    assert order.index("product") < order.index("customer_success") < order.index("revenue_operations")
+    assert set(order) == {loc.name for loc in code_locations()}
+    for product_id in ALL:
+        assert product_id in result.stdout
+
+
+@pytest.mark.parametrize("product_id", ALL)
+def test_every_product_is_published(built_mesh, product_id):
+    root, _ = built_mesh
+    assert port(root, product_id).to_pyarrow_dataset().count_rows() > 0
+
+
+def test_account_360_has_one_row_per_valid_account(built_mesh):
+    root, _ = built_mesh
+    with duckdb.connect(str(MeshPaths(root).warehouse("sales")), read_only=True) as con:
+        valid_accounts = con.execute("SELECT count(*) FROM staging.accounts").fetchall()[0][0]
+    table = port(root, "revenue_operations.account_360").to_pyarrow_table()
+    assert table.num_rows == valid_accounts
+    assert len(set(table.column("account_id").to_pylist())) == valid_accounts
+    lifecycles = set(table.column("lifecycle").to_pylist())
+    assert {"customer", "prospect"} <= lifecycles
+
+
+def test_a_quarantined_source_row_never_reaches_a_consumer(built_mesh):
+    """Events pointing at unknown accounts are quarantined by Product and appear in no port."""
+    root, _ = built_mesh
+    with duckdb.connect(str(MeshPaths(root).warehouse("product")), read_only=True) as con:
+        bad = {
+            r[0]
+            for r in con.execute(
+                "SELECT record->>'account_id' FROM quarantine.records "
+                "WHERE object = 'product.events' AND rule = 'known_reference:account_id'"
+            ).fetchall()
+        }
+    assert bad
+    for product_id in ALL:
+        data = port(root, product_id).to_pyarrow_table()
+        if "account_id" in data.column_names:
+            assert not bad & set(data.column("account_id").to_pylist()), product_id
+
+
+def test_prioritized_outreach_excludes_accounts_with_a_late_stage_deal(built_mesh):
+    root, _ = built_mesh
+    pipeline = port(root, "sales.opportunity_pipeline").to_pandas()
+    late = set(pipeline[pipeline.is_open & pipeline.stage.isin(["proposal", "negotiation"])].account_id)
+    ranked = port(root, "revenue_operations.prioritized_outreach").to_pandas()
+    assert late and len(ranked) > 0
+    assert not late & set(ranked.account_id)
+    assert list(ranked.priority_rank) == sorted(ranked.priority_rank)
+    assert ranked.priority_score.is_monotonic_decreasing
+
+
+def test_signal_catalog_uses_only_declared_types(built_mesh):
+    from domains.revenue_operations.products.account_signals import SIGNAL_TYPES
+
+    root, _ = built_mesh
+    signals = port(root, "revenue_operations.account_signals").to_pandas()
+    assert set(signals.signal_type) <= set(SIGNAL_TYPES)
+    assert len(set(signals.signal_type)) >= 4
+    assert signals.strength.between(0, 1).all()
+
+
+def test_rebuilding_with_no_new_data_publishes_identical_content(built_mesh):
+    root, _ = built_mesh
+    before = {p: (port(root, p).version(), port(root, p).to_pyarrow_table()) for p in ALL}
+    again = mesh("build", root=root)
+    assert again.returncode == 0, again.stderr
+    for product_id, (version, content) in before.items():
+        assert port(root, product_id).version() == version, product_id
+        assert port(root, product_id).to_pyarrow_table().equals(content), product_id
