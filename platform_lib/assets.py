@@ -2,6 +2,7 @@
 
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import duckdb
@@ -11,11 +12,13 @@ from dagster_duckdb import DuckDBResource
 from platform_lib.audit import audit, ensure_quarantine, q
 from platform_lib.landing import landed_files, quarantine_drifted, scan
 from platform_lib.metadata import audit_metadata, product_metadata, product_tags, source_metadata
-from platform_lib.ports_io import import_port
+from platform_lib.ports_io import deprecation, import_port
 from platform_lib.resources import MeshResource
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct, Source
-from platform_lib.wap import audit_and_publish, audit_check_specs, rule_checks
+from platform_lib.sla.checks import freshness_policy
+from platform_lib.sources_of import describe, python_sources
+from platform_lib.wap import PublishContext, audit_and_publish, audit_check_specs, product_check_specs, rule_checks
 
 
 def writer_pool(domain: str) -> str:
@@ -97,6 +100,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
 
     def decorator(build: BuildFn) -> AssetsDefinition:
         key = AssetKey(product.key_path)
+        doc_sources = python_sources(product, build)
 
         @asset(
             key=key,
@@ -106,18 +110,19 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
             tags=product_tags(product),
             kinds={"python", "duckdb", "delta"},
             deps=[input_key(i) for i in product.inputs],
-            check_specs=audit_check_specs(key),
-            metadata=product_metadata(product, MeshPaths.from_env()),
+            check_specs=product_check_specs(key),
+            metadata={**product_metadata(product, MeshPaths.from_env()), **describe(doc_sources)},
+            freshness_policy=freshness_policy(product),
             code_version=product.version,
             pool=writer_pool(product.domain),
         )
         def _product(context: AssetExecutionContext, warehouse: DuckDBResource, mesh: MeshResource):
             paths = mesh.paths
             with warehouse.get_connection() as con:
-                for ref in product.product_inputs:
-                    import_port(con, paths, ref)
+                warnings = import_inputs(con, paths, product.product_inputs)
                 write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
-                outcome = audit_and_publish(con, product, product.build_table, paths, context.run_id)
+                publish = PublishContext(paths, context.run_id, context.instance, doc_sources, tuple(warnings))
+                outcome = audit_and_publish(con, product, product.build_table, publish)
             yield from outcome.checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
@@ -127,6 +132,15 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         return _product
 
     return decorator
+
+
+def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs) -> list[str]:
+    """Load every product input from its port; return deprecation warnings for pinned ones."""
+    today = datetime.now(timezone.utc).date()
+    warnings = [w for w in (deprecation(ref, today) for ref in refs) if w]
+    for ref in refs:
+        import_port(con, paths, ref)
+    return warnings
 
 
 def write_candidate(con: duckdb.DuckDBPyConnection, table: str, built: Any) -> None:

@@ -118,6 +118,85 @@ def read(product: str, columns: str | None, limit: int, fmt: str, root: str | No
         Console().print(table)
 
 
+@main.group()
+def contracts() -> None:
+    """Published contracts: check them against their snapshots, record new snapshots."""
+
+
+@contracts.command("check")
+def contracts_check() -> None:
+    """Fail on a breaking change without a major bump and a 30-day deprecation notice."""
+    from platform_lib.sla import contracts as registry
+    from platform_lib.workspace import code_locations, declared_products
+
+    today = datetime.now(timezone.utc).date()
+    failed = 0
+    for product in declared_products(code_locations()):
+        verdict = registry.check(product, today)
+        mark = "[green]ok[/]" if verdict.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {product.id} {product.version}" + "".join(f"\n    {p}" for p in verdict.problems + verdict.notes))
+        failed += not verdict.ok
+    if failed:
+        raise click.ClickException(f"{failed} product contract(s) need attention; see above")
+
+
+@contracts.command("snapshot")
+@click.argument("products", nargs=-1)
+def contracts_snapshot(products: tuple[str, ...]) -> None:
+    """Record the current contract of PRODUCTS (default: all) in contracts/."""
+    from platform_lib.sla import contracts as registry
+    from platform_lib.workspace import code_locations, declared_products
+
+    today = datetime.now(timezone.utc).date()
+    for product in declared_products(code_locations()):
+        if products and product.id not in products:
+            continue
+        for path in registry.write_snapshot(product, today):
+            console.print(f"wrote {path}")
+
+
+@main.group()
+def sla() -> None:
+    """Service levels of every data product."""
+
+
+@sla.command("report")
+@click.option("--domain", default=None, help="Only this domain.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--root", default=None)
+def sla_report(domain: str | None, as_json: bool, root: str | None) -> None:
+    """Each product's SLA targets, current values and 30-day attainment, with a domain roll-up."""
+    from platform_lib.instance import mesh_instance
+    from platform_lib.sla import report
+    from platform_lib.workspace import code_locations, declared_products
+
+    paths = _paths(root)
+    instance = mesh_instance(paths)
+    locations = [loc for loc in code_locations() if domain in (None, loc.name)]
+    if not locations:
+        raise click.ClickException(f"no domain named '{domain}' in workspace.yaml")
+    lines = [line for p in declared_products(locations) for line in report.product_lines(instance, p)]
+    if as_json:
+        click.echo(json.dumps(report.as_json(lines), indent=2))
+        return
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    table = Table(title="Data product SLAs (attainment over the trailing 30 days)")
+    for col in ("product", "SLA", "target", "current", "status", "attainment", "checks"):
+        table.add_column(col)
+    for line in lines:
+        status = {True: "[green]met[/]", False: "[red]missed[/]", None: "-"}[line.passing]
+        attained = "-" if line.attainment is None else f"{line.attainment:.0%}"
+        table.add_row(f"{line.domain}.{line.product}", line.sla, line.target, line.current, status, attained, str(line.evaluations))
+    out.print(table)
+    roll = Table(title="Domain roll-up")
+    for col in ("domain", "products", "meeting all SLAs", *report.MEASURES):
+        roll.add_column(col)
+    for row in report.rollup(lines):
+        roll.add_row(row["domain"], str(row["products"]), str(row["meeting_all_slas"]),
+                     *("-" if v is None else f"{v:.0%}" for v in row["attainment"].values()))
+    out.print(roll)
+
+
 @main.command()
 @click.option("--root", default=None)
 def home(root: str | None) -> None:

@@ -30,14 +30,15 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.asset_utils import DAGSTER_DBT_SELECT_METADATA_KEY, DBT_DEFAULT_SELECT, build_dbt_specs
 from dagster_duckdb import DuckDBResource
 
-from platform_lib.assets import writer_pool
+from platform_lib.assets import import_inputs, writer_pool
 from platform_lib.metadata import product_metadata, product_tags
-from platform_lib.ports_io import import_port
+from platform_lib.sla.checks import freshness_policy
+from platform_lib.sources_of import dbt_sources, describe
 from platform_lib.resources import MeshResource
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.types import logical_from_sql
-from platform_lib.wap import audit_and_publish, audit_check_specs
+from platform_lib.wap import PublishContext, audit_and_publish, product_check_specs
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -116,10 +117,11 @@ class MeshDbtTranslator(DagsterDbtTranslator):
     product's metadata, `staging` sources to the domain's staged sources, `ports`
     sources (`<domain>__<product>`) to another domain's product."""
 
-    def __init__(self, domain: Domain, manifest: Mapping[str, Any]):
+    def __init__(self, domain: Domain, manifest: Mapping[str, Any], project_dir: Path):
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self.domain = domain
         self.manifest = manifest
+        self.project_dir = project_dir
 
     @cached_property
     def products(self) -> dict[str, DataProduct]:
@@ -154,19 +156,27 @@ class MeshDbtTranslator(DagsterDbtTranslator):
             owners=[product.owner.dagster_owner],
             tags={**spec.tags, **product_tags(product)},
             code_version=product.version,
-        ).merge_attributes(metadata=product_metadata(product, MeshPaths.from_env()), kinds={"delta"})
+            freshness_policy=freshness_policy(product),
+        ).merge_attributes(
+            metadata={
+                **product_metadata(product, MeshPaths.from_env()),
+                **describe(dbt_sources(manifest["nodes"][unique_id], self.project_dir)),
+            },
+            kinds={"delta"},
+        )
 
 
 def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     """All models of a domain's dbt project as one asset definition (subsettable)."""
     manifest = prepare_manifest(project_dir)
-    translator = MeshDbtTranslator(domain, manifest)
+    translator = MeshDbtTranslator(domain, manifest, project_dir)
     specs, dbt_checks = build_dbt_specs(
         translator=translator, manifest=manifest, select=DBT_DEFAULT_SELECT, exclude="", selector="",
         io_manager_key=None, project=None,
     )
     products = {AssetKey(p.key_path): p for p in translator.products.values()}
-    platform_checks = [c for key in products for c in audit_check_specs(key)]
+    doc_sources = {AssetKey(p.key_path): dbt_sources(manifest["nodes"][uid], project_dir) for uid, p in translator.products.items()}
+    platform_checks = [c for key in products for c in product_check_specs(key)]
 
     @multi_asset(
         name=f"{domain.name}_dbt_models",
@@ -182,8 +192,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
         os.environ["MESH_HOME"] = str(paths.home)  # profiles.yml locates the domain's DuckDB file by it
         selected = [p for k, p in products.items() if k in context.selected_asset_keys]
         with warehouse.get_connection() as con:
-            for ref in sorted({r for p in selected for r in p.product_inputs}):
-                import_port(con, paths, ref)
+            warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}))
 
         held: dict[AssetKey, Output] = {}
         blocked: dict[AssetKey, list[str]] = {}
@@ -204,7 +213,9 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                 if key in blocked:
                     failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
                     continue
-                outcome = audit_and_publish(con, product, product.build_table, paths, context.run_id)
+                own = tuple(w for w in warnings if any(w.startswith(r) for r in product.product_inputs))
+                publish = PublishContext(paths, context.run_id, context.instance, doc_sources[key], own)
+                outcome = audit_and_publish(con, product, product.build_table, publish)
                 yield from outcome.checks
                 if outcome.published:
                     yield Output(None, output_name=output.output_name, metadata={**output.metadata, **outcome.metadata})

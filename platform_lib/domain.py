@@ -10,6 +10,8 @@ from dagster import AssetsDefinition, Definitions, in_process_executor
 from platform_lib.assets import staging_asset
 from platform_lib.dbt import dbt_products, dbt_resource
 from platform_lib.resources import domain_resources
+from platform_lib.metadata import DECLARATION
+from platform_lib.sla.alerts import sla_alert_sensor
 from platform_lib.spec import Domain, Source
 
 
@@ -25,5 +27,7 @@ def domain_definitions(
     if dbt_project is not None:
         assets.append(dbt_products(dbt_project, domain))
         resources["dbt"] = dbt_resource(dbt_project)
+    products = [key for a in assets for key, spec in a.specs_by_key.items() if DECLARATION in spec.metadata]
+    sensors = [sla_alert_sensor(domain.name, products)]
     # Steps of a run share the domain's one DuckDB writer: run them in one process.
-    return Definitions(assets=assets, resources=resources, executor=in_process_executor)
+    return Definitions(assets=assets, resources=resources, sensors=sensors, executor=in_process_executor)

@@ -10,7 +10,7 @@ from platform_lib.audit import AuditResult
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct, Source, _Declared
 
-DUCKDB_KIND = "duckdb"
+DECLARATION = "mesh/declaration"
 
 
 def column_schema(decl: _Declared) -> TableSchema:
@@ -56,6 +56,8 @@ def product_metadata(product: DataProduct, paths: MeshPaths) -> dict:
             [{"name": r.name, "valid_when": r.valid_when, "description": r.description} for r in product.rules]
         ),
         "mesh/retention_days": product.retention_days,
+        # The whole declaration, so tools that only see the definitions can rebuild it.
+        DECLARATION: MetadataValue.json(product.model_dump(mode="json")),
     }
 
 

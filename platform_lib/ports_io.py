@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import duckdb
 import pyarrow as pa
 
 from platform_lib.ports import OutputPort, ProductNotPublished
 from platform_lib.settings import MeshPaths
+from platform_lib.sla import contracts
 
 PRODUCT_REF = re.compile(r"^(?P<domain>[a-z][a-z0-9_]*)\.(?P<product>[a-z][a-z0-9_]*)(?:@v(?P<major>[1-9]\d*))?$")
 
@@ -31,6 +33,28 @@ def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:
             raise ProductNotPublished(f"{domain}.{product} has no output port yet: its domain must publish it first")
         major = majors[-1]
     return OutputPort(paths.port(domain, product, major))
+
+
+def deprecation(ref: str, today: date) -> str | None:
+    """A warning when `ref` pins a deprecated major version; an error once it is retired."""
+    domain, product, major = parse_ref(ref)
+    if major is None:
+        return None
+    snapshot = contracts.load_snapshot(f"{domain}.{product}", major) or {}
+    notice = snapshot.get("deprecation")
+    if not notice:
+        return None
+    sunset = date.fromisoformat(notice["sunset"])
+    if today > sunset:
+        raise RetiredVersion(
+            f"{ref} was retired on {sunset}; it is no longer published. Move the input to "
+            f"{domain}.{product}@{notice['superseded_by']} (see contracts/{domain}/{product}/)."
+        )
+    return f"{ref} is deprecated and retires on {sunset} ({(sunset - today).days} days); move to {notice['superseded_by']}"
+
+
+class RetiredVersion(LookupError):
+    pass
 
 
 def port_table_name(ref: str) -> str:

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
 from platform_lib.settings import MeshPaths, mesh_home
+from platform_lib.sla.alerts import notifier
 
 
 class MeshResource(ConfigurableResource):
@@ -39,4 +40,8 @@ def warehouse(domain: str, paths: MeshPaths) -> DomainWarehouse:
 
 def domain_resources(domain: str, paths: MeshPaths | None = None) -> dict:
     paths = paths or MeshPaths.from_env()
-    return {"warehouse": warehouse(domain, paths), "mesh": MeshResource(home=str(paths.home))}
+    return {
+        "warehouse": warehouse(domain, paths),
+        "mesh": MeshResource(home=str(paths.home)),
+        "notifier": notifier(paths),
+    }

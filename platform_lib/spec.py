@@ -8,6 +8,7 @@ these objects. dbt products build the same `DataProduct` from their model YAML.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -143,8 +144,13 @@ class DataProduct(_Declared):
     # Asset keys this product reads, as dotted paths: "marketing.staging.email_events"
     # (own staging) or "product.product_health_scores" (another domain's output port).
     inputs: tuple[str, ...] = ()
-    event_time: str | None = None
+    # The timestamp column freshness is measured on: when the row's newest event happened.
+    event_time: str
     kind: Literal["python", "dbt"] = "python"
+    # Older major versions still published beside this one, until their sunset date, and
+    # optionally the SQL (over `{batch}`, this version's audited batch) that shapes them.
+    deprecations: dict[int, date] = Field(default_factory=dict)
+    compatibility: dict[int, str] = Field(default_factory=dict)
 
     @field_validator("version")
     @classmethod
@@ -152,6 +158,13 @@ class DataProduct(_Declared):
         if not SEMVER.match(v):
             raise ValueError(f"version '{v}' is not semantic (MAJOR.MINOR.PATCH)")
         return v
+
+    @model_validator(mode="after")
+    def _event_time_is_a_timestamp(self):
+        col = next((c for c in self.columns if c.name == self.event_time), None)
+        if col is None or col.type != "timestamp":
+            raise ValueError(f"{self.id}: event_time '{self.event_time}' must name a timestamp column")
+        return self
 
     @property
     def major(self) -> int:

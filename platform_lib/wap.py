@@ -2,26 +2,32 @@
 
 The build has left a candidate batch in the domain's DuckDB. The audit quarantines
 failing rows and enforces the Pandera contract on the rest; only when every blocking
-check passes is the batch committed to the Delta output port. Otherwise the previous
-port version keeps serving and the run fails with the product, rule and fix named.
+check passes is the batch committed to the Delta output port, together with the older
+major versions still inside their deprecation notice. Otherwise the previous port
+version keeps serving and the run fails with the product, rule and fix named. The SLA
+checks are measured on the way.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import duckdb
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, DagsterInstance, MetadataValue
 
 from platform_lib import contract
-from platform_lib.audit import AuditResult, audit
+from platform_lib.audit import AuditResult, audit, q
 from platform_lib.metadata import audit_metadata, violation_metadata
 from platform_lib.ports import OutputPort
 from platform_lib.settings import MeshPaths
-from platform_lib.spec import DataProduct
+from platform_lib.sla import checks as sla
+from platform_lib.sla import contracts, freshness
+from platform_lib.spec import Column, DataProduct
 
 AUDIT_RULES = "audit_rules"
-QUALITY_SCORE = "quality_score"
+QUALITY_SCORE = sla.QUALITY_SCORE
 SCHEMA_CONTRACT = "schema_contract"
 
 
@@ -31,6 +37,10 @@ def audit_check_specs(key: AssetKey, blocking: bool = True) -> list[AssetCheckSp
         AssetCheckSpec(QUALITY_SCORE, asset=key, blocking=blocking, description="Share of valid, complete records in the batch against the SLA target."),
         AssetCheckSpec(SCHEMA_CONTRACT, asset=key, blocking=blocking, description="The batch conforms to the product's Pandera schema (types, nullability, accepted values, no extra columns)."),
     ]
+
+
+def product_check_specs(key: AssetKey) -> list[AssetCheckSpec]:
+    return [*audit_check_specs(key), *sla.sla_check_specs(key)]
 
 
 def rule_checks(key: AssetKey, result: AuditResult, quality_min: float) -> list[AssetCheckResult]:
@@ -72,12 +82,22 @@ class Outcome:
         )
 
 
-def audit_and_publish(
-    con: duckdb.DuckDBPyConnection, product: DataProduct, candidate: str, paths: MeshPaths, run_id: str
-) -> Outcome:
+@dataclass(frozen=True)
+class PublishContext:
+    """What a publish needs besides the batch: where, who, and the history to measure."""
+
+    paths: MeshPaths
+    run_id: str
+    instance: DagsterInstance
+    doc_sources: sla.DocSources | None = None
+    pinned_warnings: tuple[str, ...] = ()
+
+
+def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, candidate: str, ctx: PublishContext) -> Outcome:
     key = AssetKey(product.key_path)
+    now = datetime.now(timezone.utc)
     audited = f"audited.{product.name}"
-    result = audit(con, product, candidate, audited, run_id)
+    result = audit(con, product, candidate, audited, ctx.run_id)
     checks = rule_checks(key, result, product.sla.quality_min)
     enforced = contract.enforce(con, product, audited)
     checks.append(
@@ -89,6 +109,12 @@ def audit_and_publish(
             metadata={"failure_cases": MetadataValue.json(enforced.failures)} if enforced.failures else {},
         )
     )
+    stability = sla.stability_result(key, product, now.date(), list(ctx.pinned_warnings))
+    checks.append(stability)
+    port = OutputPort.of(ctx.paths, product)
+    checks.append(sla.freshness_result(key, _freshness(con, product, audited, port, now)))
+    checks.append(sla.documentation_result(key, product, ctx.doc_sources))
+
     outcome = Outcome(product, checks, audit_metadata(result))
     if result.quality_score < product.sla.quality_min:
         worst = max(result.violations.items(), key=lambda kv: kv[1], default=("", 0))
@@ -102,8 +128,10 @@ def audit_and_publish(
             f"Check {SCHEMA_CONTRACT} failed: the batch does not match the declared schema "
             f"({enforced.failures[:3]}). Fix the build so it returns the declared columns and types."
         )
+    if stability.severity == AssetCheckSeverity.ERROR and not stability.passed:
+        outcome.failures.append(f"Check {sla.SCHEMA_STABILITY} failed: {stability.metadata['problems'].value}")
     if outcome.published:
-        pub = OutputPort.of(paths, product).publish(con, audited, product, run_id)
+        pub = port.publish(con, audited, product, ctx.run_id)
         outcome.metadata.update(
             {
                 "dagster/row_count": pub.rows,
@@ -115,4 +143,53 @@ def audit_and_publish(
                 "product_version": product.version,
             }
         )
+        for major, old in contracts.served_majors(product, now.date()).items():
+            legacy = _publish_deprecated(con, product, audited, major, old, ctx)
+            outcome.metadata[f"v{major}_delta_version"] = legacy.delta_version
+            outcome.metadata[f"v{major}_output_port"] = MetadataValue.path(str(legacy.path))
+    checks.append(
+        sla.availability_result(key, product, ctx.instance, time.time(), outcome.published, _first_commit(port))
+    )
     return outcome
+
+
+def _freshness(con, product: DataProduct, audited: str, port: OutputPort, now: datetime) -> freshness.Freshness:
+    previous = None
+    if port.exists():
+        con.register("_mesh_previous", port.dataset())
+        previous = "_mesh_previous"
+    try:
+        return freshness.measure(con, audited, product.event_time, previous, now, product.sla.freshness_minutes)
+    finally:
+        if previous:
+            con.unregister("_mesh_previous")
+
+
+def _first_commit(port: OutputPort) -> float | None:
+    if not port.exists():
+        return None
+    history = port.table().history()
+    return min(h["timestamp"] for h in history) / 1000 if history else None
+
+
+def product_from_contract(product: DataProduct, snapshot: dict) -> DataProduct:
+    """The declaration of an older major version, rebuilt from its contract snapshot."""
+    columns = tuple(
+        Column(name=c["name"], type=c["type"], nullable=not c["required"], classification=c.get("classification", "internal"),
+               accepted_values=tuple(c["accepted_values"]) if c["accepted_values"] else None,
+               description=next((x.description for x in product.columns if x.name == c["name"]), ""))
+        for c in snapshot["columns"]
+    )
+    return product.model_copy(update={"version": snapshot["version"], "columns": columns,
+                                      "primary_key": tuple(snapshot["primary_key"]), "deprecations": {}, "compatibility": {}})
+
+
+def _publish_deprecated(con, product: DataProduct, audited: str, major: int, snapshot: dict, ctx: PublishContext):
+    """Shape this batch into the older contract and publish it to that major's port."""
+    old = product_from_contract(product, snapshot)
+    table = f"audited.{product.name}__v{major}"
+    shape = product.compatibility.get(major) or "SELECT {columns} FROM {batch}".replace(
+        "{columns}", ", ".join(q(c.name) for c in old.columns)
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {shape.replace('{batch}', audited)}")
+    return OutputPort.of(ctx.paths, old, major).publish(con, table, old, ctx.run_id)

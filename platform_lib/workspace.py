@@ -11,7 +11,9 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, AssetsDefinition, Definitions
 
+from platform_lib.metadata import DECLARATION
 from platform_lib.settings import PROJECT_ROOT
+from platform_lib.spec import DataProduct
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,19 @@ class CodeLocation:
             for dep in spec.deps
         }
         return {k.path[0] for k in deps - self.asset_keys} - {self.name}
+
+
+def declared_products(locations: list[CodeLocation]) -> list[DataProduct]:
+    """Every product declared in the given code locations, read from its asset metadata."""
+    found = []
+    for location in locations:
+        for assets_def in location.defs.assets:
+            if not isinstance(assets_def, AssetsDefinition):
+                continue
+            for spec in assets_def.specs:
+                if DECLARATION in spec.metadata:
+                    found.append(DataProduct.model_validate(spec.metadata[DECLARATION].value))
+    return sorted(found, key=lambda p: p.id)
 
 
 def code_locations(workspace: Path = PROJECT_ROOT / "workspace.yaml") -> list[CodeLocation]:

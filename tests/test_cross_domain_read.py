@@ -28,16 +28,21 @@ WEB_TOTALS = DataProduct(
     owner=CONSUMER.owner,
     primary_key=("account_id",),
     inputs=("marketing.web_behavior",),
+    event_time="last_event_at",
     columns=(
         ACCOUNT_ID.model_copy(update={"nullable": False}),
         Column(name="page_views", type="integer", description="Page views, all days.", nullable=False),
+        Column(name="last_event_at", type="timestamp", description="Newest event counted."),
     ),
 )
 
 
 @data_product(WEB_TOTALS)
 def web_totals(ctx):
-    return "SELECT account_id, sum(page_views) AS page_views FROM ports.marketing__web_behavior GROUP BY account_id"
+    return (
+        "SELECT account_id, sum(page_views) AS page_views, max(last_event_at) AS last_event_at "
+        "FROM ports.marketing__web_behavior GROUP BY account_id"
+    )
 
 
 def run_consumer(root):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
+from dagster import AssetKey
 from deltalake import DeltaTable
 
 from platform_lib.settings import MeshPaths
@@ -106,3 +109,37 @@ def test_rebuilding_with_no_new_data_publishes_identical_content(built_mesh):
     for product_id, (version, content) in before.items():
         assert port(root, product_id).version() == version, product_id
         assert port(root, product_id).to_pyarrow_table().equals(content), product_id
+
+
+def test_every_product_reports_all_five_slas(built_mesh):
+    root, _ = built_mesh
+    out = mesh("sla", "report", "--json", root=root, check=True)
+    report = json.loads(out.stdout)
+    slas: dict[str, set] = {}
+    for line in report["products"]:
+        if line["evaluations"] >= 1:
+            slas.setdefault(f"{line['domain']}.{line['product']}", set()).add(line["sla"])
+    five = {"freshness", "availability", "schema_stability", "quality_score", "documentation_currency"}
+    assert {p: five for p in ALL} == {p: slas.get(p, set()) for p in ALL}
+    assert {d["domain"] for d in report["domains"]} == set(PRODUCTS)
+    table = mesh("sla", "report", "--domain", "sales", root=root, check=True).stdout
+    assert "sales.deal_intelligence" in table and "Domain roll-up" in table and "marketing." not in table
+
+
+def test_failed_sla_checks_reach_the_alert_log(built_mesh):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from platform_lib.sla.alerts import notifier, sla_alert_sensor
+
+    root, _ = built_mesh
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+    sink = notifier(MeshPaths(root))
+    sensor = sla_alert_sensor("sales", [AssetKey(["sales", p]) for p in PRODUCTS["sales"]])
+    context = build_sensor_context(instance=instance, resources={"notifier": sink})
+    sensor(context)
+    alerts = [json.loads(line) for line in open(sink.log_path)]
+    assert alerts and {a["product"].split(".")[0] for a in alerts} == {"sales"}
+    assert {"freshness"} <= {a["sla"] for a in alerts}
+    again = build_sensor_context(instance=instance, resources={"notifier": sink}, cursor=context.cursor)
+    sensor(again)
+    assert len(open(sink.log_path).readlines()) == len(alerts)  # nothing is sent twice

@@ -28,6 +28,7 @@ ACCOUNT_360 = DataProduct(
         "product.product_health_scores",
         "customer_success.account_health",
     ),
+    event_time="data_as_of",
     columns=(
         identifier(ACCOUNT_ID, nullable=False),
         text("account_name", "Company name (CRM)."),

@@ -1,5 +1,5 @@
 from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import boolean, double, integer, key, text
+from platform_lib.columns import boolean, double, integer, key, text, ts
 from platform_lib.identifiers import ACCOUNT_ID, identifier
 
 from domains.sales.domain import OPEN_STAGES, SALES
@@ -21,6 +21,7 @@ DEAL_INTELLIGENCE = DataProduct(
     consumers=SALES.consumers,
     primary_key=("opportunity_id",),
     inputs=("sales.staging.opportunities", "sales.staging.opportunity_stage_history"),
+    event_time="last_activity_at",
     columns=(
         key("opportunity_id", "Opportunity identifier (OPP-NNNNNNN)."),
         identifier(ACCOUNT_ID, nullable=False),
@@ -35,6 +36,7 @@ DEAL_INTELLIGENCE = DataProduct(
         double("win_likelihood", "Historical win rate of deals that reached this stage (0..1)."),
         double("expected_value_usd", "amount_usd x win_likelihood."),
         text("forecast_category", "Forecast category in the CRM."),
+        ts("last_activity_at", "Latest change of the deal: its last stage change or CRM update."),
     ),
     rules=(
         Rule(
@@ -72,7 +74,7 @@ def deal_intelligence(ctx: BuildContext) -> str:
         FROM staging.opportunity_stage_history GROUP BY opportunity_id
     ),
     open_deals AS (
-        SELECT o.*, coalesce(p.stage_changes, 0) AS stage_changes,
+        SELECT o.*, coalesce(p.stage_changes, 0) AS stage_changes, p.last_change_at,
                greatest(0, date_diff('day', o.created_at, as_of.as_of)) AS age_days,
                greatest(0, date_diff('day', coalesce(p.last_change_at, o.created_at), as_of.as_of)) AS days_in_stage
         FROM staging.opportunities o CROSS JOIN as_of LEFT JOIN progress p USING (opportunity_id)
@@ -85,6 +87,6 @@ def deal_intelligence(ctx: BuildContext) -> str:
            s.typical_days_in_stage::DOUBLE AS typical_days_in_stage,
            d.days_in_stage > greatest({STALL_FLOOR_DAYS}, 2 * coalesce(s.typical_days_in_stage, 0)) AS is_stalled,
            s.win_likelihood, d.amount_usd * s.win_likelihood AS expected_value_usd,
-           d.forecast_category
+           d.forecast_category, greatest(d.updated_at, d.last_change_at) AS last_activity_at
     FROM open_deals d LEFT JOIN stage_stats s USING (stage)
     """

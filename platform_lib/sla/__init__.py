@@ -1,0 +1,1 @@
+"""The five SLAs every product promises, measured from data, history and git."""
