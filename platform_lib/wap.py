@@ -130,6 +130,13 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
         )
     if stability.severity == AssetCheckSeverity.ERROR and not stability.passed:
         outcome.failures.append(f"Check {sla.SCHEMA_STABILITY} failed: {stability.metadata['problems'].value}")
+    legacy = {major: _shape_deprecated(con, product, audited, major, old) for major, old in contracts.served_majors(product, now.date()).items()}
+    for major, (old, table, enforced_old) in legacy.items():
+        if not enforced_old.passed:
+            outcome.failures.append(
+                f"The v{major} shape of the batch does not match the v{major} contract ({enforced_old.failures[:3]}); "
+                f"fix compatibility[{major}] in the declaration."
+            )
     if outcome.published:
         pub = port.publish(con, audited, product, ctx.run_id)
         outcome.metadata.update(
@@ -143,10 +150,10 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
                 "product_version": product.version,
             }
         )
-        for major, old in contracts.served_majors(product, now.date()).items():
-            legacy = _publish_deprecated(con, product, audited, major, old, ctx)
-            outcome.metadata[f"v{major}_delta_version"] = legacy.delta_version
-            outcome.metadata[f"v{major}_output_port"] = MetadataValue.path(str(legacy.path))
+        for major, (old, table, _) in legacy.items():
+            served = OutputPort.of(ctx.paths, old, major).publish(con, table, old, ctx.run_id)
+            outcome.metadata[f"v{major}_delta_version"] = served.delta_version
+            outcome.metadata[f"v{major}_output_port"] = MetadataValue.path(str(served.path))
     checks.append(
         sla.availability_result(key, product, ctx.instance, time.time(), outcome.published, _first_commit(port))
     )
@@ -184,12 +191,12 @@ def product_from_contract(product: DataProduct, snapshot: dict) -> DataProduct:
                                       "primary_key": tuple(snapshot["primary_key"]), "deprecations": {}, "compatibility": {}})
 
 
-def _publish_deprecated(con, product: DataProduct, audited: str, major: int, snapshot: dict, ctx: PublishContext):
-    """Shape this batch into the older contract and publish it to that major's port."""
+def _shape_deprecated(con, product: DataProduct, audited: str, major: int, snapshot: dict):
+    """Shape this batch into an older major's contract and enforce that contract on it."""
     old = product_from_contract(product, snapshot)
     table = f"audited.{product.name}__v{major}"
     shape = product.compatibility.get(major) or "SELECT {columns} FROM {batch}".replace(
         "{columns}", ", ".join(q(c.name) for c in old.columns)
     )
     con.execute(f"CREATE OR REPLACE TABLE {table} AS {shape.replace('{batch}', audited)}")
-    return OutputPort.of(ctx.paths, old, major).publish(con, table, old, ctx.run_id)
+    return old, table, contract.enforce(con, old, table)
