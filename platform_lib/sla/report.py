@@ -50,7 +50,7 @@ def product_lines(instance: DagsterInstance, product: DataProduct, now: float | 
             latest = max(done, key=lambda r: r.event.timestamp)
             evaluation = latest.event.dagster_event.event_specific_data
             value = evaluation.metadata.get(value_key) or evaluation.metadata.get("status")
-            current = "n/a" if value is None else _show(getattr(value, "value", value))
+            current = "n/a" if value is None else _show(check, getattr(value, "value", value))
             passing = evaluation.passed
         attainment = (
             sum(r.status == AssetCheckExecutionRecordStatus.SUCCEEDED for r in recent) / len(recent) if recent else None
@@ -78,5 +78,10 @@ def as_json(lines: list[SlaLine]) -> dict:
     return {"products": [asdict(line) for line in lines], "domains": rollup(lines)}
 
 
-def _show(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def _show(check: str, value) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    if check in (AVAILABILITY, QUALITY_SCORE):
+        return f"{value:.2%}"
+    unit = {FRESHNESS: " min", DOCUMENTATION: " days"}.get(check, "")
+    return f"{value:,.1f}{unit}"
