@@ -119,7 +119,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         def _product(context: AssetExecutionContext, warehouse: DuckDBResource, mesh: MeshResource):
             paths = mesh.paths
             with warehouse.get_connection() as con:
-                warnings = import_inputs(con, paths, product.product_inputs)
+                warnings = import_inputs(con, paths, product.product_inputs, product.domain)
                 write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
                 publish = PublishContext(paths, context.run_id, context.instance, doc_sources, tuple(warnings))
                 outcome = audit_and_publish(con, product, product.build_table, publish)
@@ -134,12 +134,13 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
     return decorator
 
 
-def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs) -> list[str]:
-    """Load every product input from its port; return deprecation warnings for pinned ones."""
+def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs, domain: str) -> list[str]:
+    """Load every product input from its port as the domain's service principal; return
+    deprecation warnings for pinned ones."""
     today = datetime.now(timezone.utc).date()
     warnings = [w for w in (deprecation(ref, today) for ref in refs) if w]
     for ref in refs:
-        import_port(con, paths, ref)
+        import_port(con, paths, ref, domain)
     return warnings
 
 

@@ -90,20 +90,34 @@ def _n(v: int | None) -> str:
 
 @main.command()
 @click.argument("product")
+@click.option("--version", "major", default=None, help="Major version, e.g. v1 (default: the newest served).")
 @click.option("--columns", default=None, help="Comma-separated columns.")
+@click.option("--where", multiple=True, help="Filter 'column op value' (op: = != < <= > >=); repeatable, ANDed.")
 @click.option("--limit", type=int, default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--purpose", default=None, help="Why you read it (recorded in the audit log).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True)
 @click.option("--root", default=None)
-def read(product: str, columns: str | None, limit: int, fmt: str, root: str | None) -> None:
-    """Read a published product from its output port: DOMAIN.PRODUCT[@vN]."""
+def read(product: str, major: str | None, columns: str | None, where: tuple[str, ...], limit: int, purpose: str | None,
+         fmt: str, root: str | None) -> None:
+    """Read a published product from its output port: DOMAIN.PRODUCT (grants and masking apply)."""
+    import pyarrow.parquet as pq
+
+    from platform_lib.governance.access import AccessDenied
+    from platform_lib.governance.registry import UnknownPrincipal
     from platform_lib.ports import ProductNotPublished
     from platform_lib.ports_io import read_product
 
     paths = _paths(root)
+    ref = f"{product}@{major}" if major else product
     try:
-        data = read_product(product, columns=columns.split(",") if columns else None, limit=limit, paths=paths)
-    except (ValueError, ProductNotPublished) as err:
+        data = read_product(ref, columns=columns.split(",") if columns else None, where=list(where), limit=limit,
+                            purpose=purpose, paths=paths)
+    except (ValueError, LookupError, ProductNotPublished, AccessDenied, UnknownPrincipal) as err:
         raise click.ClickException(str(err)) from err
+    if fmt == "parquet":
+        sink = click.get_binary_stream("stdout")
+        pq.write_table(data, sink)
+        return
     frame = data.to_pandas()
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
@@ -116,6 +130,120 @@ def read(product: str, columns: str | None, limit: int, fmt: str, root: str | No
         for row in frame.itertuples(index=False):
             table.add_row(*("" if v is None else str(v) for v in row))
         Console().print(table)
+
+
+@main.group()
+def policy() -> None:
+    """Global governance policies."""
+
+
+@policy.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def policy_check(as_json: bool) -> None:
+    """Run every global policy on every domain's products; list violations and exemptions."""
+    from platform_lib.governance import policies
+    from platform_lib.workspace import code_locations, declared_products_unchecked
+
+    products = declared_products_unchecked(code_locations())
+    found = policies.evaluate(products)
+    failing = [v for v in found if v.exempted_by is None]
+    if as_json:
+        click.echo(json.dumps({
+            "checked": {"products": [p.id for p in products], "policies": [p.name for p in policies.POLICIES]},
+            "violations": [vars(v) | {"exempted_by": None} for v in failing],
+            "exemptions": [{"policy": v.policy, "product": v.product, "reason": v.exempted_by.reason,
+                            "expires": v.exempted_by.expires.isoformat()} for v in found if v.exempted_by],
+        }, indent=2, default=str))
+    else:
+        out = Console(width=None if sys.stdout.isatty() else 160)
+        table = Table(title=f"{len(policies.POLICIES)} policies x {len(products)} products")
+        for col in ("policy", "rationale", "result"):
+            table.add_column(col)
+        for p in policies.POLICIES:
+            mine = [v for v in found if v.policy == p.name]
+            bad = [v for v in mine if v.exempted_by is None]
+            result = "[green]pass[/]" if not mine else ("[red]" + str(len(bad)) + " violation(s)[/]" if bad else "exempted")
+            table.add_row(p.name, p.rationale, result)
+        out.print(table)
+        for v in found:
+            out.print(("EXEMPT " + f"({v.exempted_by.reason}, until {v.exempted_by.expires}) " if v.exempted_by else "") + v.message())
+    if failing:
+        sys.exit(1)
+
+
+@main.group()
+def access() -> None:
+    """Request, approve and list access to data products."""
+
+
+@access.command("request")
+@click.argument("product")
+@click.option("--purpose", required=True, help="What the data will be used for.")
+@click.option("--pii", is_flag=True, help="Ask to see PII columns unmasked.")
+@click.option("--version", "major", default="v1", show_default=True)
+def access_request(product: str, purpose: str, pii: bool, major: str) -> None:
+    """Ask for a data-usage agreement on PRODUCT."""
+    from platform_lib.governance import registry, requests
+    from platform_lib.ports_io import parse_ref
+
+    try:
+        parse_ref(product)
+        item = requests.request(registry.current_principal(), product, int(major.lstrip("v")), purpose, pii,
+                                datetime.now(timezone.utc).date())
+    except (ValueError, LookupError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{item.id} pending: {item.principal} -> {item.product} v{item.major} ({item.purpose})")
+
+
+@access.command("approve")
+@click.argument("request_id")
+def access_approve(request_id: str) -> None:
+    """Approve a request (the product's owner or a platform admin only)."""
+    from platform_lib.governance import registry, requests
+
+    try:
+        grant = requests.approve(registry.current_principal(), request_id, datetime.now(timezone.utc).date())
+    except (ValueError, LookupError, PermissionError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{request_id} approved: grant {grant.id} for {grant.consumer} on {grant.product} v{grant.major} until {grant.expires}")
+
+
+@access.command("list")
+def access_list() -> None:
+    """Show access requests and grants."""
+    from platform_lib.governance import registry
+
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    reqs = Table(title="Access requests")
+    for col in ("id", "principal", "product", "purpose", "pii", "status", "decided by"):
+        reqs.add_column(col)
+    for r in registry.requests():
+        reqs.add_row(r.id, r.principal, f"{r.product} v{r.major}", r.purpose, str(r.pii_requested), r.status, r.decided_by or "-")
+    out.print(reqs)
+    grants = Table(title="Grants (data-usage agreements)")
+    for col in ("id", "consumer", "product", "purpose", "pii", "approver", "expires"):
+        grants.add_column(col)
+    for g in registry.grants():
+        grants.add_row(g.id, g.consumer, f"{g.product} v{g.major}", g.purpose, str(g.pii_allowed), g.approver, str(g.expires))
+    out.print(grants)
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident access audit log."""
+
+
+@audit.command("verify")
+@click.option("--root", default=None)
+def audit_verify(root: str | None) -> None:
+    """Check the hash chain of every audit-log entry."""
+    from platform_lib.governance import audit_log
+
+    paths = _paths(root)
+    ok, n, problem = audit_log.verify(paths)
+    if not ok:
+        raise click.ClickException(f"audit log {audit_log.log_path(paths)} is corrupt: {problem}")
+    click.echo(f"audit log intact: {n} entries verified")
 
 
 @main.group()

@@ -31,6 +31,7 @@ from dagster_dbt.asset_utils import DAGSTER_DBT_SELECT_METADATA_KEY, DBT_DEFAULT
 from dagster_duckdb import DuckDBResource
 
 from platform_lib.assets import import_inputs, writer_pool
+from platform_lib.governance.policies import COMMON_IDENTIFIERS
 from platform_lib.metadata import product_metadata, product_tags
 from platform_lib.sla.checks import freshness_policy
 from platform_lib.sources_of import dbt_sources, describe
@@ -84,8 +85,11 @@ def product_from_model(node: Mapping[str, Any], manifest: Mapping[str, Any], dom
     for col in node["columns"].values():
         meta, col_tests = col.get("meta", {}), tests.get(col["name"], {})
         values = col_tests.get("accepted_values", {}).get("values")
+        standard = COMMON_IDENTIFIERS.get(col["name"])
         columns.append(
             Column(
+                pattern=standard.pattern if standard else None,
+                masking=meta.get("masking"),
                 name=col["name"],
                 type=logical_from_sql(col.get("data_type") or ""),
                 description=col.get("description", ""),
@@ -192,7 +196,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
         os.environ["MESH_HOME"] = str(paths.home)  # profiles.yml locates the domain's DuckDB file by it
         selected = [p for k, p in products.items() if k in context.selected_asset_keys]
         with warehouse.get_connection() as con:
-            warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}))
+            warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
 
         held: dict[AssetKey, Output] = {}
         blocked: dict[AssetKey, list[str]] = {}

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster import AssetsDefinition, Definitions, in_process_executor
+from dagster import AssetKey, AssetsDefinition, Definitions, MetadataValue, in_process_executor, map_asset_specs
 
 from platform_lib.assets import staging_asset
 from platform_lib.dbt import dbt_products, dbt_resource
 from platform_lib.resources import domain_resources
 from platform_lib.metadata import DECLARATION
 from platform_lib.sla.alerts import sla_alert_sensor
-from platform_lib.spec import Domain, Source
+from platform_lib.governance import policies
+from platform_lib.spec import DataProduct, Domain, Source
+
+
+def _with_policy_results(declared):
+    results = {p.id: policies.evaluate([p]) for p in declared}
+
+    def attach(spec):
+        if DECLARATION not in spec.metadata:
+            return spec
+        product_id = spec.metadata["mesh/product_id"]
+        exempted = [f"{v.policy} (exempt: {v.exempted_by.reason}, until {v.exempted_by.expires})" for v in results[product_id]]
+        return spec.merge_attributes(metadata={
+            "mesh/policies": MetadataValue.json({
+                "passed": [p.name for p in policies.POLICIES if p.name not in {v.policy for v in results[product_id]}],
+                "exempted": exempted,
+            })
+        })
+
+    return attach
 
 
 def domain_definitions(
@@ -27,7 +48,12 @@ def domain_definitions(
     if dbt_project is not None:
         assets.append(dbt_products(dbt_project, domain))
         resources["dbt"] = dbt_resource(dbt_project)
-    products = [key for a in assets for key, spec in a.specs_by_key.items() if DECLARATION in spec.metadata]
-    sensors = [sla_alert_sensor(domain.name, products)]
+    declared = [DataProduct.model_validate(spec.metadata[DECLARATION].value) for a in assets for spec in a.specs
+                if DECLARATION in spec.metadata]
+    # Global policies run on every domain at load: a violation stops the code location.
+    if os.environ.get("MESH_POLICY_GATE") != "off":  # `mesh policy check` reports instead
+        policies.enforce(declared)
+    assets = map_asset_specs(_with_policy_results(declared), assets)
+    sensors = [sla_alert_sensor(domain.name, [AssetKey(p.key_path) for p in declared])]
     # Steps of a run share the domain's one DuckDB writer: run them in one process.
     return Definitions(assets=assets, resources=resources, sensors=sensors, executor=in_process_executor)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 
 import duckdb
 import pyarrow as pa
 
 from platform_lib.ports import OutputPort, ProductNotPublished
+from platform_lib.audit import q
+from platform_lib.governance import access, audit_log, registry
 from platform_lib.settings import MeshPaths
 from platform_lib.sla import contracts
 
@@ -62,23 +64,111 @@ def port_table_name(ref: str) -> str:
     return f"ports.{domain}__{product}"
 
 
-def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str) -> str:
+def _major(port: OutputPort) -> int:
+    return int(port.path.name[1:])
+
+
+def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, consumer_domain: str) -> str:
     """Copy another domain's published product into this domain's DuckDB, read through
-    its Delta output port, as `ports.<domain>__<product>`."""
-    dataset = resolve_port(paths, ref).dataset()
+    its Delta output port as the domain's service principal (grants and masking apply),
+    as `ports.<domain>__<product>`."""
+    port = resolve_port(paths, ref)
+    product_id = ".".join(parse_ref(ref)[:2])
+    principal = registry.service_principal(consumer_domain)
+    decision = _decide(principal, product_id, _major(port), purpose=f"build of {consumer_domain}", paths=paths)
     table = port_table_name(ref)
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
-    con.register("_mesh_port", dataset)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _mesh_port")
-    con.unregister("_mesh_port")
+    con.register("_mesh_port", port.dataset())
+    try:
+        columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
+        masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
+    finally:
+        con.unregister("_mesh_port")
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
     return table
 
 
+FILTER = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(=|!=|<=|>=|<|>)\s*(.+?)\s*$")
+
+
+def parse_filters(where: list[str] | None, columns: list[str]) -> tuple[str, list]:
+    """`column op value` conditions, ANDed, as parameterised SQL (values never become SQL)."""
+    clauses, params = [], []
+    for condition in where or []:
+        m = FILTER.match(condition)
+        if not m or m[1] not in columns:
+            raise ValueError(
+                f"filter '{condition}' is not 'column op value' over this product's columns (op: = != < <= > >=)"
+            )
+        clauses.append(f"{q(m[1])} {m[2]} ?")
+        params.append(m[3].strip("'\""))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
 def read_product(
-    ref: str, *, columns: list[str] | None = None, limit: int | None = None, paths: MeshPaths | None = None
+    ref: str,
+    *,
+    columns: list[str] | None = None,
+    where: list[str] | None = None,
+    limit: int | None = None,
+    purpose: str | None = None,
+    principal: str | None = None,
+    paths: MeshPaths | None = None,
 ) -> pa.Table:
-    """Read a published product from its output port as an Arrow table."""
-    dataset = resolve_port(paths or MeshPaths.from_env(), ref).dataset()
-    if limit is not None:
-        return dataset.head(limit, columns=columns)
-    return dataset.to_table(columns=columns)
+    """Read a published product from its output port as an Arrow table, as `principal`
+    (default: the caller's identity). No grant: `AccessDenied`; a grant without PII
+    access: PII columns come back hashed or redacted. Every read is audited."""
+    paths = paths or MeshPaths.from_env()
+    who = registry.principals().get(principal) if principal else registry.current_principal()
+    if who is None:
+        raise registry.UnknownPrincipal(f"principal '{principal}' is not in governance/principals.yaml")
+    port = resolve_port(paths, ref)
+    product_id = ".".join(parse_ref(ref)[:2])
+    decision = _decide(who, product_id, _major(port), purpose, paths)
+    masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+    con = duckdb.connect()
+    try:
+        con.register("product", port.dataset())
+        available = con.sql("SELECT * FROM product LIMIT 0").columns
+        chosen = columns or available
+        unknown = [c for c in chosen if c not in available]
+        if unknown:
+            raise ValueError(f"{product_id} has no columns {unknown}; it has {available}")
+        masked_filters = [w for w in where or [] if (m := FILTER.match(w)) and m[1] in masks]
+        if masked_filters:
+            raise access.AccessDenied(f"cannot filter on masked PII columns without PII access: {masked_filters}")
+        condition, params = parse_filters(where, available)
+        sql = f"SELECT {access.masked_select(chosen, masks)} FROM product{condition}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        table = con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
+    _log(who, product_id, _major(port), chosen, table.num_rows, purpose, decision, paths)
+    return table
+
+
+def _decide(principal, product_id: str, major: int, purpose: str | None, paths: MeshPaths) -> access.Decision:
+    decision = access.decide(principal, product_id, major, datetime.now(timezone.utc).date())
+    if not decision.allowed:
+        _log(principal, product_id, major, [], 0, purpose, decision, paths)
+        raise access.AccessDenied(decision.reason)
+    return decision
+
+
+def _log(principal, product_id, major, columns, rows, purpose, decision, paths) -> None:
+    audit_log.append(
+        {
+            "principal": principal.id,
+            "product": product_id,
+            "version": f"v{major}",
+            "columns": list(columns),
+            "rows": int(rows),
+            "purpose": purpose or (decision.grant.purpose if decision.grant else ""),
+            "decision": decision.name,
+            "reason": decision.reason,
+        },
+        paths,
+    )

@@ -42,6 +42,8 @@ class Column(_Frozen):
     description: str = ""
     classification: Classification = "internal"
     pii_category: str | None = None
+    # How the governed read path hides a pii column from consumers without PII access.
+    masking: Literal["hash", "redact"] | None = None
     nullable: bool = True
     accepted_values: tuple[str, ...] | None = None
     # `source.column` inside the same domain's staging area, e.g. "contacts.contact_id".
@@ -151,6 +153,7 @@ class DataProduct(_Declared):
     # optionally the SQL (over `{batch}`, this version's audited batch) that shapes them.
     deprecations: dict[int, date] = Field(default_factory=dict)
     compatibility: dict[int, str] = Field(default_factory=dict)
+    retention_days: int | None = None  # a global policy requires every product to declare it
 
     @field_validator("version")
     @classmethod

@@ -54,6 +54,18 @@ def declared_products(locations: list[CodeLocation]) -> list[DataProduct]:
     return sorted(found, key=lambda p: p.id)
 
 
+def declared_products_unchecked(locations: list[CodeLocation]) -> list[DataProduct]:
+    """Like `declared_products`, but loads declarations without running the load-time
+    policy gate, so `mesh policy check` can report every violation at once."""
+    import os
+
+    os.environ["MESH_POLICY_GATE"] = "off"
+    try:
+        return declared_products(locations)
+    finally:
+        os.environ.pop("MESH_POLICY_GATE", None)
+
+
 def code_locations(workspace: Path = PROJECT_ROOT / "workspace.yaml") -> list[CodeLocation]:
     entries = yaml.safe_load(workspace.read_text())["load_from"]
     return [CodeLocation(e["python_module"]["location_name"], e["python_module"]["module_name"]) for e in entries]

@@ -29,6 +29,7 @@ def contract_of(product: DataProduct) -> dict:
     return {
         "id": product.id,
         "version": product.version,
+        "owner": {"team": product.owner.team, "role": product.owner.role},
         "primary_key": list(product.primary_key),
         "columns": [
             {
@@ -37,6 +38,7 @@ def contract_of(product: DataProduct) -> dict:
                 "required": (not c.nullable) or c.name in pk,
                 "accepted_values": list(c.accepted_values) if c.accepted_values else None,
                 "classification": c.classification,
+                **({"pii_category": c.pii_category, "masking": c.masking} if c.classification == "pii" else {}),
             }
             for c in product.columns
         ],

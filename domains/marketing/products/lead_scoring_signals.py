@@ -26,7 +26,8 @@ def signal(name: str, description: str) -> Column:
 LEAD_SCORING_SIGNALS = DataProduct(
     domain="marketing",
     name="lead_scoring_signals",
-    version="1.0.0",
+    version="1.1.0",
+    retention_days=730,
     description=(
         "One row per contact: the engagement signals of the last 30 days and the lead score "
         "derived from them. Score = sum over signals of points x count, each signal capped "
@@ -50,6 +51,14 @@ LEAD_SCORING_SIGNALS = DataProduct(
     columns=(
         identifier(CONTACT_ID, nullable=False),
         identifier(ACCOUNT_ID, nullable=False),
+        Column(
+            name="email",
+            type="string",
+            description="The contact's work email, for follow-up; hashed for readers without PII access.",
+            classification="pii",
+            pii_category="email",
+            masking="hash",
+        ),
         Column(
             name="lifecycle_stage",
             type="string",
@@ -115,7 +124,7 @@ def lead_scoring_signals(ctx: BuildContext) -> str:
         WHERE occurred_at > horizon.scored_at - INTERVAL 30 DAY
         GROUP BY contact_id
     ), signals AS (
-        SELECT c.contact_id, c.account_id, c.lifecycle_stage,
+        SELECT c.contact_id, c.account_id, c.email, c.lifecycle_stage,
                coalesce(w.email_opens_30d, 0) AS email_opens_30d,
                coalesce(w.email_clicks_30d, 0) AS email_clicks_30d,
                coalesce(w.downloads_30d, 0) AS downloads_30d,
@@ -128,7 +137,7 @@ def lead_scoring_signals(ctx: BuildContext) -> str:
     ), scored AS (
         SELECT *, {score_sql()} AS score FROM signals
     )
-    SELECT contact_id, account_id, lifecycle_stage, email_opens_30d, email_clicks_30d, downloads_30d,
+    SELECT contact_id, account_id, email, lifecycle_stage, email_opens_30d, email_clicks_30d, downloads_30d,
            pricing_page_views_30d, demo_page_views_30d, high_intent_forms_30d, unsubscribed,
            score, {grade_sql()} AS grade, horizon.scored_at, last_activity_at
     FROM scored, horizon

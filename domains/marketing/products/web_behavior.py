@@ -12,6 +12,7 @@ WEB_BEHAVIOR = DataProduct(
     domain="marketing",
     name="web_behavior",
     version="1.0.0",
+    retention_days=730,
     description=(
         "Website behaviour per account and day: sessions, page views, visits to buying-intent "
         "pages (pricing, demo, docs), and how many visitors were known contacts versus anonymous "

@@ -8,6 +8,7 @@ ACCOUNT_360 = DataProduct(
     domain="revenue_operations",
     name="account_360",
     version="1.0.0",
+    retention_days=730,
     description=(
         "One row per account in the CRM account master, joined on account_id with every "
         "domain's view of it: marketing engagement (last 30 days of web behaviour and campaign "

@@ -46,6 +46,7 @@ ACCOUNT_SIGNALS = DataProduct(
     domain="revenue_operations",
     name="account_signals",
     version="1.0.0",
+    retention_days=730,
     description=(
         "The signal catalog: one row per observed buyer-intent or behavioural signal, with the "
         "account, signal type, strength (0..1), when it was observed and the product it came "

@@ -12,6 +12,7 @@ PRIORITIZED_OUTREACH = DataProduct(
     domain="revenue_operations",
     name="prioritized_outreach",
     version="1.0.0",
+    retention_days=730,
     description=(
         "The ranked list Sales Development works from: accounts with buyer-intent or behavioural "
         f"signals in the {WINDOW_DAYS} days before the newest signal, ranked by priority_score = "

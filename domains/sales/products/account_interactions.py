@@ -8,6 +8,7 @@ ACCOUNT_INTERACTIONS = DataProduct(
     domain="sales",
     name="account_interactions",
     version="1.0.0",
+    retention_days=730,
     description=(
         "Rep activity per account and ISO week (weeks start on Monday, UTC): calls, emails and "
         "meetings, inbound versus outbound, minutes spent and distinct contacts touched."

@@ -8,6 +8,7 @@ ACCOUNTS = DataProduct(
     domain="sales",
     name="accounts",
     version="1.0.0",
+    retention_days=730,
     description=(
         "The account master: one row per company account in the CRM, the system of record for "
         "accounts, with its owning rep, segment and firmographics. Every other product's "

@@ -10,6 +10,7 @@ DEAL_INTELLIGENCE = DataProduct(
     domain="sales",
     name="deal_intelligence",
     version="1.0.0",
+    retention_days=730,
     description=(
         "One row per open deal with how it is moving. velocity = stage changes per 30 days of "
         "age; a deal is stalled when its days in the current stage exceed twice the median "

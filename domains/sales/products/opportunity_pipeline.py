@@ -8,6 +8,7 @@ OPPORTUNITY_PIPELINE = DataProduct(
     domain="sales",
     name="opportunity_pipeline",
     version="1.0.0",
+    retention_days=730,
     description=(
         "Every opportunity in the CRM, open and closed, in its current state: stage, amount, "
         "forecast category, close date, age since creation and days in the current stage. "

@@ -1,0 +1,134 @@
+"""The governance registry in the repository (`governance/`): principals, grants
+(data-usage agreements), access requests and policy exemptions."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from platform_lib.settings import PROJECT_ROOT
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Principal(_Model):
+    id: str
+    kind: Literal["person", "service"]
+    team: str
+    role: str | None = None
+    platform_admin: bool = False
+    os_users: list[str] = []
+
+
+class Grant(_Model):
+    id: str
+    consumer: str
+    product: str
+    major: int
+    purpose: str
+    pii_allowed: bool
+    approver: str
+    granted: date
+    expires: date
+
+    def active(self, today: date) -> bool:
+        return self.granted <= today <= self.expires
+
+
+class AccessRequest(_Model):
+    id: str
+    principal: str
+    product: str
+    major: int
+    purpose: str
+    pii_requested: bool = False
+    requested: date
+    status: Literal["pending", "approved", "rejected"] = "pending"
+    decided_by: str | None = None
+    grant: str | None = None
+
+
+class Exemption(_Model):
+    policy: str
+    product: str
+    reason: str
+    expires: date
+
+
+class UnknownPrincipal(LookupError):
+    pass
+
+
+def governance_dir() -> Path:
+    return Path(os.environ.get("MESH_GOVERNANCE") or PROJECT_ROOT / "governance")
+
+
+def _load(name: str, key: str, model):
+    path = governance_dir() / name
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return [model.model_validate(item) for item in (data or {}).get(key) or []]
+
+
+def _save(name: str, key: str, items: list[BaseModel], header: str) -> None:
+    path = governance_dir() / name
+    body = yaml.safe_dump({key: [i.model_dump(mode="json") for i in items]}, sort_keys=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + body)
+    os.replace(tmp, path)
+
+
+def principals() -> dict[str, Principal]:
+    return {p.id: p for p in _load("principals.yaml", "principals", Principal)}
+
+
+def grants() -> list[Grant]:
+    return _load("grants.yaml", "grants", Grant)
+
+
+def exemptions() -> list[Exemption]:
+    return _load("exemptions.yaml", "exemptions", Exemption)
+
+
+def requests() -> list[AccessRequest]:
+    return _load("requests.yaml", "requests", AccessRequest)
+
+
+def save_grants(items: list[Grant]) -> None:
+    _save("grants.yaml", "grants", items, "# Data-usage agreements: who may read which product (major version), for what purpose,\n"
+          "# whether PII is visible, who approved it and until when. `mesh access approve` appends here.\n")
+
+
+def save_requests(items: list[AccessRequest]) -> None:
+    _save("requests.yaml", "requests", items, "# Pending and decided access requests (`mesh access request` / `approve`).\n")
+
+
+def current_principal() -> Principal:
+    """The caller: `MESH_PRINCIPAL`, else the OS user mapped in the registry."""
+    known = principals()
+    wanted = os.environ.get("MESH_PRINCIPAL")
+    if wanted:
+        if wanted not in known:
+            raise UnknownPrincipal(f"MESH_PRINCIPAL '{wanted}' is not in governance/principals.yaml; ask the platform team to register it")
+        return known[wanted]
+    user = getpass.getuser()
+    for p in known.values():
+        if user in p.os_users:
+            return p
+    raise UnknownPrincipal(
+        f"OS user '{user}' is not mapped to a principal; set MESH_PRINCIPAL or add it to os_users in governance/principals.yaml"
+    )
+
+
+def service_principal(domain: str) -> Principal:
+    """The identity a domain's code location reads other domains' products as."""
+    known = principals()
+    name = f"svc_{domain}"
+    return known.get(name) or Principal(id=name, kind="service", team=domain)
