@@ -38,9 +38,11 @@ def copy_landing(template: Path, root: Path) -> Path:
     return root
 
 
-def mesh(*args: str, root: Path, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the `mesh` CLI as a user would, against mesh root `root`."""
+def mesh(*args: str, root: Path, check: bool = False, principal: str | None = None) -> subprocess.CompletedProcess:
+    """Run the `mesh` CLI as a user would, against mesh root `root`, as `principal`."""
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
+    if principal:
+        env["MESH_PRINCIPAL"] = principal
     cli = Path(sys.executable).parent / "mesh"
     return subprocess.run(
         [str(cli), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=check, timeout=600

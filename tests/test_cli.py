@@ -9,14 +9,15 @@ from tests.helpers import mesh
 
 def test_read_prints_a_published_product(built_marketing):
     root, _, _ = built_marketing
-    out = mesh("read", "marketing.web_behavior", "--limit", "3", "--format", "json", root=root, check=True)
+    out = mesh("read", "marketing.web_behavior", "--limit", "3", "--format", "json", root=root, check=True,
+               principal="maria.marketing")
     rows = json.loads(out.stdout)
     assert len(rows) == 3 and {"account_id", "activity_date", "page_views"} <= set(rows[0])
 
 
 def test_read_of_an_unknown_product_is_a_clear_error(built_marketing):
     root, _, _ = built_marketing
-    out = mesh("read", "marketing.nothing_here", root=root)
+    out = mesh("read", "marketing.nothing_here", root=root, principal="maria.marketing")
     assert out.returncode != 0
     assert "marketing.nothing_here has no output port yet" in out.stderr
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
+import yaml
 from dagster import AssetKey, DagsterInstance, materialize
 from deltalake import DeltaTable
 
@@ -12,7 +15,7 @@ from platform_lib.identifiers import ACCOUNT_ID
 from platform_lib.ports import ProductNotPublished
 from platform_lib.ports_io import read_product
 from platform_lib.resources import domain_resources
-from platform_lib.settings import MeshPaths
+from platform_lib.settings import PROJECT_ROOT, MeshPaths
 
 CONSUMER = Domain(
     name="partner_analytics",
@@ -54,7 +57,29 @@ def run_consumer(root):
     )
 
 
-def test_consumer_reads_the_port_while_the_producer_holds_its_own_database(built_marketing):
+@pytest.fixture
+def granted(tmp_path, monkeypatch):
+    """A registry copy in which the consuming domain holds a grant for web_behavior."""
+    root = tmp_path / "governance"
+    shutil.copytree(PROJECT_ROOT / "governance", root)
+    grants = yaml.safe_load((root / "grants.yaml").read_text())
+    grants["grants"].append({
+        "id": "G-9001", "consumer": "svc_partner_analytics", "product": "marketing.web_behavior", "major": 1,
+        "purpose": "partner reporting", "pii_allowed": False, "approver": "maria.marketing",
+        "granted": "2026-01-01", "expires": "2099-01-01",
+    })
+    (root / "grants.yaml").write_text(yaml.safe_dump(grants))
+    monkeypatch.setenv("MESH_GOVERNANCE", str(root))
+
+
+def test_without_a_grant_the_consumer_cannot_read(built_marketing):
+    result = run_consumer(built_marketing[0])
+    assert not result.success
+    message = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert "svc_partner_analytics has no active grant for marketing.web_behavior v1" in message
+
+
+def test_consumer_reads_the_port_while_the_producer_holds_its_own_database(built_marketing, granted):
     root, _, _ = built_marketing
     paths = MeshPaths(root)
     # Marketing's DuckDB file is held open for writing by this process: any attempt by the
@@ -64,7 +89,8 @@ def test_consumer_reads_the_port_while_the_producer_holds_its_own_database(built
     assert result.success
     source = DeltaTable(str(paths.port("marketing", "web_behavior", 1))).to_pandas()
     expected = source.groupby("account_id")["page_views"].sum().sort_index()
-    published = read_product("partner_analytics.web_totals", paths=paths).to_pandas().set_index("account_id")["page_views"].sort_index()
+    own_port = DeltaTable(str(paths.port("partner_analytics", "web_totals", 1))).to_pandas()
+    published = own_port.set_index("account_id")["page_views"].sort_index()
     assert published.to_dict() == expected.to_dict()
     assert paths.warehouse("partner_analytics").exists()
 
