@@ -132,6 +132,89 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
         Console().print(table)
 
 
+@main.command()
+@click.argument("text", required=False, default="")
+@click.option("--domain", default=None)
+@click.option("--owner", default=None, help="Owner team or role (substring).")
+@click.option("--tag", default=None, help="tier, domain, classification or kind (python/dbt).")
+@click.option("--column", default=None, help="Only products carrying this column.")
+@click.option("--classification", type=click.Choice(["public", "internal", "pii"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def catalog(text: str, domain, owner, tag, column, classification, as_json: bool) -> None:
+    """Search every domain's data products; the best match comes first."""
+    from platform_lib.catalog.search import search
+    from platform_lib.workspace import code_locations, declared_products
+
+    hits = search(declared_products(code_locations()), text, domain=domain, owner=owner, tag=tag, column=column,
+                  classification=classification)
+    if as_json:
+        click.echo(json.dumps([h.as_dict() for h in hits], indent=2))
+        return
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    table = Table(title=f"{len(hits)} data product(s)")
+    for col in ("product", "version", "owner", "description"):
+        table.add_column(col)
+    for h in hits:
+        p = h.product
+        table.add_row(p.id, p.version, p.owner.role, p.description[:110] + ("..." if len(p.description) > 110 else ""))
+    out.print(table)
+
+
+@main.group()
+def product() -> None:
+    """One data product in detail."""
+
+
+@product.command("show")
+@click.argument("product_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--root", default=None)
+def product_show(product_id: str, as_json: bool, root: str | None) -> None:
+    """Description, owner, versions served, schema, SLAs, consumers and grants, lineage, port, sample rows."""
+    from platform_lib.catalog.show import describe
+    from platform_lib.instance import mesh_instance
+    from platform_lib.workspace import code_locations, declared_products
+
+    paths = _paths(root)
+    everything = declared_products(code_locations())
+    found = next((p for p in everything if p.id == product_id), None)
+    if found is None:
+        raise click.ClickException(f"no data product {product_id}; try `mesh catalog {product_id.split('.')[-1]}`")
+    facts = describe(found, everything, paths, mesh_instance(paths))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, default=str))
+        return
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    out.print(f"[bold]{facts['id']}[/] {facts['version']}  owner: {facts['owner']['role']} (team {facts['owner']['team']})")
+    out.print(facts["description"])
+    out.print(f"output port: {facts['output_port']}")
+    out.print("served: " + (", ".join(f"{v['major']} (delta v{v['delta_version']}, {v['rows']:,} rows)" for v in facts["served"]) or "not yet published"))
+    out.print(f"upstream: {', '.join(facts['upstream']) or '-'}\ndownstream: {', '.join(facts['downstream']) or '-'}")
+    out.print(f"consumers: {', '.join(facts['consumers']) or '-'}; grants: "
+              + (", ".join(f"{g['consumer']} ({'PII' if g['pii_allowed'] else 'masked'})" for g in facts["grants"]) or "-"))
+    schema = Table(title="schema")
+    for col in ("column", "type", "required", "classification", "description"):
+        schema.add_column(col)
+    for c in facts["schema"]:
+        schema.add_row(c["name"], c["type"], str(c["required"]), c["classification"], c["description"])
+    out.print(schema)
+    slas = Table(title="SLAs")
+    for col in ("SLA", "target", "current", "status"):
+        slas.add_column(col)
+    for s_ in facts.get("sla_status", []):
+        slas.add_row(s_["sla"], s_["target"], s_["current"], {True: "met", False: "missed", None: "-"}[s_["passing"]])
+    out.print(slas)
+    if isinstance(facts["sample"], str):
+        out.print(f"sample rows {facts['sample']}")
+    else:
+        sample = Table(title="sample rows (governed read)")
+        for col in (facts["sample"][0] if facts["sample"] else {}):
+            sample.add_column(col)
+        for row in facts["sample"]:
+            sample.add_row(*row.values())
+        out.print(sample)
+
+
 @main.group()
 def policy() -> None:
     """Global governance policies."""

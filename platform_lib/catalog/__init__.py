@@ -1,0 +1,1 @@
+"""The federated catalog: every domain's products, searchable, with their full story."""

@@ -1,0 +1,61 @@
+"""`mesh product show`: everything a consumer needs to decide whether to use a product."""
+
+from __future__ import annotations
+
+from deltalake import DeltaTable
+
+from platform_lib.governance import registry
+from platform_lib.governance.access import AccessDenied
+from platform_lib.ports import ProductNotPublished
+from platform_lib.ports_io import read_product
+from platform_lib.settings import MeshPaths
+from platform_lib.spec import DataProduct
+
+
+def served_versions(paths: MeshPaths, product: DataProduct) -> list[dict]:
+    root = paths.products / product.domain / product.name
+    out = []
+    for folder in sorted(root.glob("v*")) if root.exists() else []:
+        if (folder / "_delta_log").is_dir():
+            table = DeltaTable(str(folder))
+            out.append({"major": folder.name, "delta_version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(),
+                        "path": str(folder)})
+    return out
+
+
+def describe(product: DataProduct, everything: list[DataProduct], paths: MeshPaths, instance=None, sample: int = 5) -> dict:
+    downstream = sorted(p.id for p in everything if any(i.split("@")[0] == product.id for i in p.inputs))
+    facts = {
+        "id": product.id,
+        "version": product.version,
+        "description": product.description,
+        "owner": {"team": product.owner.team, "role": product.owner.role},
+        "consumers": list(product.consumers),
+        "grants": [g.model_dump(mode="json") for g in registry.grants() if g.product == product.id],
+        "schema": [
+            {"name": c.name, "type": c.type, "required": not c.nullable or c.name in product.primary_key,
+             "classification": c.classification, "description": c.description}
+            for c in product.columns
+        ],
+        "primary_key": list(product.primary_key),
+        "sla_targets": product.sla.model_dump(),
+        "upstream": list(product.inputs),
+        "downstream": downstream,
+        "output_port": str(paths.port(product.domain, product.name, product.major)),
+        "served": served_versions(paths, product),
+        "retention_days": product.retention_days,
+    }
+    if instance is not None:
+        from platform_lib.sla import report
+
+        facts["sla_status"] = [
+            {"sla": line.sla, "target": line.target, "current": line.current, "passing": line.passing,
+             "attainment": line.attainment}
+            for line in report.product_lines(instance, product)
+        ]
+    try:
+        rows = read_product(product.id, limit=sample, purpose="catalog preview", paths=paths)
+        facts["sample"] = rows.to_pandas().astype(str).to_dict("records")
+    except (AccessDenied, registry.UnknownPrincipal, ProductNotPublished) as err:
+        facts["sample"] = f"not shown: {err}"
+    return facts
