@@ -25,15 +25,29 @@ def _with_policy_results(declared):
         if DECLARATION not in spec.metadata:
             return spec
         product_id = spec.metadata["mesh/product_id"]
-        exempted = [f"{v.policy} (exempt: {v.exempted_by.reason}, until {v.exempted_by.expires})" for v in results[product_id]]
+        found = results[product_id]
+        exempted = [f"{v.policy} (exempt: {v.exempted_by.reason}, until {v.exempted_by.expires})" for v in found if v.exempted_by]
         return spec.merge_attributes(metadata={
             "mesh/policies": MetadataValue.json({
-                "passed": [p.name for p in policies.POLICIES if p.name not in {v.policy for v in results[product_id]}],
+                "passed": [p.name for p in policies.POLICIES if p.name not in {v.policy for v in found}],
                 "exempted": exempted,
+                "violations": [v.message() for v in found if not v.exempted_by],
             })
         })
 
     return attach
+
+
+def products_in(package: str) -> list[AssetsDefinition]:
+    """Every data product asset defined in the modules of `package` (e.g. `domains.x.products`)."""
+    import importlib
+    import pkgutil
+
+    found = []
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
+        found += [v for v in vars(module).values() if isinstance(v, AssetsDefinition)]
+    return found
 
 
 def domain_definitions(
