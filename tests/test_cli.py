@@ -28,3 +28,31 @@ def test_seed_writes_a_landing_zone_and_manifest(tmp_path):
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["scale"] == "small"
     assert {s.split("/")[0] for s in manifest["sources"]} == {"marketing", "product", "sales", "customer_success"}
+
+
+def test_read_pins_a_version_filters_and_writes_csv_and_parquet(built_marketing, tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    root, _, _ = built_marketing
+    csv = mesh("read", "marketing.web_behavior", "--version", "v1", "--columns", "account_id,page_views",
+               "--where", "page_views >= 3", "--limit", "50", "--format", "csv", root=root, check=True,
+               principal="maria.marketing").stdout.splitlines()
+    assert csv[0] == "account_id,page_views" and len(csv) > 1
+    assert all(int(line.split(",")[1]) >= 3 for line in csv[1:])
+    binary = mesh_bytes(root, "read", "marketing.web_behavior", "--limit", "5", "--format", "parquet")
+    assert pq.read_table(io.BytesIO(binary)).num_rows == 5
+    bad = mesh("read", "marketing.web_behavior", "--where", "1=1; DROP TABLE x", root=root, principal="maria.marketing")
+    assert bad.returncode != 0 and "is not 'column op value'" in bad.stderr
+
+
+def mesh_bytes(root, *args: str) -> bytes:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_PRINCIPAL": "maria.marketing"}
+    return subprocess.run([str(Path(sys.executable).parent / "mesh"), *args], env=env, capture_output=True,
+                          check=True, timeout=300).stdout
