@@ -412,6 +412,24 @@ def contracts_snapshot(products: tuple[str, ...]) -> None:
             console.print(f"wrote {path}")
 
 
+@contracts.command("export")
+@click.option("--format", "fmt", type=click.Choice(["odcs", "odps"]), required=True,
+              help="odcs: Open Data Contract Standard v3, one per served major; odps: Open Data Product Standard v1, one per product.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write into.")
+@click.option("--domain", default=None, help="Only this domain's products.")
+def contracts_export(fmt: str, out: Path, domain: str | None) -> None:
+    """Write every product's contract (ODCS) or descriptor (ODPS) as YAML into OUT."""
+    from platform_lib.standards.export import export
+    from platform_lib.workspace import code_locations, declared_products
+
+    products = declared_products(code_locations())
+    chosen = [p for p in products if domain in (None, p.domain)]
+    if not chosen:
+        raise click.ClickException(f"no products declared in domain '{domain}'")
+    written = export(fmt, chosen, out, MeshPaths.from_env(), everything=products)
+    console.print(f"wrote {len(written)} {fmt.upper()} file(s) to {out}")
+
+
 @main.group()
 def sla() -> None:
     """Service levels of every data product."""

@@ -20,6 +20,11 @@ def mesh_home() -> Path:
     return home
 
 
+def ui_url() -> str:
+    """Where people reach the Dagster UI; contracts and alerts link to it."""
+    return os.environ.get("MESH_UI_URL", "http://127.0.0.1:3000").rstrip("/")
+
+
 @dataclass(frozen=True)
 class MeshPaths:
     """The layout under one mesh root; the only place that knows it."""

@@ -26,6 +26,16 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 
+# How the types are stored in the Delta output ports (Delta protocol primitive names).
+DELTA_TYPES: dict[str, str] = {
+    "string": "string",
+    "integer": "long",
+    "double": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
 # dbt `data_type` spellings (lower-cased, without length/precision) -> logical type.
 FROM_SQL: dict[str, str] = {
     **{t: "string" for t in ("varchar", "text", "string", "char")},
