@@ -12,6 +12,8 @@ from dagster_duckdb import DuckDBResource
 from platform_lib.audit import audit, ensure_quarantine, q
 from platform_lib.landing import landed_files, quarantine_drifted, scan
 from platform_lib.metadata import audit_metadata, product_metadata, product_tags, source_metadata
+from platform_lib.privacy import suppression
+from platform_lib.privacy.keys import KINDS, column_kind
 from platform_lib.ports_io import deprecation, import_port
 from platform_lib.resources import MeshResource
 from platform_lib.settings import MeshPaths
@@ -32,6 +34,7 @@ def input_key(ref: str) -> AssetKey:
 
 def staging_asset(source: Source) -> AssetsDefinition:
     key = AssetKey(source.key_path)
+    carriers = identifier_carriers(source)
     referenced = sorted({c.references.split(".")[0] for c in source.columns if c.references} - {source.name})
 
     @asset(
@@ -50,8 +53,18 @@ def staging_asset(source: Source) -> AssetsDefinition:
         files = landed_files(source, paths.landing_dir(source.domain, source.name))
         with warehouse.get_connection() as con:
             ensure_quarantine(con)
-            drift_rows = quarantine_drifted(con, source, files.drifted, context.run_id, paths.home)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW _mesh_raw AS {_raw(source, files.conforming, paths)}")
+
+            def suppressed(columns: list[str]) -> str | None:
+                return suppression.suppressed_when(con, paths, [c for c in columns if c in carriers])
+
+            drift_rows = quarantine_drifted(con, source, files.drifted, context.run_id, paths.home, suppressed)
+            raw = _raw(source, files.conforming, paths)
+            drop = suppressed([c.name for c in source.columns])
+            rows_suppressed = 0
+            if drop:  # erased subjects never come back, not even into quarantine
+                rows_suppressed = con.execute(f"SELECT count(*) FROM ({raw}) WHERE {drop}").fetchall()[0][0]
+                raw = f"SELECT * FROM ({raw}) WHERE NOT ({drop})"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _mesh_raw AS {raw}")
             result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)
         if drift_rows:
             result.rows_in += drift_rows
@@ -61,12 +74,18 @@ def staging_asset(source: Source) -> AssetsDefinition:
             metadata={
                 **audit_metadata(result),
                 "dagster/row_count": result.rows_valid,
+                "rows_suppressed": rows_suppressed,
                 "landed_files": len(files.conforming) + len(files.drifted),
                 "drifted_files": [str(p.relative_to(paths.home)) for p in files.drifted],
             }
         )
 
     return _stage
+
+
+def identifier_carriers(source: Source) -> set[str]:
+    """Columns a person or company is recognised by, also under a drifted file's names."""
+    return {c.name for c in source.columns if column_kind(c)} | set(KINDS[:3]) | {"email"}
 
 
 # Staging is internal: bad rows are quarantined and the rest staged; products gate publishing.

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from platform_lib.privacy.keys import column_kind
 from platform_lib.spec import Column, _Declared
 from platform_lib.types import DUCKDB_TYPES
 
 SAMPLE_ROWS = 5
+REDACTED = "<personal: see quarantine.records>"
 
 
 def q(name: str) -> str:
@@ -181,6 +183,11 @@ def audit(
 
     reasons = "CASE " + " ".join(f"WHEN r = {lit(x.name)} THEN {lit(x.reason)}" for x in rules) + " END" if rules else "''"
     record = "to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in cols) + "))"
+    # Samples go into run metadata, which erasure cannot reach: personal values stay in quarantine.
+    personal = {c.name for c in decl.columns if c.classification == "pii" or column_kind(c)}
+    shown = "to_json(struct_pack(" + ", ".join(
+        f"{q(c)} := " + (f"CASE WHEN {q(c)} IS NULL THEN NULL ELSE {lit(REDACTED)} END" if c in personal else q(c))
+        for c in cols) + "))"
     con.execute(
         f"""INSERT INTO quarantine.records
         SELECT {lit(decl.id)}, r, {reasons}, {lit(run_id)},
@@ -202,7 +209,7 @@ def audit(
         samples[name] = [
             row[0]
             for row in con.execute(
-                f"SELECT CAST({record} AS VARCHAR) FROM _mesh_audit WHERE _mesh_violations[1] = ? LIMIT {SAMPLE_ROWS}",
+                f"SELECT CAST({shown} AS VARCHAR) FROM _mesh_audit WHERE _mesh_violations[1] = ? LIMIT {SAMPLE_ROWS}",
                 [name],
             ).fetchall()
         ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 
+from platform_lib.instance import process_tags, recover_orphaned_runs
 from platform_lib.workspace import CodeLocation, in_dependency_order
 
 
@@ -65,6 +66,7 @@ def build_mesh(
     log_level: str = "WARNING",
 ) -> list[LocationOutcome]:
     outcomes = []
+    recover_orphaned_runs(instance)
     for location in in_dependency_order(locations):
         keys = selection_for(location, selectors)
         if not keys:
@@ -77,7 +79,7 @@ def build_mesh(
             asset_selection=sorted(keys, key=lambda k: k.path),
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags={"mesh/build": "true", "mesh/code_location": location.name},
+            tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
         )
         outcome = LocationOutcome(
             location=location.name,

@@ -7,6 +7,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import pyarrow.parquet as pq
@@ -65,9 +66,11 @@ def scan(source: Source, files: list[Path], home: Path, columns: list[str] | Non
 
 
 def quarantine_drifted(
-    con: duckdb.DuckDBPyConnection, source: Source, drifted: dict[Path, str], run_id: str, home: Path
+    con: duckdb.DuckDBPyConnection, source: Source, drifted: dict[Path, str], run_id: str, home: Path,
+    suppressed: Callable[[list[str]], str | None] = lambda _: None,
 ) -> int:
-    """Keep every row of a drifted file in quarantine with the drift as its reason."""
+    """Keep every row of a drifted file in quarantine with the drift as its reason (rows
+    of erased subjects, per `suppressed`, are dropped, never kept)."""
     total = 0
     for path, what in drifted.items():
         cols = header(source.format, path)
@@ -77,6 +80,9 @@ def quarantine_drifted(
             f"columns or update the {source.id} declaration"
         )
         relation = scan(source, [path], home, cols)
+        drop = suppressed(cols)
+        if drop:
+            relation = f"SELECT * FROM ({relation}) WHERE NOT ({drop})"
         con.execute(
             f"""INSERT INTO quarantine.records
             SELECT {lit(source.id)}, 'schema_drift', {lit(reason)}, {lit(run_id)}, {lit(str(path.relative_to(home)))},

@@ -61,10 +61,14 @@ def product_metadata(product: DataProduct, paths: MeshPaths) -> dict:
     }
 
 
+SOURCE_DECLARATION = "mesh/source_declaration"
+
+
 def source_metadata(source: Source, paths: MeshPaths) -> dict:
     return {
         "dagster/column_schema": column_schema(source),
         "mesh/source_id": source.id,
+        SOURCE_DECLARATION: MetadataValue.json(source.model_dump(mode="json")),
         "mesh/format": source.format,
         "mesh/landing_dir": MetadataValue.path(str(paths.landing_dir(source.domain, source.name))),
         "mesh/primary_key": ", ".join(source.primary_key),

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from platform_lib.privacy.purposes import CONSENT_PRODUCT, PERSON_COLUMNS, PURPOSES
 from platform_lib.types import LogicalType
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -154,6 +155,36 @@ class DataProduct(_Declared):
     deprecations: dict[int, date] = Field(default_factory=dict)
     compatibility: dict[int, str] = Field(default_factory=dict)
     retention_days: int | None = None  # a global policy requires every product to declare it
+    # What contact-level personal data in it is used for (see privacy/purposes.py); a
+    # consent-based purpose keeps only contacts who consented to it.
+    purpose: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consent_is_an_input(cls, data):
+        """A consent-based purpose reads the consent record like any other input."""
+        if isinstance(data, dict) and PURPOSES.get(data.get("purpose") or "") and \
+                f"{data.get('domain')}.{data.get('name')}" != CONSENT_PRODUCT:
+            inputs = tuple(data.get("inputs") or ())
+            if CONSENT_PRODUCT not in inputs:
+                data = {**data, "inputs": (*inputs, CONSENT_PRODUCT)}
+        return data
+
+    @field_validator("purpose")
+    @classmethod
+    def _known_purpose(cls, v: str | None) -> str | None:
+        if v is not None and v not in PURPOSES:
+            raise ValueError(f"purpose '{v}' is not one of {', '.join(PURPOSES)}")
+        return v
+
+    @property
+    def consent_flag(self) -> str | None:
+        return PURPOSES.get(self.purpose or "")
+
+    @property
+    def personal(self) -> bool:
+        """Publishes contact-level personal data."""
+        return any(c.name in PERSON_COLUMNS or c.classification == "pii" for c in self.columns)
 
     @field_validator("version")
     @classmethod

@@ -18,6 +18,7 @@ import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, DagsterInstance, MetadataValue
 
 from platform_lib import contract
+from platform_lib.privacy import consent
 from platform_lib.audit import AuditResult, audit, q
 from platform_lib.metadata import audit_metadata, violation_metadata
 from platform_lib.ports import OutputPort
@@ -97,6 +98,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     key = AssetKey(product.key_path)
     now = datetime.now(timezone.utc)
     audited = f"audited.{product.name}"
+    without_consent = consent.apply(con, product, candidate)
     result = audit(con, product, candidate, audited, ctx.run_id)
     checks = rule_checks(key, result, product.sla.quality_min)
     enforced = contract.enforce(con, product, audited)
@@ -116,6 +118,8 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     checks.append(sla.documentation_result(key, product, ctx.doc_sources))
 
     outcome = Outcome(product, checks, audit_metadata(result))
+    if product.consent_flag:
+        outcome.metadata |= {"purpose": product.purpose, "rows_without_consent": without_consent}
     if result.quality_score < product.sla.quality_min:
         worst = max(result.violations.items(), key=lambda kv: kv[1], default=("", 0))
         outcome.failures.append(

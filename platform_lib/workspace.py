@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, AssetsDefinition, Definitions
 
-from platform_lib.metadata import DECLARATION
+from platform_lib.metadata import DECLARATION, SOURCE_DECLARATION
 from platform_lib.settings import PROJECT_ROOT
-from platform_lib.spec import DataProduct
+from platform_lib.spec import DataProduct, Source
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,16 @@ class CodeLocation:
             for dep in spec.deps
         }
         return {k.path[0] for k in deps - self.asset_keys} - {self.name}
+
+
+def declared_sources(locations: list[CodeLocation]) -> list[Source]:
+    """Every raw source staged in the given code locations, read from its asset metadata."""
+    return [
+        Source.model_validate(spec.metadata[SOURCE_DECLARATION].value)
+        for location in locations
+        for a in location.defs.assets if isinstance(a, AssetsDefinition)
+        for spec in a.specs if SOURCE_DECLARATION in spec.metadata
+    ]
 
 
 def declared_products(locations: list[CodeLocation]) -> list[DataProduct]:

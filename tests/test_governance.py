@@ -14,7 +14,7 @@ import yaml
 from platform_lib import SLA, Column, DataProduct, Owner
 from platform_lib.governance import policies
 from platform_lib.governance.access import AccessDenied
-from platform_lib.identifiers import ACCOUNT_ID
+from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID
 from platform_lib.ports_io import read_product
 from platform_lib.settings import PROJECT_ROOT, MeshPaths
 from tests.helpers import mesh
@@ -47,7 +47,8 @@ BROKEN = {
     "ownership": dict(owner=Owner(team="sales", role="Sales Operations Manager")),
     "documentation": dict(columns=(ACCOUNT_ID, Column(name="seen_at", type="timestamp"))),
     "classification": dict(columns=(ACCOUNT_ID, Column(name="seen_at", type="timestamp", description="x"),
-                                    Column(name="email", type="string", description="Email.", classification="pii"))),
+                                    Column(name="email", type="string", description="Email.", classification="pii")),
+                           purpose="customer_support"),
     "sla": dict(sla=SLA(quality_min=0)),
     "common_identifiers": dict(columns=(Column(name="account_id", type="integer", description="Account."),
                                         Column(name="seen_at", type="timestamp", description="x"))),
@@ -55,6 +56,8 @@ BROKEN = {
                             Column(name="created", type="timestamp", description="Created."))),
     "access": dict(inputs=("sales.opportunity_pipeline",)),
     "retention": dict(retention_days=None),
+    "purpose": dict(columns=(ACCOUNT_ID, Column(name="seen_at", type="timestamp", description="x"),
+                             CONTACT_ID)),
 }
 
 
@@ -88,7 +91,7 @@ def test_mesh_policy_check_passes_and_says_what_it_checked():
     out = mesh("policy", "check", "--json", root=MeshPaths.from_env().home)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert len(report["checked"]["products"]) == 16 and len(report["checked"]["policies"]) == 9
+    assert len(report["checked"]["products"]) == 17 and len(report["checked"]["policies"]) == 10
     assert report["violations"] == []
 
 

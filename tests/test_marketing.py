@@ -12,7 +12,7 @@ from deltalake import DeltaTable
 from platform_lib.settings import MeshPaths
 from tests.helpers import domain_defs, materialize_domain
 
-PRODUCTS = ("campaign_engagement", "web_behavior", "lead_scoring_signals")
+PRODUCTS = ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals")
 
 # How each defect kind of the generator's manifest shows up in quarantine.
 RULE_FOR_DEFECT = {

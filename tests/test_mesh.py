@@ -14,7 +14,7 @@ from platform_lib.workspace import code_locations
 from tests.helpers import copy_landing, mesh
 
 PRODUCTS = {
-    "marketing": ("campaign_engagement", "web_behavior", "lead_scoring_signals"),
+    "marketing": ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals"),
     "product": ("feature_usage", "session_analytics", "product_health_scores"),
     "sales": ("accounts", "opportunity_pipeline", "account_interactions", "deal_intelligence"),
     "customer_success": ("account_health", "engagement_metrics", "support_interactions"),
@@ -143,3 +143,19 @@ def test_failed_sla_checks_reach_the_alert_log(built_mesh):
     again = build_sensor_context(instance=instance, resources={"notifier": sink}, cursor=context.cursor)
     sensor(again)
     assert len(open(sink.log_path).readlines()) == len(alerts)  # nothing is sent twice
+
+
+def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(built_mesh):
+    root, _ = built_mesh
+    consent = {r["contact_id"]: r for r in port(root, "marketing.contact_consent").to_pyarrow_table().to_pylist()}
+    outreach = port(root, "revenue_operations.prioritized_outreach").to_pyarrow_table().to_pylist()
+    suggested = [r["contact_id"] for r in outreach if r["contact_id"]]
+    assert suggested and all(consent[c]["consent_sales_outreach"] for c in suggested)
+    # Some accounts' best lead did not consent: the best consenting one is suggested instead.
+    leads = port(root, "marketing.lead_scoring_signals").to_pyarrow_table().to_pylist()
+    best = {}
+    for lead in leads:
+        if lead["score"] > best.get(lead["account_id"], {"score": -1})["score"]:
+            best[lead["account_id"]] = lead
+    assert any(not consent[best[r["account_id"]]["contact_id"]]["consent_sales_outreach"] for r in outreach
+               if r["account_id"] in best)

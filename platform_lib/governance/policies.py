@@ -11,6 +11,7 @@ from datetime import date
 
 from platform_lib.governance import registry
 from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
+from platform_lib.privacy.purposes import PERSON_COLUMNS, PURPOSES
 from platform_lib.spec import SEMVER, DataProduct
 
 COMMON_IDENTIFIERS = {c.name: c for c in (ACCOUNT_ID, CONTACT_ID, USER_ID)}
@@ -117,6 +118,14 @@ def _retention(p: DataProduct, today: date) -> list[str]:
     return [] if p.retention_days and p.retention_days > 0 else ["no retention declared"]
 
 
+def _purpose(p: DataProduct, today: date) -> list[str]:
+    """Contact-level personal data is used only for a declared purpose."""
+    if p.personal and not p.purpose:
+        personal = [c.name for c in p.columns if c.name in PERSON_COLUMNS or c.classification == "pii"]
+        return [f"publishes contact-level personal data ({', '.join(personal)}) without a declared purpose"]
+    return []
+
+
 POLICIES = (
     Policy("ownership", "Someone answers for every product.", "set owner=Owner(team=<domain>, role=...)", _ownership),
     Policy("documentation", "Consumers self-serve only what is explained.", "write the description and every column's description", _documentation),
@@ -130,6 +139,8 @@ POLICIES = (
     Policy("access", "Cross-domain use needs a data-usage agreement.",
            "request it: mesh access request <product> --purpose ...; the owner approves", _access),
     Policy("retention", "Data is kept only as long as it is needed.", "declare retention_days", _retention),
+    Policy("purpose", "Personal data is used only for a purpose its subject consented to or another lawful basis.",
+           f"declare purpose= one of {', '.join(PURPOSES)}; consent-based purposes keep only consenting contacts", _purpose),
 )
 
 

@@ -26,7 +26,7 @@ def signal(name: str, description: str) -> Column:
 LEAD_SCORING_SIGNALS = DataProduct(
     domain="marketing",
     name="lead_scoring_signals",
-    version="1.1.0",
+    version="1.2.0",
     retention_days=730,
     description=(
         "One row per contact: the engagement signals of the last 30 days and the lead score "
@@ -39,6 +39,7 @@ LEAD_SCORING_SIGNALS = DataProduct(
     ),
     owner=MARKETING.owner,
     consumers=MARKETING.consumers,
+    purpose="analytics",
     primary_key=("contact_id",),
     inputs=(
         "marketing.staging.contacts",

@@ -11,7 +11,7 @@ HALF_LIFE_DAYS = 7
 PRIORITIZED_OUTREACH = DataProduct(
     domain="revenue_operations",
     name="prioritized_outreach",
-    version="1.0.0",
+    version="1.1.0",
     retention_days=730,
     description=(
         "The ranked list Sales Development works from: accounts with buyer-intent or behavioural "
@@ -20,10 +20,11 @@ PRIORITIZED_OUTREACH = DataProduct(
         "buyer-intent signals weighted 1.0 and behavioural 0.5. Excluded: churned accounts, and "
         f"accounts with an open deal in a late stage ({', '.join(LATE_STAGES)}): their account "
         "executive already owns the conversation. The suggested contact is the account's "
-        "highest-scoring lead."
+        "highest-scoring lead among contacts who consented to sales outreach (none: left empty)."
     ),
     owner=REVENUE_OPERATIONS.owner,
     consumers=("sales_development",),
+    purpose="sales_outreach",
     primary_key=("account_id",),
     inputs=(
         "revenue_operations.account_signals",
@@ -42,7 +43,7 @@ PRIORITIZED_OUTREACH = DataProduct(
         count("signal_count", "Signals in the window."),
         text("top_signal_type", "The strongest recent signal."),
         ts("latest_signal_at", "Most recent signal."),
-        identifier(CONTACT_ID, description="Suggested contact: the account's highest-scoring lead."),
+        identifier(CONTACT_ID, description="Suggested contact: the account's highest-scoring lead who consented to sales outreach."),
         integer("contact_lead_score", "Lead score of the suggested contact."),
         double("open_pipeline_usd", "Open pipeline already on the account."),
     ),
@@ -72,7 +73,10 @@ def prioritized_outreach(ctx: BuildContext) -> str:
     ),
     best_contact AS (
         SELECT account_id, arg_max(contact_id, score) AS contact_id, max(score) AS contact_lead_score
-        FROM ports.marketing__lead_scoring_signals GROUP BY account_id
+        FROM ports.marketing__lead_scoring_signals
+        JOIN ports.marketing__contact_consent USING (contact_id, account_id)
+        WHERE consent_sales_outreach
+        GROUP BY account_id
     )
     SELECT row_number() OVER (ORDER BY s.priority_score DESC, s.account_id) AS priority_rank,
            s.account_id, a.account_name, a.owner_rep, a.lifecycle, s.priority_score, s.signal_count,

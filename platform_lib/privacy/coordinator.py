@@ -1,0 +1,90 @@
+"""`mesh erase`: fan one request out to every domain, producers before consumers, and
+complete it only when a scan of every store proves the subject gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from dagster import AssetKey, DagsterInstance
+
+from platform_lib.governance import audit_log
+from platform_lib.instance import process_tags, recover_orphaned_runs
+from platform_lib.privacy import erasure
+from platform_lib.privacy.jobs import ERASURE_JOB
+from platform_lib.settings import MeshPaths
+from platform_lib.workspace import CodeLocation, in_dependency_order
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class ErasureFailed(RuntimeError):
+    pass
+
+
+def _run_step(location: CodeLocation, instance: DagsterInstance, request_id: str, phase: str) -> None:
+    result = location.defs.get_job_def(ERASURE_JOB).execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config={"ops": {"erase_subject": {"config": {"request_id": request_id, "phase": phase}}}, **QUIET},
+        tags={"mesh/erasure": request_id, "mesh/code_location": location.name, **process_tags()},
+    )
+    if not result.success:
+        raise ErasureFailed(f"erasure {request_id}: the {phase} step failed in {location.name} (run {result.run_id}); "
+                            f"see the run in the Dagster UI, fix, and re-run `mesh erase --request-id {request_id}`")
+
+
+def _recompute(location: CodeLocation, instance: DagsterInstance, request_id: str, names: list[str]) -> None:
+    keys = [AssetKey([location.name, n]) for n in names]
+    result = location.defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
+        tags={"mesh/erasure": request_id, "mesh/code_location": location.name, **process_tags()},
+    )
+    if not result.success:
+        raise ErasureFailed(f"erasure {request_id}: recomputing {', '.join(names)} in {location.name} failed "
+                            f"(run {result.run_id}); fix the product and re-run `mesh erase --request-id {request_id}`")
+
+
+def execute(request_id: str, locations: list[CodeLocation], instance: DagsterInstance, paths: MeshPaths,
+            on_progress: Callable[[str], None] = lambda _: None) -> erasure.ErasureRequest:
+    """Carry every domain's part to `confirmed`, then verify the whole mesh and record it."""
+    recover_orphaned_runs(instance)
+    for location in in_dependency_order(locations):
+        part = erasure.load(paths, request_id).domains.get(location.name)
+        if part is None or part.phase == "confirmed":
+            continue
+        if part.phase == "pending":
+            _run_step(location, instance, request_id, "erase")
+            on_progress(f"{location.name}: subject's rows removed")
+        request = erasure.load(paths, request_id)
+        part = request.domains[location.name]
+        if part.phase == "erased":
+            if part.rebuild:
+                _recompute(location, instance, request_id, part.rebuild)
+                on_progress(f"{location.name}: recomputed {', '.join(part.rebuild)}")
+            part.phase = "rebuilt"
+            erasure.save(paths, request)
+        _run_step(location, instance, request_id, "purge")
+        on_progress(f"{location.name}: old versions purged, stores verified, part confirmed")
+    return verify(request_id, [loc.name for loc in locations], paths)
+
+
+def verify(request_id: str, domains: list[str], paths: MeshPaths) -> erasure.ErasureRequest:
+    request = erasure.load(paths, request_id)
+    if any(p.phase != "confirmed" for p in request.domains.values()):
+        raise ErasureFailed(f"erasure {request_id}: not every domain has confirmed; re-run `mesh erase --request-id {request_id}`")
+    checked = erasure.scan(paths, request, domains)
+    left = {k: n for k, n in checked.items() if n}
+    if left:
+        raise ErasureFailed(f"erasure {request_id}: the subject is still in {', '.join(left)}")
+    if request.status != "complete":
+        request.status, request.verified_at, request.stores_checked = "complete", datetime.now(timezone.utc), checked
+        erasure.save(paths, request)
+        audit_log.append({
+            "event": "erasure_completed", "request_id": request.request_id, "subject_hash": request.subject_hash,
+            "subject_kind": request.subject_kind, "reason": request.reason, "stores_checked": len(checked),
+            "rows_removed": sum(n for p in request.domains.values() for n in p.rows_removed.values()),
+            "products_recomputed": sorted(f"{d}.{n}" for d, p in request.domains.items() for n in p.rebuild),
+            "verified_at": request.verified_at.isoformat(), "deadline": request.deadline.isoformat(),
+        }, paths)
+    return request

@@ -1,0 +1,338 @@
+"""Right to erasure: one request, planned from the mesh's own declarations and lineage,
+executed by every domain in its own code location, verified store by store.
+
+A request lives in `<MESH_HOME>/privacy/erasures/<id>.json` and holds only salted hashes
+of the subject's identifiers. Each domain moves through
+`pending -> erased -> rebuilt -> confirmed`; every step is idempotent, so a killed run
+resumes where it stopped, and the request is complete only after a scan of every store
+finds nothing left.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+from pydantic import BaseModel, Field
+
+from platform_lib.audit import q
+from platform_lib.privacy import stores, suppression
+from platform_lib.privacy.keys import KINDS, PERSON_KINDS, Subject, column_kind, digest, privacy_dir, salt
+from platform_lib.settings import MeshPaths
+from platform_lib.spec import DataProduct, Source
+
+STATUTORY_DAYS = 30
+Phase = Literal["pending", "erased", "rebuilt", "confirmed"]
+
+
+class DomainPart(BaseModel):
+    phase: Phase = "pending"
+    rows_removed: dict[str, int] = Field(default_factory=dict)
+    rebuild: list[str] = Field(default_factory=list)  # products to recompute in this domain
+    runs: list[str] = Field(default_factory=list)
+    files_purged: int = 0
+    confirmed_at: datetime | None = None
+
+
+class ErasureRequest(BaseModel):
+    request_id: str
+    subject_kind: str
+    subject_hash: str
+    reason: str
+    received_at: datetime
+    hashes: list[str]
+    carriers: dict[str, str]
+    domains: dict[str, DomainPart]
+    status: Literal["open", "complete"] = "open"
+    stores_checked: dict[str, int] = Field(default_factory=dict)
+    verified_at: datetime | None = None
+
+    @property
+    def deadline(self) -> datetime:
+        return self.received_at + timedelta(days=STATUTORY_DAYS)
+
+    def matcher(self, paths: MeshPaths) -> stores.Matcher:
+        return stores.Matcher(salt(paths), frozenset(self.hashes), self.carriers)
+
+
+# ---- request records ------------------------------------------------------------------
+
+
+def requests_dir(paths: MeshPaths) -> Path:
+    return privacy_dir(paths) / "erasures"
+
+
+def inbox_dir(paths: MeshPaths) -> Path:
+    return privacy_dir(paths) / "inbox"
+
+
+def _path(paths: MeshPaths, request_id: str) -> Path:
+    if not request_id.replace("-", "").replace("_", "").isalnum() or len(request_id) > 64:
+        raise ValueError(f"request id '{request_id[:40]}' may only hold letters, digits, '-' and '_' (64 at most)")
+    return requests_dir(paths) / f"{request_id}.json"
+
+
+def load(paths: MeshPaths, request_id: str) -> ErasureRequest:
+    path = _path(paths, request_id)
+    if not path.exists():
+        raise LookupError(f"no erasure request '{request_id}'; `mesh erase --status` lists them")
+    return ErasureRequest.model_validate_json(path.read_text())
+
+
+def save(paths: MeshPaths, request: ErasureRequest) -> None:
+    path = _path(paths, request.request_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(request.model_dump_json(indent=2))
+    os.replace(tmp, path)
+
+
+def all_requests(paths: MeshPaths) -> list[ErasureRequest]:
+    folder = requests_dir(paths)
+    return sorted((ErasureRequest.model_validate_json(p.read_text()) for p in folder.glob("*.json")),
+                  key=lambda r: r.received_at) if folder.is_dir() else []
+
+
+@contextmanager
+def domain_lock(paths: MeshPaths, domain: str):
+    """One erasure step at a time per domain, across processes."""
+    lock = privacy_dir(paths) / "locks" / f"{domain}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+# ---- resolving a subject --------------------------------------------------------------
+
+
+def carriers_of(declared: list[Source | DataProduct]) -> dict[str, str]:
+    """Column name -> identifier kind, for every column that recognises a subject."""
+    found = {k: k for k in KINDS[:3]} | {"email": "email"}
+    found |= {c.name: kind for d in declared for c in d.columns if (kind := column_kind(c))}
+    return found
+
+
+def resolve(subject: Subject, paths: MeshPaths, domains: list[str], carriers: dict[str, str]) -> dict[str, set[str]]:
+    """Every identifier of the subject, following the links staging holds (a contact's
+    emails and product users; an account's contacts and users). Values stay in memory."""
+    values: dict[str, set[str]] = {k: set() for k in KINDS}
+    values[subject.key_kind].add(subject.value.lower())
+    for _ in range(4):  # links are at most a few hops deep
+        before = sum(len(v) for v in values.values())
+        for domain in domains:
+            db = paths.warehouse(domain)
+            if not db.exists():
+                continue
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                for schema, table, columns in stores._tables(con):
+                    if schema != "staging":
+                        continue
+                    kinds = {c: carriers[c] for c in columns if c in carriers}
+                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values)
+            finally:
+                con.close()
+        if sum(len(v) for v in values.values()) == before:
+            break
+    return values
+
+
+def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]]) -> None:
+    for col, kind in kinds.items():
+        known = values[kind]
+        if not known:
+            continue
+        # from an account to its people; from a person to their other identifiers, never to the account
+        targets = {c: k for c, k in kinds.items() if k in PERSON_KINDS and c != col}
+        if not targets:
+            continue
+        sel = ", ".join(f"lower(trim(CAST({q(c)} AS VARCHAR)))" for c in targets)
+        rows = con.execute(f"SELECT DISTINCT {sel} FROM {table} WHERE lower(trim(CAST({q(col)} AS VARCHAR))) IN "
+                           f"(SELECT unnest(?::VARCHAR[]))", [sorted(known)]).fetchall()
+        for row in rows:
+            for (c, k), v in zip(targets.items(), row):
+                if v:
+                    values[k].add(v)
+
+
+# ---- opening, planning ----------------------------------------------------------------
+
+
+def new_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
+                products: list[DataProduct], request_id: str | None = None) -> tuple[ErasureRequest, dict]:
+    """The request and its plan, from declarations, staging links and lineage; nothing is
+    written (`mesh erase --plan` stops here)."""
+    s = salt(paths)
+    carriers = carriers_of(declared)
+    values = resolve(subject, paths, domains, carriers)
+    kinds = {k for k, v in values.items() if v}
+    request = ErasureRequest(
+        request_id=request_id or f"ER-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:8]}",
+        subject_kind=subject.kind,
+        subject_hash=digest(s, subject.value),
+        reason=reason,
+        received_at=datetime.now(timezone.utc),
+        hashes=sorted({digest(s, v) for vs in values.values() for v in vs}),
+        carriers={c: k for c, k in carriers.items() if k in kinds},
+        domains={d: DomainPart() for d in domains},
+    )
+    found = plan(request, paths, domains, products)
+    for domain, names in found["recompute"].items():
+        request.domains[domain].rebuild = names
+    return request, found
+
+
+def open_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
+                 products: list[DataProduct], request_id: str | None = None) -> ErasureRequest:
+    """Create the request, or return the open one for the same subject or id, and suppress
+    the subject at once so no ingest from now on brings it back."""
+    subject_hash = digest(salt(paths), subject.value)
+    for existing in all_requests(paths):
+        if existing.request_id == request_id or (existing.subject_hash == subject_hash and existing.status == "open"):
+            return existing
+    request, _ = new_request(subject, reason, paths, domains, declared, products, request_id)
+    suppression.add(paths, set(request.hashes), request.request_id)
+    save(paths, request)
+    return request
+
+
+def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products: list[DataProduct]) -> dict:
+    """Where the subject is (rows per store, read only) and which products to recompute."""
+    matcher = request.matcher(paths)
+    found: dict[str, dict[str, int]] = {}
+    con = duckdb.connect()
+    matcher.load(con)
+    for domain in domains:
+        here: dict[str, int] = {}
+        for f in stores.landing_files(paths.landing / domain):
+            if n := stores.landing_matches(con, matcher, f):
+                here[f"landing:{f.relative_to(paths.home)}"] = n
+        db = paths.warehouse(domain)
+        if db.exists():
+            wh = duckdb.connect(str(db), read_only=True)
+            try:
+                matcher.load(wh)
+                here |= {f"warehouse:{domain}.duckdb:{t}": n for t, n in stores.warehouse_matches(wh, matcher).items()}
+            finally:
+                wh.close()
+        for folder in stores.port_folders(paths.products, domain):
+            if n := stores.port_matches(con, matcher, folder):
+                here[f"port:{folder.relative_to(paths.products)}"] = n
+        found[domain] = here
+    con.close()
+    return {"holds": found, "recompute": recompute(request, products, found)}
+
+
+def recompute(request: ErasureRequest, products: list[DataProduct], found: dict[str, dict[str, int]]) -> dict[str, list[str]]:
+    """Products derived from any store that held the subject, along lineage across domains,
+    and any product whose columns can carry the subject."""
+    holders = {f"{d}.staging.{k.split(':staging.')[-1]}" for d, held in found.items() for k in held if ":staging." in k}
+    affected = {p.id for p in products if any(c.name in request.carriers for c in p.columns)}
+    changed = True
+    while changed:
+        changed = False
+        for p in products:
+            if p.id in affected:
+                continue
+            if any(i.split("@")[0] in affected or i in holders for i in p.inputs):
+                affected.add(p.id)
+                changed = True
+    out: dict[str, list[str]] = {}
+    for p in products:
+        if p.id in affected:
+            out.setdefault(p.domain, []).append(p.name)
+    return out
+
+
+# ---- a domain's part, run inside its code location ------------------------------------
+
+
+def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:
+    """Remove the subject's rows from the domain's landing files, warehouse and ports."""
+    with domain_lock(paths, domain):
+        request = load(paths, request_id)
+        part = request.domains[domain]
+        if part.phase != "pending":
+            return part.rows_removed
+        matcher = request.matcher(paths)
+        removed: dict[str, int] = {}
+        con = duckdb.connect()
+        matcher.load(con)
+        for f in stores.landing_files(paths.landing / domain):
+            if n := stores.rewrite_landing_file(con, matcher, f):
+                removed[f"landing:{f.relative_to(paths.home)}"] = n
+        for folder in stores.port_folders(paths.products, domain):
+            if n := stores.erase_port_rows(con, matcher, folder, request_id):
+                removed[f"port:{folder.relative_to(paths.products)}"] = n
+        con.close()
+        db = paths.warehouse(domain)
+        if db.exists():
+            wh = duckdb.connect(str(db))
+            try:
+                matcher.load(wh)
+                removed |= {f"warehouse:{domain}.duckdb:{t}": n
+                            for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
+            finally:
+                wh.close()
+        part.rows_removed, part.phase = removed, "erased"
+        part.runs.append(run_id)
+        save(paths, request)
+        return removed
+
+
+def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:
+    """After the recompute: drop every older version of the domain's changed ports, compact
+    its warehouse, and prove nothing of the subject is left in the domain's stores."""
+    with domain_lock(paths, domain):
+        request = load(paths, request_id)
+        part = request.domains[domain]
+        if part.phase == "confirmed":
+            return {}
+        changed = {f"{domain}/{name}" for name in part.rebuild} | {
+            k.split(":", 1)[1].rsplit("/", 1)[0] for k in part.rows_removed if k.startswith("port:")}
+        purged = sum(stores.purge_history(folder) for folder in stores.port_folders(paths.products, domain)
+                     if str(folder.relative_to(paths.products).parent) in changed)
+        if paths.warehouse(domain).exists():
+            stores.compact(paths.warehouse(domain))
+        left = scan(paths, request, [domain])
+        if any(left.values()):
+            raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
+                               f"{', '.join(k for k, n in left.items() if n)}; re-run `mesh erase --request-id {request_id}`")
+        part.files_purged += purged
+        part.phase, part.confirmed_at = "confirmed", datetime.now(timezone.utc)
+        part.runs.append(run_id)
+        save(paths, request)
+        return left
+
+
+def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str]) -> dict[str, int]:
+    """Rows of the subject left in every store of `domains`: each landing file, each
+    warehouse table (quarantine included), and every data file and log entry of every port."""
+    matcher = request.matcher(paths)
+    checked: dict[str, int] = {}
+    con = duckdb.connect()
+    matcher.load(con)
+    for domain in domains:
+        for f in stores.landing_files(paths.landing / domain):
+            checked[f"landing:{f.relative_to(paths.home)}"] = stores.landing_matches(con, matcher, f)
+        for folder in stores.port_folders(paths.products, domain):
+            checked[f"port:{folder.relative_to(paths.products)}"] = stores.port_files_matches(con, matcher, folder)
+        db = paths.warehouse(domain)
+        if db.exists():
+            wh = duckdb.connect(str(db), read_only=True)
+            try:
+                matcher.load(wh)
+                found = stores.warehouse_matches(wh, matcher)
+                checked |= {f"warehouse:{domain}.duckdb:{schema}.{table}": found.get(f"{schema}.{table}", 0)
+                            for schema, table, _ in stores._tables(wh)}
+            finally:
+                wh.close()
+    con.close()
+    return checked

@@ -1,0 +1,94 @@
+"""How a person or company is recognised in any store, without keeping who they are.
+
+A subject's identifiers are only ever stored as `sha256(salt || normalized value)`, with
+one secret salt per mesh root. Stores are matched by hashing their identifier columns in
+the engine, so the platform never needs the raw identifier after the request arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from platform_lib.settings import MeshPaths
+from platform_lib.spec import Column
+
+# The kinds of identifier a subject is recognised by; the column names that carry them
+# are the mesh's common identifiers, plus every column classified as a pii email.
+KINDS = ("account_id", "contact_id", "user_id", "email")
+PERSON_KINDS = ("contact_id", "user_id", "email")
+SUBJECT_KINDS = {"account": "account_id", "contact": "contact_id", "user": "user_id", "email": "email"}
+FORMATS = {
+    "account_id": re.compile(r"^ACC-\d{6}$"),
+    "contact_id": re.compile(r"^CON-\d{7}$"),
+    "user_id": re.compile(r"^USR-\d{7}$"),
+    "email": re.compile(r"^[^@\s'\"\\;]{1,128}@[A-Za-z0-9.-]{1,253}$"),
+}
+
+
+class BadSubject(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str  # a value of SUBJECT_KINDS
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Subject":
+        kind, _, value = text.partition(":")
+        if kind not in SUBJECT_KINDS or not value:
+            raise BadSubject(f"subject '{_preview(text)}' must be one of {', '.join(k + ':VALUE' for k in SUBJECT_KINDS)}")
+        value = normalize(value)
+        if not FORMATS[SUBJECT_KINDS[kind]].match(value if kind == "email" else value.upper()):
+            raise BadSubject(f"'{_preview(value)}' is not a valid {kind} identifier")
+        return cls(kind, value if kind == "email" else value.upper())
+
+    @property
+    def key_kind(self) -> str:
+        return SUBJECT_KINDS[self.kind]
+
+
+def _preview(text: str) -> str:
+    return text[:40] + ("…" if len(text) > 40 else "")
+
+
+def normalize(value: str) -> str:
+    return value.strip().lower() if "@" in value else value.strip()
+
+
+def column_kind(column: Column) -> str | None:
+    if column.name in KINDS[:3]:
+        return column.name
+    if column.pii_category == "email":
+        return "email"
+    return None
+
+
+def salt(paths: MeshPaths) -> str:
+    """The mesh root's secret salt, created on first use and readable by its owner only."""
+    path = privacy_dir(paths) / "salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def privacy_dir(paths: MeshPaths) -> Path:
+    return paths.home / "privacy"
+
+
+def digest(salt_hex: str, value: str) -> str:
+    return hashlib.sha256((salt_hex + normalize(value).lower()).encode()).hexdigest()
+
+
+def sql_digest(salt_hex: str, expr: str) -> str:
+    """The same digest computed by DuckDB over a column or JSON expression."""
+    return f"sha256('{salt_hex}' || lower(trim(CAST({expr} AS VARCHAR))))"

@@ -1,0 +1,222 @@
+"""Every store the platform owns, and how to find, remove and physically purge a subject's
+records in each: landing files, a domain's DuckDB warehouse (staging, build tables, port
+copies, quarantine) and Delta output ports with all their retained versions.
+
+Matching is by salted hash (`keys.sql_digest`) over the columns that carry identifiers;
+`carriers` maps those column names to their identifier kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from platform_lib.audit import lit, q
+from platform_lib.landing import header
+from platform_lib.privacy.keys import sql_digest
+
+KEYS = "_mesh_erase_keys"
+LANDING_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Recognises the subject's rows: its identifier hashes, the salt, the carrier columns."""
+
+    salt: str
+    hashes: frozenset[str]
+    carriers: dict[str, str]
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {KEYS} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(self.hashes)])
+
+    def where(self, columns: list[str]) -> str | None:
+        found = [c for c in columns if c in self.carriers]
+        if not found:
+            return None
+        return " OR ".join(f"coalesce({sql_digest(self.salt, q(c))} IN (SELECT h FROM {KEYS}), false)" for c in found)
+
+    def where_json(self, record: str) -> str:
+        """For quarantine: the original record is JSON, whatever its columns were."""
+        return " OR ".join(
+            f"coalesce({sql_digest(self.salt, f'json_extract_string({record}, {lit(c)})')} IN (SELECT h FROM {KEYS}), false)"
+            for c in sorted(self.carriers)
+        )
+
+
+# ---- landing files ---------------------------------------------------------------------
+
+
+def landing_files(landing: Path) -> list[Path]:
+    return sorted(p for p in landing.rglob("*") if p.suffix in LANDING_FORMATS and p.is_file()) if landing.is_dir() else []
+
+
+def _reader(path: Path, columns: list[str]) -> str:
+    fmt = LANDING_FORMATS[path.suffix]
+    if fmt == "csv":
+        return f"read_csv({lit(str(path))}, all_varchar = true, header = true)"
+    if fmt == "jsonl":
+        spec = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns) + "}"
+        return f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {spec})"
+    return f"read_parquet({lit(str(path))})"
+
+
+def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
+    columns = header(LANDING_FORMATS[path.suffix], path)
+    where = matcher.where(columns)
+    if not where:
+        return 0
+    return con.execute(f"SELECT count(*) FROM {_reader(path, columns)} WHERE {where}").fetchall()[0][0]
+
+
+def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
+    """Rewrite the file without the subject's rows (atomically); a file left empty is removed."""
+    removed = landing_matches(con, matcher, path)
+    if not removed:
+        return 0
+    columns = header(LANDING_FORMATS[path.suffix], path)
+    keep = f"SELECT * FROM {_reader(path, columns)} WHERE NOT ({matcher.where(columns)})"
+    if con.execute(f"SELECT count(*) FROM ({keep})").fetchall()[0][0] == 0:
+        path.unlink()
+        return removed
+    tmp = path.with_name(f".{path.name}.erasing")
+    fmt = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[LANDING_FORMATS[path.suffix]]
+    con.execute(f"COPY ({keep}) TO {lit(str(tmp))} ({fmt})")
+    os.replace(tmp, path)
+    return removed
+
+
+# ---- a domain's DuckDB warehouse -------------------------------------------------------
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
+    rows = con.execute(
+        """SELECT t.table_schema, t.table_name, list(c.column_name ORDER BY c.ordinal_position)
+        FROM information_schema.tables t JOIN information_schema.columns c
+          ON c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.table_catalog = t.table_catalog
+        WHERE t.table_type = 'BASE TABLE' AND t.table_catalog = current_database()
+        GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    return [(s, t, cols) for s, t, cols in rows]
+
+
+def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: bool = False) -> dict[str, int]:
+    """Rows of the subject per table (quarantine included); deleted when `delete`."""
+    found = {}
+    for schema, table, columns in _tables(con):
+        name = f"{q(schema)}.{q(table)}"
+        where = matcher.where_json("record") if (schema, table) == ("quarantine", "records") else matcher.where(columns)
+        if not where:
+            continue
+        n = con.execute(f"SELECT count(*) FROM {name} WHERE {where}").fetchall()[0][0]
+        if n:
+            found[f"{schema}.{table}"] = n
+            if delete:
+                con.execute(f"DELETE FROM {name} WHERE {where}")
+    return found
+
+
+def compact(db: Path) -> None:
+    """Rewrite the database file so deleted rows do not linger in freed blocks."""
+    fresh = db.with_name(f".{db.name}.compacting")
+    fresh.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {lit(str(db))} AS old")
+        con.execute(f"ATTACH {lit(str(fresh))} AS fresh")
+        con.execute("COPY FROM DATABASE old TO fresh")
+        con.execute("DETACH old")
+        con.execute("DETACH fresh")
+    finally:
+        con.close()
+    os.replace(fresh, db)
+    Path(f"{db}.wal").unlink(missing_ok=True)
+
+
+# ---- Delta output ports ----------------------------------------------------------------
+
+
+def port_folders(products_root: Path, domain: str | None = None) -> list[Path]:
+    root = products_root / domain if domain else products_root
+    return sorted(p.parent for p in root.rglob("_delta_log")) if root.is_dir() else []
+
+
+def port_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Path) -> int:
+    """Rows of the subject in the port's current version."""
+    table = DeltaTable(str(folder)).to_pyarrow_table()
+    where = matcher.where(table.column_names)
+    if not where:
+        return 0
+    con.register("_mesh_port", table)
+    try:
+        return con.execute(f"SELECT count(*) FROM _mesh_port WHERE {where}").fetchall()[0][0]
+    finally:
+        con.unregister("_mesh_port")
+
+
+def erase_port_rows(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Path, request_id: str) -> int:
+    """Commit a version without the subject's rows. The predicate stays in the engine, so
+    the Delta log never records the identifier."""
+    dt = DeltaTable(str(folder))
+    table = dt.to_pyarrow_table()
+    where = matcher.where(table.column_names)
+    if not where:
+        return 0
+    con.register("_mesh_port", table)
+    try:
+        removed = con.execute(f"SELECT count(*) FROM _mesh_port WHERE {where}").fetchall()[0][0]
+        if removed:
+            kept = con.sql(f"SELECT * FROM _mesh_port WHERE NOT ({where})").to_arrow_table()
+            kept = kept.cast(table.schema)
+            write_deltalake(str(folder), kept, mode="overwrite",
+                            commit_properties=CommitProperties(custom_metadata={"mesh.erasure": request_id}))
+    finally:
+        con.unregister("_mesh_port")
+    return removed
+
+
+def purge_history(folder: Path) -> int:
+    """Keep only the current version: remove every data file and log entry older than it,
+    so no time travel reaches erased data. Returns the number of files removed."""
+    dt = DeltaTable(str(folder))
+    removed = len(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
+    before = set((folder / "_delta_log").iterdir())
+    dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"})
+    DeltaTable(str(folder)).create_checkpoint()  # cleans up every log entry before it
+    DeltaTable(str(folder)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
+    return removed + len(before - set((folder / "_delta_log").iterdir()))
+
+
+def port_files_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Path) -> int:
+    """Verification: the subject in ANY data file in the folder (referenced or not) or in
+    the column statistics of any log entry."""
+    found = 0
+    for f in sorted(folder.rglob("*.parquet")):
+        if f.parent.name == "_delta_log":
+            continue
+        cols = con.execute(f"SELECT name FROM parquet_schema({lit(str(f))}) WHERE num_children IS NULL").fetchall()
+        where = matcher.where([c[0] for c in cols])
+        if where:
+            found += con.execute(f"SELECT count(*) FROM read_parquet({lit(str(f))}) WHERE {where}").fetchall()[0][0]
+    for entry in sorted((folder / "_delta_log").glob("*.json")):
+        for line in entry.read_text().splitlines():
+            stats = json.loads(line).get("add", {}).get("stats")
+            if stats:
+                values = json.loads(stats)
+                bounds = [v for k in ("minValues", "maxValues") for c, v in values.get(k, {}).items() if c in matcher.carriers]
+                found += _matching_values(con, matcher, bounds)
+    return found
+
+
+def _matching_values(con: duckdb.DuckDBPyConnection, matcher: Matcher, values: list) -> int:
+    if not values:
+        return 0
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT unnest(?::VARCHAR[]) AS v) WHERE {sql_digest(matcher.salt, 'v')} IN (SELECT h FROM {KEYS})",
+        [[str(v) for v in values]],
+    ).fetchall()[0][0]

@@ -1,0 +1,53 @@
+"""The suppression list: salted hashes of erased subjects' identifiers. Staging drops any
+landed row that carries one, so a later ingest or rebuild never brings a subject back."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from platform_lib.audit import q
+from platform_lib.privacy.keys import privacy_dir, salt, sql_digest
+from platform_lib.settings import MeshPaths
+
+TABLE = "_mesh_suppressed"
+
+
+def list_path(paths: MeshPaths) -> Path:
+    return privacy_dir(paths) / "suppression.jsonl"
+
+
+def hashes(paths: MeshPaths) -> set[str]:
+    path = list_path(paths)
+    if not path.exists():
+        return set()
+    return {json.loads(line)["hash"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def add(paths: MeshPaths, new: set[str], request_id: str) -> int:
+    """Append hashes not yet listed; returns how many were new."""
+    path = list_path(paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        known = {json.loads(line)["hash"] for line in fh.read().splitlines() if line.strip()}
+        now = datetime.now(timezone.utc).isoformat()
+        fresh = sorted(new - known)
+        fh.writelines(json.dumps({"hash": h, "request_id": request_id, "added_at": now}) + "\n" for h in fresh)
+    return len(fresh)
+
+
+def suppressed_when(con: duckdb.DuckDBPyConnection, paths: MeshPaths, columns: list[str]) -> str | None:
+    """SQL true for rows carrying a suppressed identifier in any of `columns`, or None
+    when nothing is suppressed (then staging pays nothing)."""
+    listed = hashes(paths)
+    if not listed or not columns:
+        return None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(listed)])
+    s = salt(paths)
+    return " OR ".join(f"coalesce({sql_digest(s, q(c))} IN (SELECT h FROM {TABLE}), false)" for c in columns)
