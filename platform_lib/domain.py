@@ -14,6 +14,7 @@ from platform_lib.dbt import dbt_products, dbt_resource
 from platform_lib.resources import domain_resources
 from platform_lib.metadata import DECLARATION
 from platform_lib.privacy.jobs import erasure_job
+from platform_lib.privacy.retention import retention_job, retention_schedule
 from platform_lib.sla.alerts import sla_alert_sensor
 from platform_lib.governance import policies
 from platform_lib.spec import DataProduct, Domain, Source
@@ -71,5 +72,7 @@ def domain_definitions(
     assets = map_asset_specs(_with_policy_results(declared), assets)
     sensors = [sla_alert_sensor(domain.name, [AssetKey(p.key_path) for p in declared])]
     # Steps of a run share the domain's one DuckDB writer: run them in one process.
-    jobs = [erasure_job(domain.name)]
-    return Definitions(assets=assets, resources=resources, sensors=sensors, jobs=jobs, executor=in_process_executor)
+    retention = retention_job(domain.name, list(sources), declared)
+    jobs = [erasure_job(domain.name), retention]
+    return Definitions(assets=assets, resources=resources, sensors=sensors, jobs=jobs,
+                       schedules=[retention_schedule(retention)], executor=in_process_executor)

@@ -1,0 +1,47 @@
+"""Retention: the domain's scheduled job physically removes what is past its declared retention."""
+
+from __future__ import annotations
+
+import shutil
+
+from dagster import DagsterInstance
+from deltalake import DeltaTable
+
+from platform_lib.privacy.retention import retention_job
+from platform_lib.resources import domain_resources
+from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from tests import sla_lab
+
+DAY = 24 * 60
+
+
+def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path, monkeypatch):
+    governance = tmp_path / "governance"
+    shutil.copytree(PROJECT_ROOT / "governance", governance)
+    (governance / "retention.yaml").write_text("quarantine_days: 90\nport_old_versions_days: 0\naudit_log_days: 2555\n")
+    monkeypatch.setenv("MESH_GOVERNANCE", str(governance))
+    sla_lab.land(tmp_path, "old", [5 * DAY, 6 * DAY])
+    sla_lab.land(tmp_path, "mixed", [10, 4 * DAY])
+    product, asset = sla_lab.event_log(retention_days=3)
+    sla_lab.build(tmp_path, asset)
+    sla_lab.land(tmp_path, "fresh", [5])
+    sla_lab.build(tmp_path, asset)  # a second version, so there is an old one to vacuum
+    paths = MeshPaths(tmp_path)
+    port = paths.port("sla_lab", "event_log", 1)
+    assert DeltaTable(str(port)).to_pyarrow_table().num_rows == 5
+
+    source = sla_lab.EVENTS.model_copy(update={"retention_days": 3})
+    job = retention_job("sla_lab", [source], [product])
+    result = job.execute_in_process(resources=domain_resources("sla_lab", paths), instance=DagsterInstance.ephemeral())
+    assert result.success
+
+    assert sorted(f.name for f in (tmp_path / "landing" / "sla_lab" / "events").iterdir()) == ["fresh.jsonl", "mixed.jsonl"]
+    rows = DeltaTable(str(port)).to_pyarrow_table().column("event_id").to_pylist()
+    assert sorted(rows) == ["fresh-0", "mixed-0"]
+    [mat] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    meta = mat.event_specific_data.metadata
+    assert meta["landing_files_removed"].value == 1
+    assert meta["warehouse_rows_removed"].value["staging.events"] == 3
+    assert meta["port_rows_removed"].value == {"sla_lab.event_log/v1": 3}
+    assert meta["port_files_vacuumed"].value["sla_lab.event_log/v1"] >= 2  # the superseded versions' files
+    assert len(list(port.glob("*.parquet"))) == 1
