@@ -98,8 +98,9 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     key = AssetKey(product.key_path)
     now = datetime.now(timezone.utc)
     audited = f"audited.{product.name}"
-    without_consent = consent.apply(con, product, candidate)
     result = audit(con, product, candidate, audited, ctx.run_id)
+    # Quality is judged on the whole batch; consent then narrows what may be published.
+    without_consent = consent.apply(con, product, audited)
     checks = rule_checks(key, result, product.sla.quality_min)
     enforced = contract.enforce(con, product, audited)
     checks.append(

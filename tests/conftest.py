@@ -33,6 +33,28 @@ def landing_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def built_mesh_template(tmp_path_factory, landing_root):
+    """The whole mesh built once with `mesh build` for all test workers (they share the
+    folder under a lock); modules that use it take their own copy."""
+    import json
+    import shutil
+
+    from filelock import FileLock
+
+    from tests.helpers import copy_landing, mesh
+
+    shared = tmp_path_factory.getbasetemp().parent / "built-mesh"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "build.json").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            root = copy_landing(landing_root, shared)
+            result = mesh("build", root=root)
+            (shared / "build.json").write_text(json.dumps(
+                {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
+    return shared
+
+
+@pytest.fixture(scope="session")
 def built_marketing(landing_root):
     """Marketing materialized once into its own root; tests read but do not change it."""
     instance = DagsterInstance.ephemeral()

@@ -47,3 +47,14 @@ def mesh(*args: str, root: Path, check: bool = False, principal: str | None = No
     return subprocess.run(
         [str(cli), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=check, timeout=600
     )
+
+
+def copy_of_built_mesh(template: Path, destination: Path):
+    """A private copy of the built mesh and the `mesh build` result that made it."""
+    import json
+    import shutil
+    import subprocess
+
+    shutil.copytree(template, destination, ignore=shutil.ignore_patterns("build.json"))
+    built = json.loads((template / "build.json").read_text())
+    return destination, subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])

@@ -18,13 +18,12 @@ import pytest
 from deltalake import DeltaTable
 
 from platform_lib.settings import PROJECT_ROOT, MeshPaths
-from tests.helpers import copy_landing, mesh
+from tests.helpers import copy_of_built_mesh, mesh
 
 
 @pytest.fixture(scope="module")
-def built(landing_root, tmp_path_factory):
-    root = copy_landing(landing_root, tmp_path_factory.mktemp("mesh"))
-    result = mesh("build", root=root)
+def built(built_mesh_template, tmp_path_factory):
+    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
     assert result.returncode == 0, result.stdout + result.stderr
     return root
 
@@ -104,13 +103,13 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(built):
     assert len(record["subject_hash"]) == 64 and record["verified_at"]
     assert mesh("audit", "verify", root=root).returncode == 0
 
-    # A rebuild from the landing zone, even with the contact landing again, never brings it back.
+    # Rebuilding from the landing zone, even with the contact landing again, never brings it back.
     again = root / "landing" / "marketing" / "contacts" / "part-99999.csv"
     again.write_text("contact_id,account_id,email,first_name,last_name,job_title,country,lifecycle_stage,"
                      "consent_email_marketing,consent_analytics,consent_sales_outreach,created_at,updated_at,extracted_at\n"
                      f"{contact_id},ACC-000001,{email},A,B,CTO,DE,lead,true,true,true,"
                      "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z\n")
-    rebuilt = mesh("build", root=root)
+    rebuilt = mesh("build", "--select", "marketing", root=root)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     again.unlink()
     assert traces(root, [contact_id, email]) == []

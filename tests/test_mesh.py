@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 
 from platform_lib.settings import MeshPaths
 from platform_lib.workspace import code_locations
-from tests.helpers import copy_landing, mesh
+from tests.helpers import copy_of_built_mesh, mesh
 
 PRODUCTS = {
     "marketing": ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals"),
@@ -24,9 +24,8 @@ ALL = [f"{d}.{p}" for d, ps in PRODUCTS.items() for p in ps]
 
 
 @pytest.fixture(scope="module")
-def built_mesh(landing_root, tmp_path_factory):
-    root = copy_landing(landing_root, tmp_path_factory.mktemp("mesh"))
-    result = mesh("build", root=root)
+def built_mesh(built_mesh_template, tmp_path_factory):
+    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
     assert result.returncode == 0, result.stdout + result.stderr
     return root, result
 

@@ -56,7 +56,7 @@ def test_every_odcs_contract_passes_datacontract_lint(exported):
 
     contract = yaml.safe_load((out / "odcs" / "marketing.lead_scoring_signals.v1.odcs.yaml").read_text())
     assert contract["apiVersion"] == "v3.1.0" and contract["status"] == "active"
-    assert contract["version"] == "1.1.0" and contract["domain"] == "marketing"
+    assert contract["version"] == "1.2.0" and contract["domain"] == "marketing"
     assert contract["servers"][0]["path"] == str(MeshPaths(root).port("marketing", "lead_scoring_signals", 1))
     assert contract["servers"][0]["format"] == "delta"
     props = {p["name"]: p for p in contract["schema"][0]["properties"]}
