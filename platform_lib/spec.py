@@ -182,9 +182,9 @@ class DataProduct(_Declared):
         return PURPOSES.get(self.purpose or "")
 
     @property
-    def personal(self) -> bool:
-        """Publishes contact-level personal data."""
-        return any(c.name in PERSON_COLUMNS or c.classification == "pii" for c in self.columns)
+    def personal_columns(self) -> list[str]:
+        """Columns that make this contact-level personal data."""
+        return [c.name for c in self.columns if c.name in PERSON_COLUMNS or c.classification == "pii"]
 
     @field_validator("version")
     @classmethod

@@ -11,7 +11,7 @@ from datetime import date
 
 from platform_lib.governance import registry
 from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
-from platform_lib.privacy.purposes import PERSON_COLUMNS, PURPOSES
+from platform_lib.privacy.purposes import PURPOSES
 from platform_lib.spec import SEMVER, DataProduct
 
 COMMON_IDENTIFIERS = {c.name: c for c in (ACCOUNT_ID, CONTACT_ID, USER_ID)}
@@ -120,9 +120,8 @@ def _retention(p: DataProduct, today: date) -> list[str]:
 
 def _purpose(p: DataProduct, today: date) -> list[str]:
     """Contact-level personal data is used only for a declared purpose."""
-    if p.personal and not p.purpose:
-        personal = [c.name for c in p.columns if c.name in PERSON_COLUMNS or c.classification == "pii"]
-        return [f"publishes contact-level personal data ({', '.join(personal)}) without a declared purpose"]
+    if p.personal_columns and not p.purpose:
+        return [f"publishes contact-level personal data ({', '.join(p.personal_columns)}) without a declared purpose"]
     return []
 
 

@@ -132,7 +132,7 @@ def resolve(subject: Subject, paths: MeshPaths, domains: list[str], carriers: di
                 continue
             con = duckdb.connect(str(db), read_only=True)
             try:
-                for schema, table, columns in stores._tables(con):
+                for schema, table, columns in stores.tables(con):
                     if schema != "staging":
                         continue
                     kinds = {c: carriers[c] for c in columns if c in carriers}
@@ -331,7 +331,7 @@ def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str]) -> dict[
                 matcher.load(wh)
                 found = stores.warehouse_matches(wh, matcher)
                 checked |= {f"warehouse:{domain}.duckdb:{schema}.{table}": found.get(f"{schema}.{table}", 0)
-                            for schema, table, _ in stores._tables(wh)}
+                            for schema, table, _ in stores.tables(wh)}
             finally:
                 wh.close()
     con.close()

@@ -16,9 +16,8 @@ from pydantic import BaseModel
 
 from platform_lib.audit import lit, q
 from platform_lib.governance.registry import governance_dir
-from platform_lib.landing import EXTENSIONS
-from platform_lib.privacy.stores import _reader
-from platform_lib.landing import header
+from platform_lib.landing import EXTENSIONS, header
+from platform_lib.privacy.stores import reader
 from platform_lib.resources import MeshResource
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct, Source
@@ -50,7 +49,7 @@ def expire_landing(con: duckdb.DuckDBPyConnection, paths: MeshPaths, source: Sou
         columns = header(source.format, f)
         if source.event_time not in columns:
             continue
-        newest = con.execute(f"SELECT max(try_cast({q(source.event_time)} AS TIMESTAMPTZ)) FROM {_reader(f, columns)}").fetchall()[0][0]
+        newest = con.execute(f"SELECT max(try_cast({q(source.event_time)} AS TIMESTAMPTZ)) FROM {reader(f, columns)}").fetchall()[0][0]
         if newest is not None and newest < cutoff:
             f.unlink()
             removed += 1

@@ -56,7 +56,7 @@ def landing_files(landing: Path) -> list[Path]:
     return sorted(p for p in landing.rglob("*") if p.suffix in LANDING_FORMATS and p.is_file()) if landing.is_dir() else []
 
 
-def _reader(path: Path, columns: list[str]) -> str:
+def reader(path: Path, columns: list[str]) -> str:
     fmt = LANDING_FORMATS[path.suffix]
     if fmt == "csv":
         return f"read_csv({lit(str(path))}, all_varchar = true, header = true)"
@@ -71,7 +71,7 @@ def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path
     where = matcher.where(columns)
     if not where:
         return 0
-    return con.execute(f"SELECT count(*) FROM {_reader(path, columns)} WHERE {where}").fetchall()[0][0]
+    return con.execute(f"SELECT count(*) FROM {reader(path, columns)} WHERE {where}").fetchall()[0][0]
 
 
 def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
@@ -80,7 +80,7 @@ def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path:
     if not removed:
         return 0
     columns = header(LANDING_FORMATS[path.suffix], path)
-    keep = f"SELECT * FROM {_reader(path, columns)} WHERE NOT ({matcher.where(columns)})"
+    keep = f"SELECT * FROM {reader(path, columns)} WHERE NOT ({matcher.where(columns)})"
     if con.execute(f"SELECT count(*) FROM ({keep})").fetchall()[0][0] == 0:
         path.unlink()
         return removed
@@ -94,7 +94,7 @@ def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path:
 # ---- a domain's DuckDB warehouse -------------------------------------------------------
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
+def tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
     rows = con.execute(
         """SELECT t.table_schema, t.table_name, list(c.column_name ORDER BY c.ordinal_position)
         FROM information_schema.tables t JOIN information_schema.columns c
@@ -108,7 +108,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
 def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: bool = False) -> dict[str, int]:
     """Rows of the subject per table (quarantine included); deleted when `delete`."""
     found = {}
-    for schema, table, columns in _tables(con):
+    for schema, table, columns in tables(con):
         name = f"{q(schema)}.{q(table)}"
         where = matcher.where_json("record") if (schema, table) == ("quarantine", "records") else matcher.where(columns)
         if not where:
