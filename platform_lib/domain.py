@@ -10,10 +10,11 @@ from pathlib import Path
 from dagster import AssetKey, AssetsDefinition, Definitions, MetadataValue, in_process_executor, map_asset_specs
 
 from platform_lib.assets import staging_asset
-from platform_lib.dbt import dbt_products, dbt_resource
+from platform_lib.automation import full_rebuild_schedule, landing_sensor, on_upstream_published, upstream_automation_sensor
 from platform_lib.resources import domain_resources
 from platform_lib.metadata import DECLARATION
-from platform_lib.privacy.jobs import erasure_job
+from platform_lib.privacy.inbox import erasure_inbox_sensor
+from platform_lib.privacy.jobs import erasure_job, recompute_job
 from platform_lib.privacy.retention import retention_job, retention_schedule
 from platform_lib.sla.alerts import sla_alert_sensor
 from platform_lib.governance import policies
@@ -29,7 +30,7 @@ def _with_policy_results(declared):
         product_id = spec.metadata["mesh/product_id"]
         found = results[product_id]
         exempted = [f"{v.policy} (exempt: {v.exempted_by.reason}, until {v.exempted_by.expires})" for v in found if v.exempted_by]
-        return spec.merge_attributes(metadata={
+        return spec.replace_attributes(automation_condition=on_upstream_published()).merge_attributes(metadata={
             "mesh/policies": MetadataValue.json({
                 "passed": [p.name for p in policies.POLICIES if p.name not in {v.policy for v in found}],
                 "exempted": exempted,
@@ -62,6 +63,8 @@ def domain_definitions(
     assets = [*(staging_asset(s) for s in sources), *products]
     resources = domain_resources(domain.name)
     if dbt_project is not None:
+        from platform_lib.dbt import dbt_products, dbt_resource  # dbt loads only where a domain uses it
+
         assets.append(dbt_products(dbt_project, domain))
         resources["dbt"] = dbt_resource(dbt_project)
     declared = [DataProduct.model_validate(spec.metadata[DECLARATION].value) for a in assets for spec in a.specs
@@ -70,9 +73,19 @@ def domain_definitions(
     if os.environ.get("MESH_POLICY_GATE") != "off":  # `mesh policy check` reports instead
         policies.enforce(declared)
     assets = map_asset_specs(_with_policy_results(declared), assets)
-    sensors = [sla_alert_sensor(domain.name, [AssetKey(p.key_path) for p in declared])]
-    # Steps of a run share the domain's one DuckDB writer: run them in one process.
     retention = retention_job(domain.name, list(sources), declared)
-    jobs = [erasure_job(domain.name), retention]
-    return Definitions(assets=assets, resources=resources, sensors=sensors, jobs=jobs,
-                       schedules=[retention_schedule(retention)], executor=in_process_executor)
+    erasure, recompute = erasure_job(domain.name), recompute_job(domain.name)
+    return Definitions(
+        assets=assets,
+        resources=resources,
+        jobs=[erasure, recompute, retention],
+        sensors=[
+            *([landing_sensor(domain.name, sources)] if sources else []),
+            upstream_automation_sensor(domain.name),
+            sla_alert_sensor(domain.name, [AssetKey(p.key_path) for p in declared]),
+            erasure_inbox_sensor(domain.name, erasure, recompute),
+        ],
+        schedules=[full_rebuild_schedule(domain.name), retention_schedule(retention)],
+        # Steps of a run share the domain's one DuckDB writer: run them in one process.
+        executor=in_process_executor,
+    )

@@ -21,3 +21,12 @@ install() {  # install <extras>: (re)install when pyproject.toml changed since t
   fi
   export PATH="$VENV/bin:$PATH"
 }
+ensure_postgres() {  # the production-topology test starts a real PostgreSQL server
+  if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing PostgreSQL server binaries (Debian package postgresql) for the topology test" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "no PostgreSQL server binaries: install Debian's postgresql package (or set PG_BINDIR)" >&2
+  fi
+}

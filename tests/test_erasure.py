@@ -149,3 +149,36 @@ def test_bad_subjects_are_refused_before_anything_happens(tmp_path):
         out = mesh("erase", "--subject", subject, "--reason", "r", root=tmp_path)
         assert out.returncode != 0 and message in out.stderr, out.stderr
     assert not (tmp_path / "privacy" / "erasures").exists()
+
+
+def test_a_request_dropped_in_the_inbox_is_carried_out_by_every_domains_sensor(built):
+    root = built
+    contact_id, email = query(root, "marketing", "SELECT contact_id, email FROM staging.contacts "
+                                                 "WHERE email IS NOT NULL ORDER BY contact_id DESC LIMIT 1")[0]
+    inbox = root / "privacy" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "ticket-4711.json").write_text(json.dumps(
+        {"subject": f"contact:{contact_id}", "reason": "GDPR art. 17, ticket 4711", "request_id": "ER-inbox-4711"}))
+    (inbox / "ticket-4712.json").write_text(json.dumps({"subject": "phone:+15550100", "reason": "wrong kind"}))
+
+    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
+    loop = subprocess.run([sys.executable, "-m", "tests.sensor_loop", "erasure_inbox"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert loop.returncode == 0, loop.stderr[-3000:]
+    launched = json.loads(loop.stdout.strip().splitlines()[-1])
+
+    status = json.loads(mesh("erase", "--status", "--request-id", "ER-inbox-4711", "--json", root=root, check=True).stdout)
+    assert status[0]["status"] == "complete", status
+    assert traces(root, [contact_id, email]) == []
+    # Each domain ran its own part, and a consumer erased only after its producers confirmed.
+    steps = [(r["location"], r["tags"].get("mesh/erasure_step")) for r in launched if r["tags"].get("mesh/erasure") == "ER-inbox-4711"]
+    assert {loc for loc, _ in steps} == {"marketing", "product", "sales", "customer_success", "revenue_operations"}
+    assert steps.index(("product", "purge")) < steps.index(("customer_success", "erase"))
+    failed = [(r["location"], r["tags"].get("mesh/erasure_step"), r["errors"][-1:]) for r in launched if not r["success"]]
+    assert [f for f in failed if f[1] != "intake"] == []
+    # The raw request is gone; the malformed one is set aside with the reason and the fix.
+    assert sorted(p.name for p in inbox.rglob("*.json")) == ["ticket-4712.json"]
+    assert "must be one of" in (inbox / "rejected" / "ticket-4712.json.error.txt").read_text()
+    entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
+    [record] = [e for e in entries if e.get("event") == "erasure_completed" and e["request_id"] == "ER-inbox-4711"]
+    assert record["rows_removed"] > 0 and contact_id not in json.dumps(entries)

@@ -26,6 +26,13 @@ QUERY = """{ assetNodes {
 } }"""
 
 
+AUTOMATION_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  location { name }
+  sensors { name description sensorType }
+  schedules { name description cronSchedule }
+} } } }"""
+
+
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -59,10 +66,24 @@ def asset_nodes(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "the webserver did not load all five code locations"
             time.sleep(2)
-        yield {".".join(n["assetKey"]["path"]): n for n in nodes}
+        automation = graphql(port, AUTOMATION_QUERY)["repositoriesOrError"]["nodes"]
+        yield {".".join(n["assetKey"]["path"]): n for n in nodes} | {"__automation__": automation}
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_every_domain_lists_its_sensors_and_schedules_with_descriptions(asset_nodes):
+    by_location = {r["location"]["name"]: r for r in asset_nodes["__automation__"]}
+    assert set(by_location) == {"marketing", "product", "sales", "customer_success", "revenue_operations"}
+    for name, repo in by_location.items():
+        sensors = {s["name"]: s for s in repo["sensors"]}
+        expected = {f"{name}_automation", f"{name}_sla_alerts", f"{name}_erasure_inbox"}
+        expected |= set() if name == "revenue_operations" else {f"{name}_landing"}  # it lands no source files
+        assert set(sensors) == expected
+        assert sensors[f"{name}_automation"]["sensorType"] == "AUTO_MATERIALIZE"  # declarative automation
+        assert {s["name"] for s in repo["schedules"]} == {"full_rebuild_daily", "retention_daily"}
+        assert all(len(d["description"] or "") > 30 for d in [*repo["sensors"], *repo["schedules"]])
 
 
 @pytest.mark.parametrize("product_id", ALL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -73,8 +74,17 @@ def governance_dir() -> Path:
 
 def _load(name: str, key: str, model):
     path = governance_dir() / name
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return []
+    stat = path.stat()
+    data = _parsed(str(path), stat.st_mtime_ns, stat.st_size)
     return [model.model_validate(item) for item in (data or {}).get(key) or []]
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int, size: int):
+    """Each registry file is parsed once per version: policies consult it for every product."""
+    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _save(name: str, key: str, items: list[BaseModel], header: str) -> None:

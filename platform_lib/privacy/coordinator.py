@@ -4,11 +4,8 @@ complete it only when a scan of every store proves the subject gone."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
-
 from dagster import AssetKey, DagsterInstance
 
-from platform_lib.governance import audit_log
 from platform_lib.instance import process_tags, recover_orphaned_runs
 from platform_lib.privacy import erasure
 from platform_lib.privacy.jobs import ERASURE_JOB
@@ -19,8 +16,7 @@ from platform_lib.workspace import CodeLocation, in_dependency_order
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-class ErasureFailed(RuntimeError):
-    pass
+ErasureFailed = erasure.ErasureFailed
 
 
 def _run_step(location: CodeLocation, instance: DagsterInstance, request_id: str, phase: str) -> None:
@@ -70,21 +66,4 @@ def execute(request_id: str, locations: list[CodeLocation], instance: DagsterIns
 
 
 def verify(request_id: str, domains: list[str], paths: MeshPaths) -> erasure.ErasureRequest:
-    request = erasure.load(paths, request_id)
-    if any(p.phase != "confirmed" for p in request.domains.values()):
-        raise ErasureFailed(f"erasure {request_id}: not every domain has confirmed; re-run `mesh erase --request-id {request_id}`")
-    checked = erasure.scan(paths, request, domains)
-    left = {k: n for k, n in checked.items() if n}
-    if left:
-        raise ErasureFailed(f"erasure {request_id}: the subject is still in {', '.join(left)}")
-    if request.status != "complete":
-        request.status, request.verified_at, request.stores_checked = "complete", datetime.now(timezone.utc), checked
-        erasure.save(paths, request)
-        audit_log.append({
-            "event": "erasure_completed", "request_id": request.request_id, "subject_hash": request.subject_hash,
-            "subject_kind": request.subject_kind, "reason": request.reason, "stores_checked": len(checked),
-            "rows_removed": sum(n for p in request.domains.values() for n in p.rows_removed.values()),
-            "products_recomputed": sorted(f"{d}.{n}" for d, p in request.domains.items() for n in p.rebuild),
-            "verified_at": request.verified_at.isoformat(), "deadline": request.deadline.isoformat(),
-        }, paths)
-    return request
+    return erasure.complete(paths, request_id)

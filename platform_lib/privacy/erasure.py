@@ -22,12 +22,18 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from platform_lib.audit import q
+from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.keys import KINDS, PERSON_KINDS, Subject, column_kind, digest, privacy_dir, salt
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct, Source
 
 STATUTORY_DAYS = 30
+
+
+class ErasureFailed(RuntimeError):
+    pass
+
 Phase = Literal["pending", "erased", "rebuilt", "confirmed"]
 
 
@@ -309,7 +315,33 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         part.phase, part.confirmed_at = "confirmed", datetime.now(timezone.utc)
         part.runs.append(run_id)
         save(paths, request)
-        return left
+    if all(p.phase == "confirmed" for p in request.domains.values()):
+        complete(paths, request_id)  # the last domain to confirm completes the request
+    return left
+
+
+def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
+    """Once every domain confirmed: scan the whole mesh and record the completion."""
+    with domain_lock(paths, f"request-{request_id}"):
+        request = load(paths, request_id)
+        if request.status == "complete":
+            return request
+        if any(p.phase != "confirmed" for p in request.domains.values()):
+            raise ErasureFailed(f"erasure {request_id}: not every domain has confirmed; re-run `mesh erase --request-id {request_id}`")
+        checked = scan(paths, request, list(request.domains))
+        left = {k: n for k, n in checked.items() if n}
+        if left:
+            raise ErasureFailed(f"erasure {request_id}: the subject is still in {', '.join(left)}")
+        request.status, request.verified_at, request.stores_checked = "complete", datetime.now(timezone.utc), checked
+        save(paths, request)
+        audit_log.append({
+            "event": "erasure_completed", "request_id": request.request_id, "subject_hash": request.subject_hash,
+            "subject_kind": request.subject_kind, "reason": request.reason, "stores_checked": len(checked),
+            "rows_removed": sum(n for p in request.domains.values() for n in p.rows_removed.values()),
+            "products_recomputed": sorted(f"{d}.{n}" for d, p in request.domains.items() for n in p.rebuild),
+            "verified_at": request.verified_at.isoformat(), "deadline": request.deadline.isoformat(),
+        }, paths)
+        return request
 
 
 def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str]) -> dict[str, int]:

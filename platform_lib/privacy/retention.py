@@ -10,13 +10,14 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from dagster import DefaultScheduleStatus, JobDefinition, OpExecutionContext, Output, ScheduleDefinition, job, op
+from dagster import JobDefinition, OpExecutionContext, Output, ScheduleDefinition, job, op
 from deltalake import DeltaTable
 from pydantic import BaseModel
 
 from platform_lib.audit import lit, q
 from platform_lib.governance.registry import governance_dir
 from platform_lib.landing import EXTENSIONS, header
+from platform_lib.automation.settings import AUTOMATION
 from platform_lib.privacy.stores import reader
 from platform_lib.resources import MeshResource
 from platform_lib.settings import MeshPaths
@@ -121,6 +122,6 @@ def retention_job(domain: str, sources: list[Source], products: list[DataProduct
 def retention_schedule(job_def: JobDefinition) -> ScheduleDefinition:
     return ScheduleDefinition(
         name="retention_daily", job=job_def, cron_schedule="30 3 * * *", execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.STOPPED,
+        default_status=AUTOMATION.schedule_status,
         description="Daily at 03:30 UTC: remove data past its declared retention from every store of the domain.",
     )

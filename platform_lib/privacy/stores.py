@@ -9,6 +9,7 @@ Matching is by salted hash (`keys.sql_digest`) over the columns that carry ident
 from __future__ import annotations
 
 import json
+import time
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +188,11 @@ def purge_history(folder: Path) -> int:
     removed = len(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
     before = set((folder / "_delta_log").iterdir())
     dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"})
-    DeltaTable(str(folder)).create_checkpoint()  # cleans up every log entry before it
+    DeltaTable(str(folder)).create_checkpoint()
+    # Log cleanup only drops entries behind a checkpoint older than the cutoff: let the
+    # checkpoint just written age past "now" before cleaning.
+    time.sleep(0.05)
+    DeltaTable(str(folder)).cleanup_metadata()
     DeltaTable(str(folder)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
     return removed + len(before - set((folder / "_delta_log").iterdir()))
 

@@ -1,0 +1,48 @@
+"""The production topology, for real: a PostgreSQL server, each domain as its own gRPC code
+server, the daemon and the webserver. A batch of landing files for every domain reaches
+`revenue_operations.account_360` through sensors and declarative automation alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from dagster import AssetKey, DagsterRunStatus
+
+from platform_lib.deploy import Topology
+from platform_lib.deploy.freshness import wait_published
+from platform_lib.workspace import code_locations, declared_products
+
+ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
+# Generous: the freshness goal is measured by `benchmarks/freshness.py`, not asserted here.
+BOUND_SECONDS = 420
+
+
+def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tmp_path, capsys):
+    home = tmp_path / "mesh"
+    home.mkdir()
+    with Topology(home) as topology:
+        instance = topology.instance()
+        # The batch lands the way a source system delivers: complete files, appearing at once.
+        staged = tmp_path / "incoming"
+        shutil.copytree(landing_root / "landing", staged)
+        files = sum(1 for p in staged.rglob("*") if p.is_file() and not p.name.startswith("_"))
+        landed_at = time.time()
+        os.rename(staged, home / "landing")
+        arrival = wait_published(instance, ACCOUNT_360, landed_at, files, settle=15, timeout=BOUND_SECONDS + 60)
+        with capsys.disabled():
+            print(f"\n[topology] {files} landing files -> revenue_operations.account_360 published in "
+                  f"{arrival.latency:.1f}s ({arrival.runs} runs, none launched by hand)")
+
+        runs = [r.dagster_run for r in instance.get_run_records()]
+        assert arrival.latency < BOUND_SECONDS
+        assert runs and all(r.tags.get("mesh/trigger") in {"landing", "automation"} for r in runs)
+        assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
+        # Each domain's landing sensor processed the batch once; nothing ran it again.
+        landing_runs = [r.tags["mesh/code_location"] for r in runs if r.tags["mesh/trigger"] == "landing"]
+        assert sorted(landing_runs) == ["customer_success", "marketing", "product", "sales"]
+        # Every product of every domain was published from the batch.
+        for product in declared_products(code_locations()):
+            assert instance.get_latest_materialization_event(AssetKey(product.key_path)) is not None, product.id
+            assert (home / "products" / product.domain / product.name).is_dir(), product.id
