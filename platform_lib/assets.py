@@ -110,6 +110,9 @@ class BuildContext:
 
 BuildFn = Callable[[BuildContext], Any]
 
+# Every Python product's build function by product id: what the floor benchmark runs bare.
+BUILDS: dict[str, BuildFn] = {}
+
 
 def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
     """Turn a declaration and its build function into the product's asset.
@@ -118,6 +121,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
     Arrow table / pandas frame; the platform writes, audits and publishes it."""
 
     def decorator(build: BuildFn) -> AssetsDefinition:
+        BUILDS[product.id] = build
         key = AssetKey(product.key_path)
         doc_sources = python_sources(product, build)
 

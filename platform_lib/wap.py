@@ -98,11 +98,13 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     key = AssetKey(product.key_path)
     now = datetime.now(timezone.utc)
     audited = f"audited.{product.name}"
+    started = time.perf_counter()
     result = audit(con, product, candidate, audited, ctx.run_id)
     # Quality is judged on the whole batch; consent then narrows what may be published.
     without_consent = consent.apply(con, product, audited)
     checks = rule_checks(key, result, product.sla.quality_min)
     enforced = contract.enforce(con, product, audited)
+    audit_seconds = time.perf_counter() - started
     checks.append(
         AssetCheckResult(
             asset_key=key,
@@ -118,7 +120,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     checks.append(sla.freshness_result(key, _freshness(con, product, audited, port, now)))
     checks.append(sla.documentation_result(key, product, ctx.doc_sources))
 
-    outcome = Outcome(product, checks, audit_metadata(result))
+    outcome = Outcome(product, checks, audit_metadata(result) | {"audit_seconds": round(audit_seconds, 3)})
     if product.consent_flag:
         outcome.metadata |= {"purpose": product.purpose, "rows_without_consent": without_consent}
     if result.quality_score < product.sla.quality_min:
@@ -143,9 +145,11 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
                 f"fix compatibility[{major}] in the declaration."
             )
     if outcome.published:
+        started = time.perf_counter()
         pub = port.publish(con, audited, product, ctx.run_id)
         outcome.metadata.update(
             {
+                "publish_seconds": round(time.perf_counter() - started, 3),
                 "dagster/row_count": pub.rows,
                 "rows_published": pub.rows,
                 "delta_version": pub.delta_version,

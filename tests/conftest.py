@@ -21,6 +21,16 @@ from tests.helpers import materialize_domain  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
+# The longest test files first: workers take whole files in collection order, so starting
+# with the long ones lets both finish together.
+LONGEST_FIRST = ["test_topology.py", "test_erasure.py", "test_erasure_cli.py", "test_scaffold.py", "test_mesh.py",
+                 "test_write_audit_publish.py", "test_governance.py", "test_ui.py", "test_catalog.py"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def landing_root(tmp_path_factory) -> Path:

@@ -58,3 +58,44 @@ def copy_of_built_mesh(template: Path, destination: Path):
     shutil.copytree(template, destination, ignore=shutil.ignore_patterns("build.json"))
     built = json.loads((template / "build.json").read_text())
     return destination, subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])
+
+
+def query(root: Path, domain: str, sql: str, params=()) -> list[tuple]:
+    """Read a domain's DuckDB file (read only)."""
+    import duckdb
+
+    con = duckdb.connect(str(MeshPaths(root).warehouse(domain)), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def traces(root: Path, needles: list[str]) -> list[str]:
+    """Every place under the mesh root where a needle is found: raw bytes of every file,
+    then decoded: every row of every Parquet file (Delta data, old files included) and
+    every text value of every DuckDB table (compressed on disk)."""
+    import json
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    needles = [n.lower() for n in needles]
+    found = []
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = f.read_bytes().lower()
+        found += [f"{f.relative_to(root)} (bytes)" for n in needles if n.encode() in data]
+        if f.suffix == ".parquet":
+            text = json.dumps(pq.read_table(f).to_pylist(), default=str).lower()
+            found += [f"{f.relative_to(root)} (rows)" for n in needles if n in text]
+        if f.suffix == ".duckdb":
+            con = duckdb.connect(str(f), read_only=True)
+            cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                               "WHERE table_catalog = current_database() AND data_type IN ('VARCHAR', 'JSON')").fetchall()
+            for schema, table, column in cols:
+                for n in needles:
+                    hit = con.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains(lower("{column}"), ?)', [n]).fetchall()
+                    if hit[0][0]:
+                        found.append(f"{f.relative_to(root)}:{schema}.{table}.{column}")
+            con.close()
+    return found
