@@ -449,6 +449,10 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
         return
     if subject is None and request_id is None:
         raise click.UsageError("give --subject (with --reason) for a new request, or --request-id to resume one")
+    try:  # refused before any code location loads
+        parsed = Subject.parse(subject) if subject is not None else None
+    except BadSubject as err:
+        raise click.BadParameter(str(err), param_hint="--subject") from None
     from platform_lib.instance import mesh_instance
     from platform_lib.workspace import code_locations, declared_products, declared_sources
 
@@ -456,11 +460,7 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
     domains = [loc.name for loc in locations]
     products = declared_products(locations)
     declared = [*declared_sources(locations), *products]
-    if subject is not None:
-        try:
-            parsed = Subject.parse(subject)
-        except BadSubject as err:
-            raise click.BadParameter(str(err), param_hint="--subject") from None
+    if parsed is not None:
         if plan_only:
             request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products)
             _print_plan(request, found, as_json)

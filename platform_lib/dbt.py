@@ -8,8 +8,10 @@ asset checks, then the platform audits and publishes each product model to its p
 
 import json
 import os
+import shutil
 import sys
 import tempfile
+from importlib.metadata import version as installed_version
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +31,7 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
 from dagster_dbt.asset_utils import DAGSTER_DBT_SELECT_METADATA_KEY, DBT_DEFAULT_SELECT, build_dbt_specs
 from dagster_duckdb import DuckDBResource
+from packaging.version import Version
 
 from platform_lib.assets import import_inputs, writer_pool
 from platform_lib.governance.policies import COMMON_IDENTIFIERS
@@ -200,7 +203,9 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
 
         held: dict[AssetKey, Output] = {}
         blocked: dict[AssetKey, list[str]] = {}
-        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
+        target = artifacts.for_run(context.run_id)
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
         for event in invocation.stream():
             key = _event_key(context, event)
             if isinstance(event, Output) and key in products:
@@ -225,8 +230,10 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                     yield Output(None, output_name=output.output_name, metadata={**output.metadata, **outcome.metadata})
                 else:
                     failures.append(outcome.error())
-        if not invocation.is_successful():
-            failures.append(f"dbt build failed in {domain.name}: {invocation.get_error()}")
+        if invocation.is_successful():
+            artifacts.keep_parse(target)
+        else:
+            failures.append(f"dbt build failed in {domain.name}: {invocation.get_error()} (dbt's logs: {target})")
         if failures:
             raise Failure(description=" ".join(failures))
 
@@ -239,14 +246,54 @@ def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
     return getattr(event, "asset_key", None)
 
 
+class DbtArtifacts:
+    """Where a domain's dbt invocations write, under the mesh root rather than the project.
+
+    The parse is cached per mesh root: dbt keys its partial parse on the profile, whose
+    DuckDB path holds the mesh root, so a cache shared between roots would always be
+    stale. A successful run's folder is removed; a failed run's stays for its logs."""
+
+    def __init__(self, root: Path, project_dir: Path):
+        self.root, self.project_dir = root, project_dir
+        self.parse_cache = root / "partial_parse.msgpack"
+
+    def for_run(self, run_id: str) -> Path:
+        target = self.root / "runs" / f"{run_id}-{os.getpid()}"
+        target.mkdir(parents=True, exist_ok=True)
+        seed = self.parse_cache if self.parse_cache.exists() else self.project_dir / "target" / "partial_parse.msgpack"
+        if seed.exists():
+            shutil.copy(seed, target / seed.name)
+        return target
+
+    def keep_parse(self, target: Path) -> None:
+        parsed = target / self.parse_cache.name
+        if parsed.exists():
+            os.replace(parsed, self.parse_cache)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+class MeshDbtCliResource(DbtCliResource):
+    """`DbtCliResource` without the per-invocation start-up it only needs for
+    features the mesh does not use: it runs `dbt --version` in a subprocess and
+    loads a dbt adapter with every macro (about 8 s per run on two cores), to fetch
+    column metadata and row counts. The platform audits the candidate itself."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def dbt_resource(project_dir: Path) -> DbtCliResource:
     """dbt from this interpreter's environment, so an unactivated venv works too."""
     executable = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(
+    return MeshDbtCliResource(
         project_dir=str(project_dir),
         profiles_dir=str(project_dir),
         dbt_executable=str(executable) if executable.exists() else "dbt",
     )
 
 
-__all__ = ["dbt_products", "dbt_resource", "prepare_manifest"]
+__all__ = ["MeshDbtCliResource", "dbt_products", "dbt_resource", "prepare_manifest"]

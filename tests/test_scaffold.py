@@ -14,7 +14,8 @@ import pytest
 from platform_lib.settings import PROJECT_ROOT
 from tests.helpers import copy_of_built_mesh
 
-SKIP = shutil.ignore_patterns(".venv", ".mesh", ".git", "target", "logs", "__pycache__", ".pytest_cache", "*.egg-info")
+# dbt's parse (target/) is kept: the copy's projects are unchanged, so loads reuse it.
+SKIP = shutil.ignore_patterns(".venv", ".mesh", ".git", "logs", "__pycache__", ".pytest_cache", "*.egg-info")
 
 
 @pytest.fixture(scope="module")

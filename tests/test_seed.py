@@ -116,3 +116,42 @@ def test_usage_has_weekly_seasonality_and_a_heavy_tail(landing_root):
         ranked AS (SELECT n, row_number() OVER (ORDER BY n DESC) r, count(*) OVER () total FROM per)
         SELECT sum(n) FILTER (WHERE r <= total / 10) / sum(n) FROM ranked""").fetchall()[0][0]
     assert top_share > 0.4
+
+
+def test_an_increment_is_new_fresh_and_keeps_every_reference(tmp_path, landing_root):
+    """`land_increment` (the freshness benchmark's batches): per event source, the newest
+    file again with unseen keys, its newest event at `now`, references and rules intact."""
+    import importlib
+    import shutil
+
+    from platform_lib.privacy.stores import reader as landed
+    from platform_lib.seed.increment import land_increment
+    from platform_lib.settings import MeshPaths
+
+    shutil.copytree(landing_root / "landing", tmp_path / "landing")
+    paths, now = MeshPaths(tmp_path), datetime(2026, 11, 2, 12, 30, tzinfo=timezone.utc)
+    con = duckdb.connect()
+
+    def rows(source, files, columns):
+        names = [c.name for c in source.columns]
+        union = " UNION ALL ".join(f"SELECT {', '.join(columns)} FROM {landed(f, names)}" for f in files)
+        return set(con.execute(union).fetchall())
+
+    for domain in ("marketing", "product", "sales", "customer_success"):
+        sources = importlib.import_module(f"domains.{domain}.sources").SOURCES
+        written = {p.parent.name: p for p in land_increment(paths, sources, "b1", now)}
+        referenced = {c.references.split(".")[0] for s in sources for c in s.columns if c.references}
+        assert set(written) == {s.name for s in sources if s.name not in referenced and s.event_time}, domain
+        for source in (s for s in sources if s.name in written):
+            new = written[source.name]
+            earlier = sorted(p for p in new.parent.iterdir() if p != new and not p.name.startswith("."))
+            key = list(source.primary_key)
+            # Null keys are the seed's injected defects, copied with the batch.
+            repeated = {k for k in rows(source, [new], key) & rows(source, earlier, key) if None not in k}
+            assert not repeated, f"{source.name}: keys repeat {sorted(repeated)[:3]}"
+            newest = rows(source, [new], [f"max(TRY_CAST({source.event_time} AS TIMESTAMP))"])
+            assert newest == {(now.replace(tzinfo=None),)}, source.name
+            for column in source.columns:
+                if column.references or column.accepted_values:
+                    assert rows(source, [new], [column.name]) == rows(source, earlier[-1:], [column.name]), \
+                        f"{source.name}.{column.name} changed values"

@@ -1,7 +1,9 @@
 """A new extraction batch for every event source of a domain, as a source system would land
 it: the newest batch's rows again, with fresh primary keys and every timestamp moved
 forward by the same offset, so the newest event happened now. Entity
-exports (sources other sources reference) are left alone, so every reference still holds.
+exports (sources other sources reference) are left alone, so every reference still holds:
+only primary-key columns that are free identifiers (no reference, no accepted values, not
+a timestamp) get the batch's suffix; a timestamp key is made new by the shift.
 Files appear atomically (written aside, then renamed), as the landing contract requires."""
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: d
     written = []
     con = duckdb.connect()
     for source in sources:
+        suffixed = _free_key_columns(source)
         folder = paths.landing_dir(source.domain, source.name)
         newest = landed_files(source, folder).conforming[-1:] if source.name not in referenced else []
         for template in newest:
@@ -40,7 +43,7 @@ def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: d
             shift = f"(TIMESTAMP {lit(stamp.rstrip('Z'))} - TIMESTAMP {lit(str(newest_event))})"
             fresh = {c.name: f"coalesce(strftime(TRY_CAST({q(c.name)} AS TIMESTAMP) + {shift}, {lit(STAMP)}), {q(c.name)})"
                      for c in source.columns if c.type == "timestamp"}
-            fresh |= {"extracted_at": lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in source.primary_key}
+            fresh |= {"extracted_at": lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in suffixed}
             select = ", ".join(f"{fresh.get(n, q(n))} AS {q(n)}" for n in names)
             target = folder / f"part-{tag}{EXTENSIONS[source.format]}"
             aside = folder / f".part-{tag}.tmp"
@@ -50,3 +53,14 @@ def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: d
             written.append(target)
     con.close()
     return written
+
+
+def _free_key_columns(source: Source) -> list[str]:
+    """The key columns a new batch can suffix without breaking a reference or a rule."""
+    columns = {c.name: c for c in source.columns}
+    key = [columns[k] for k in source.primary_key]
+    free = [c.name for c in key if c.type != "timestamp" and not c.references and not c.accepted_values]
+    if not free and not any(c.type == "timestamp" for c in key):
+        raise ValueError(f"{source.domain}.{source.name}: no primary-key column can be made new for a batch; "
+                         "declare a free identifier or a timestamp in its primary key")
+    return free
