@@ -125,12 +125,13 @@ print(time.perf_counter() - started)
     return float(python(code)[2].strip().splitlines()[-1])
 
 
-def definition_loads(work: Path, products: int, repeat: int) -> dict[str, float]:
+def definition_loads(work: Path, products: int, repeat: int, only: set[str] | None = None) -> dict[str, float]:
+    """Cold load of each code location (or `only` these) and of a synthetic domain, each in a fresh process."""
     from benchmarks.synthetic_domain import write_domain
     from platform_lib.workspace import code_locations
 
     loads = {}
-    for location in code_locations():
+    for location in (loc for loc in code_locations() if only is None or loc.name in only):
         loads[location.name] = statistics.median(python(f"import {location.module}")[0] for _ in range(repeat))
     module = write_domain(work / "synthetic", products)
     env = {"PYTHONPATH": f"{work / 'synthetic'}{os.pathsep}{PROJECT}"}

@@ -6,13 +6,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from platform_lib.audit import audit, ensure_quarantine, q
-from platform_lib.landing import landed_files, quarantine_drifted, scan
-from platform_lib.metadata import audit_metadata, product_metadata, product_tags, source_metadata
-from platform_lib.privacy import suppression
+from platform_lib.audit import audit, ensure_quarantine
+from platform_lib.landing import MALFORMED_LINE, landed_files, quarantine_drifted, quarantine_unreadable, read_landed
+from platform_lib.metadata import audit_metadata, product_metadata, product_tags, row_accounting, source_metadata
+from platform_lib.privacy.suppression import suppressed_when
 from platform_lib.privacy.keys import KINDS, column_kind
 from platform_lib.ports_io import deprecation, import_port
 from platform_lib.resources import MeshResource
@@ -55,28 +55,34 @@ def staging_asset(source: Source) -> AssetsDefinition:
             ensure_quarantine(con)
 
             def suppressed(columns: list[str]) -> str | None:
-                return suppression.suppressed_when(con, paths, [c for c in columns if c in carriers])
+                return suppressed_when(con, paths, [c for c in columns if c in carriers])
 
-            drift_rows = quarantine_drifted(con, source, files.drifted, context.run_id, paths.home, suppressed)
-            raw = _raw(source, files.conforming, paths)
-            drop = suppressed([c.name for c in source.columns])
-            rows_suppressed = 0
+            drift_rows, drift_suppressed, drift_malformed = quarantine_drifted(
+                con, source, files, context.run_id, paths.home, suppressed)
+            malformed = read_landed(con, source, files, paths.home, context.run_id) + drift_malformed
+            quarantine_unreadable(con, source, files.unreadable, paths.home, context.run_id)
+            raw, drop = "_mesh_raw", suppressed([c.name for c in source.columns])
+            rows_suppressed = drift_suppressed
             if drop:  # erased subjects never come back, not even into quarantine
-                rows_suppressed = con.execute(f"SELECT count(*) FROM ({raw}) WHERE {drop}").fetchall()[0][0]
-                raw = f"SELECT * FROM ({raw}) WHERE NOT ({drop})"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW _mesh_raw AS {raw}")
-            result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)
-        if drift_rows:
-            result.rows_in += drift_rows
-            result.violations["schema_drift"] = drift_rows
+                rows_suppressed += con.execute(f"SELECT count(*) FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
+                raw = f"(SELECT * FROM _mesh_raw WHERE NOT ({drop}))"
+            result = audit(con, source, raw, source.table, context.run_id, drop_exact_duplicates=True)
+            con.execute("DROP TABLE IF EXISTS _mesh_raw")
+        for rule, rows in (("schema_drift", drift_rows), (MALFORMED_LINE, malformed)):
+            if rows:
+                result.rows_in += rows
+                result.violations[rule] = rows
         yield from rule_checks(key, result, source_quality_floor)
         yield MaterializeResult(
             metadata={
                 **audit_metadata(result),
+                **row_accounting(result, withheld_before_audit=rows_suppressed),
                 "dagster/row_count": result.rows_valid,
                 "rows_suppressed": rows_suppressed,
-                "landed_files": len(files.conforming) + len(files.drifted),
+                "landed_files": len(files.conforming) + len(files.drifted) + len(files.unreadable) + len(files.empty),
                 "drifted_files": [str(p.relative_to(paths.home)) for p in files.drifted],
+                "unreadable_files": MetadataValue.json({str(p.relative_to(paths.home)): why for p, why in files.unreadable.items()}),
+                "empty_files": [str(p.relative_to(paths.home)) for p in files.empty],
             }
         )
 
@@ -90,13 +96,6 @@ def identifier_carriers(source: Source) -> set[str]:
 
 # Staging is internal: bad rows are quarantined and the rest staged; products gate publishing.
 source_quality_floor = 0.0
-
-
-def _raw(source: Source, files, paths: MeshPaths) -> str:
-    if files:
-        return scan(source, files, paths.home)
-    cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c.name)}" for c in source.columns)
-    return f"SELECT {cols}, CAST(NULL AS VARCHAR) AS _source_file WHERE false"
 
 
 @dataclass

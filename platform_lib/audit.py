@@ -17,6 +17,8 @@ from platform_lib.spec import Column, _Declared
 from platform_lib.types import DUCKDB_TYPES
 
 SAMPLE_ROWS = 5
+# An event time may run this far ahead of the platform's clock before it counts as in the future.
+EVENT_CLOCK_SKEW = "1 DAY"
 REDACTED = "<personal: see quarantine.records>"
 
 
@@ -75,19 +77,31 @@ def compile_rules(decl: _Declared, references: dict[str, str] | None = None) -> 
                     f"(staging.{table}); fix the reference in the source system or land the missing record",
                 )
             )
+    event_time = next((c for c in decl.columns if c.name == decl.event_time and c.type in ("timestamp", "date")), None)
+    if event_time is not None:
+        when = f"TRY_CAST({q(event_time.name)} AS TIMESTAMP)"
+        rules.append(
+            CompiledRule(
+                f"plausible_time:{event_time.name}",
+                f"{when} < TIMESTAMP '1970-01-01' OR {when} > now()::TIMESTAMP + INTERVAL {EVENT_CLOCK_SKEW}",
+                f"{event_time.name} (when the event happened) is before 1970 or in the future; "
+                "fix the source system's clock or time zone",
+            )
+        )
     if decl.primary_key:
         keys = ", ".join(decl.primary_key)
         rules.append(
             CompiledRule(
                 f"unique_key:{keys}",
                 "_mesh_key_count > 1",
-                f"primary key ({keys}) appears more than once with different values; "
-                "the source must send one version per key",
+                f"primary key ({keys}) appears more than once with different values in {decl.id}; "
+                "fix: the source must send one version per key",
             )
         )
     for rule in decl.rules:
         rules.append(
-            CompiledRule(f"rule:{rule.name}", f"NOT coalesce(({rule.valid_when}), false)", rule.description)
+            CompiledRule(f"rule:{rule.name}", f"NOT coalesce(({rule.valid_when}), false)",
+                         f"{rule.description} ({decl.id} rule {rule.name}); fix: correct the record in the source system")
         )
     return rules
 
@@ -101,7 +115,7 @@ def _column_rules(product_id: str, col: Column, required: bool) -> list[Compiled
             CompiledRule(
                 f"not_null:{col.name}",
                 f"{c} IS NULL OR trim(CAST({c} AS VARCHAR)) = ''",
-                f"{col.name} is required in {product_id} but is empty",
+                f"{col.name} is required in {product_id} but is empty; fix: send {col.name} on every record",
             )
         )
     if col.type != "string":
@@ -109,7 +123,7 @@ def _column_rules(product_id: str, col: Column, required: bool) -> list[Compiled
             CompiledRule(
                 f"valid_type:{col.name}",
                 f"{c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> '' AND TRY_CAST({c} AS {typ}) IS NULL",
-                f"{col.name} is not a valid {col.type}",
+                f"{col.name} is not a valid {col.type} in {product_id}; fix: send {col.name} as a {col.type}",
             )
         )
     if col.accepted_values:
@@ -118,7 +132,8 @@ def _column_rules(product_id: str, col: Column, required: bool) -> list[Compiled
             CompiledRule(
                 f"accepted_values:{col.name}",
                 f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({values})",
-                f"{col.name} must be one of {list(col.accepted_values)}",
+                f"{col.name} must be one of {list(col.accepted_values)} in {product_id}; fix: map the value in the "
+                "source system, or add it to the declaration's accepted values",
             )
         )
     if col.pattern:
@@ -126,7 +141,7 @@ def _column_rules(product_id: str, col: Column, required: bool) -> list[Compiled
             CompiledRule(
                 f"pattern:{col.name}",
                 f"{c} IS NOT NULL AND NOT regexp_full_match(CAST({c} AS VARCHAR), {lit(col.pattern)})",
-                f"{col.name} must match {col.pattern}",
+                f"{col.name} must match {col.pattern} in {product_id}; fix: correct the identifier in the source system",
             )
         )
     return out
@@ -139,6 +154,19 @@ def ensure_quarantine(con: duckdb.DuckDBPyConnection) -> None:
             object VARCHAR NOT NULL, rule VARCHAR NOT NULL, reason VARCHAR NOT NULL,
             run_id VARCHAR, source_file VARCHAR, record JSON NOT NULL,
             record_hash VARCHAR NOT NULL, quarantined_at TIMESTAMPTZ NOT NULL)"""
+    )
+
+
+def quarantine_insert(con: duckdb.DuckDBPyConnection, object_id: str, rule: str, reason: str, run_id: str,
+                      source_file: str, record: str, relation: str) -> None:
+    """Keep each row of `relation` in quarantine as `record` (SQL) with its `reason` (SQL);
+    a record already kept under the same rule is not kept twice."""
+    con.execute(
+        f"""INSERT INTO quarantine.records
+        SELECT {lit(object_id)}, {lit(rule)}, reason, {lit(run_id)}, {source_file}, rec, md5(CAST(rec AS VARCHAR)), now()
+        FROM (SELECT {reason} AS reason, {record} AS rec FROM {relation}) v
+        WHERE NOT EXISTS (SELECT 1 FROM quarantine.records qr WHERE qr.object = {lit(object_id)}
+                          AND qr.rule = {lit(rule)} AND qr.record_hash = md5(CAST(v.rec AS VARCHAR)))"""
     )
 
 

@@ -86,6 +86,19 @@ def audit_metadata(result: AuditResult) -> dict:
     }
 
 
+def row_accounting(result: AuditResult, *, withheld_before_audit: int = 0, withheld_after_audit: int = 0) -> dict:
+    """Where every input row went: rows_in = rows_published + rows_quarantined +
+    exact_duplicates_dropped + rows_withheld (erased subjects, or no consent for the
+    purpose). For a staged source, published means staged for the domain's products."""
+    return {
+        "rows_in": result.rows_in + withheld_before_audit,
+        "rows_published": result.rows_valid - withheld_after_audit,
+        "rows_quarantined": result.rows_quarantined,
+        "exact_duplicates_dropped": result.exact_duplicates_dropped,
+        "rows_withheld": withheld_before_audit + withheld_after_audit,
+    }
+
+
 def violation_metadata(result: AuditResult) -> dict:
     meta: dict = {f"violations/{rule}": n for rule, n in sorted(result.violations.items())}
     if result.samples:

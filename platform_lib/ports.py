@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from platform_lib import failpoints
 from platform_lib.audit import q
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct
@@ -46,6 +47,14 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """Order-insensitive content hash, computed in the engine."""
     rows, digest = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {table} t").fetchall()[0]
     return f"{rows}:{digest}"
+
+
+def _published_batches(reader: pa.RecordBatchReader, schema: pa.Schema):
+    for i, batch in enumerate(reader):
+        if i == 1:
+            failpoints.reached("port.publish")
+        yield batch.cast(schema)
+    failpoints.reached("port.publish")  # a one-batch product: its data file is being written
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ class OutputPort:
         schema = arrow_schema(product)
         cols = ", ".join(q(c.name) for c in product.columns)
         reader = con.sql(f"SELECT {cols} FROM {table}").to_arrow_reader(256_000)
-        cast = pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
+        cast = pa.RecordBatchReader.from_batches(schema, _published_batches(reader, schema))
         self.path.mkdir(parents=True, exist_ok=True)
         write_deltalake(
             str(self.path),

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, DagsterInstance, MetadataValue
 
-from platform_lib import contract
+from platform_lib import contract, failpoints
 from platform_lib.privacy import consent
 from platform_lib.audit import AuditResult, audit, q
-from platform_lib.metadata import audit_metadata, violation_metadata
+from platform_lib.metadata import audit_metadata, row_accounting, violation_metadata
 from platform_lib.ports import OutputPort
 from platform_lib.settings import MeshPaths
 from platform_lib.sla import checks as sla
@@ -100,6 +100,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     audited = f"audited.{product.name}"
     started = time.perf_counter()
     result = audit(con, product, candidate, audited, ctx.run_id)
+    failpoints.reached("audit.write")
     # Quality is judged on the whole batch; consent then narrows what may be published.
     without_consent = consent.apply(con, product, audited)
     checks = rule_checks(key, result, product.sla.quality_min)
@@ -147,6 +148,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     if outcome.published:
         started = time.perf_counter()
         pub = port.publish(con, audited, product, ctx.run_id)
+        outcome.metadata.update(row_accounting(result, withheld_after_audit=without_consent))
         outcome.metadata.update(
             {
                 "publish_seconds": round(time.perf_counter() - started, 3),

@@ -70,3 +70,31 @@ def built_marketing(landing_root):
     instance = DagsterInstance.ephemeral()
     result = materialize_domain("marketing", landing_root, instance=instance)
     return landing_root, instance, result
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The reliability table: every case tried, whether it passed, and rows lost (must be 0)."""
+    import json
+
+    from tests.reliability.ledger import KEY
+
+    rows = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" or "tests/reliability/" not in report.nodeid:
+                continue
+            ledger = next((json.loads(v) for k, v in report.user_properties if k == KEY), None)
+            path, _, test = report.nodeid.partition("::")
+            case = f"{Path(path).stem.removeprefix('test_')}: {test.partition('[')[2].rstrip(']') or test}"
+            lost = "-" if ledger is None else ledger["rows_in"] - ledger["rows_accounted"]
+            rows.append((case, outcome, "-" if ledger is None else ledger["rows_in"], lost))
+    if not rows:
+        return
+    terminalreporter.section("reliability")
+    width = max(len(r[0]) for r in rows)
+    terminalreporter.write_line(f"{'case':<{width}}  result  rows in  rows lost")
+    for case, outcome, rows_in, lost in sorted(rows):
+        terminalreporter.write_line(f"{case:<{width}}  {outcome:<6}  {rows_in!s:>7}  {lost!s:>9}")
+    passed = sum(1 for r in rows if r[1] == "passed")
+    lost = sum(r[3] for r in rows if isinstance(r[3], int))
+    terminalreporter.write_line(f"{len(rows)} cases tried, {passed} passed, {lost} rows lost")

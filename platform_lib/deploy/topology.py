@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -83,10 +85,14 @@ class Topology:
                                                 stderr=subprocess.STDOUT, start_new_session=True))
 
     def _wait_healthy(self, port: int, name: str, timeout: float = 180) -> None:
-        check = [str(Path(sys.executable).parent / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+        from dagster._grpc.client import DagsterGrpcClient  # the health check `dagster api grpc-health-check` runs
+
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if subprocess.run(check, capture_output=True, env=self.env()).returncode == 0:
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints every refused connection
+                status = client.health_check_query()
+            if status == "SERVING":
                 return
             time.sleep(0.5)
         raise TimeoutError(f"code server {name} did not serve within {timeout:.0f}s; see {self.logs / (name + '.log')}")

@@ -1,0 +1,16 @@
+"""Named points where the platform can be killed on purpose, to prove a run killed at the
+worst moment changes nothing consumers read: `MESH_FAILPOINTS=port.publish` makes the
+process SIGKILL itself when it reaches that point (comma-separate several).
+
+Points: `audit.write` (the audited batch is being written to the domain's DuckDB file),
+`port.publish` (Delta data files are being written, the commit is not yet made)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def reached(point: str) -> None:
+    if point in os.environ.get("MESH_FAILPOINTS", "").split(","):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,238 @@
+"""Bad input, one case each, through a real staging run: a clear quarantine reason or
+file-level rejection, and an exact ledger per materialization,
+rows_in = rows_published + rows_quarantined + exact_duplicates_dropped + rows_withheld,
+where rows_in grows by exactly the rows the case landed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, AssetSelection
+
+from tests.helpers import copy_landing, materialize_domain, query
+from tests.reliability.ledger import record
+
+DOMAIN = "marketing"
+LEDGER = ("rows_in", "rows_published", "rows_quarantined", "exact_duplicates_dropped", "rows_withheld")
+
+
+def stage(root: Path, selection) -> dict[str, dict]:
+    """Materialize staging assets; their materialization metadata by source name."""
+    result = materialize_domain(DOMAIN, root, selection=selection)
+    assert result.success
+    return {e.asset_key.path[-1]: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+@pytest.fixture(scope="module")
+def baseline(landing_root, tmp_path_factory):
+    root = copy_landing(landing_root, tmp_path_factory.mktemp("reliability") / "mesh")
+    return root, stage(root, AssetSelection.groups(f"{DOMAIN}_staging"))
+
+
+def clean_rows(root: Path, source: str, n: int, key: str) -> list[dict]:
+    """`n` rows that passed staging, as text, with fresh primary keys."""
+    rows = query(root, DOMAIN, f"SELECT * FROM staging.{source} ORDER BY {key} LIMIT {n}")
+    names = [r[0] for r in query(root, DOMAIN, f"DESCRIBE staging.{source}")]
+    return [{c: (f"{v}-case{i}" if c == key else None if v is None else str(v)) for c, v in zip(names, row)}
+            for i, row in enumerate(rows)]
+
+
+def as_csv(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def as_jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def as_parquet(rows: list[dict]) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), sink)
+    return sink.getvalue()
+
+
+@dataclass
+class Landed:
+    file: str  # name within the source's landing folder
+    content: bytes
+    rows: int  # data rows the file carries (0 when it cannot be read at all)
+
+
+@dataclass
+class Case:
+    source: str
+    land: Callable[[Path], Landed]
+    expect: Callable[[Path, str, dict], None]  # (root, the file's path in the mesh, metadata)
+
+
+def quarantined(root: Path, rel: str) -> dict[str, int]:
+    return dict(query(root, DOMAIN, "SELECT rule, count(*) FROM quarantine.records WHERE source_file = ? GROUP BY rule", [rel]))
+
+
+def reasons(root: Path, rel: str) -> str:
+    return " ".join(r for (r,) in query(root, DOMAIN, "SELECT DISTINCT reason FROM quarantine.records WHERE source_file = ?", [rel]))
+
+
+def _empty(root):
+    return Landed("part-empty.csv", b"", 0)
+
+
+def _truncated(root):
+    template = sorted((root / "landing" / DOMAIN / "web_sessions").glob("*.parquet"))[0].read_bytes()
+    return Landed("part-truncated.parquet", template[: len(template) // 2], 0)
+
+
+def _semicolons(root):
+    rows = clean_rows(root, "content_downloads", 12, "download_id")
+    return Landed("part-semicolon.csv", as_csv(rows).replace(b",", b";"), 12)
+
+
+def _latin1(root):
+    rows = clean_rows(root, "content_downloads", 12, "download_id")
+    lines = as_csv(rows).split(b"\n")
+    for i in (1, 2, 3):  # three data lines carry a Latin-1 byte
+        lines[i] = lines[i].replace(b"-case", "-café".encode("latin-1"), 1)
+    return Landed("part-latin1.csv", b"\n".join(lines), 12)
+
+
+def _mixed_types(root):
+    rows = clean_rows(root, "web_sessions", 12, "session_id")
+    for i, row in enumerate(rows):
+        row["duration_seconds"] = "n/a" if i < 4 else str(i * 10)
+    return Landed("part-mixed.parquet", as_parquet(rows), 12)
+
+
+def _huge_field(root):
+    rows = clean_rows(root, "form_fills", 5, "form_fill_id")
+    rows[0]["page_path"] = "/" + "p" * 1_048_576
+    return Landed("part-huge.jsonl", as_jsonl(rows), 5)
+
+
+def _conflicting_keys(root):
+    rows = clean_rows(root, "email_events", 10, "event_id")
+    variants = [{**rows[i], "event_type": "click" if rows[i]["event_type"] != "click" else "open"} for i in (0, 1)]
+    return Landed("part-dupkeys.jsonl", as_jsonl(rows + variants + [rows[2]]), 13)
+
+
+def _times(root):
+    rows = clean_rows(root, "email_events", 10, "event_id")
+    rows[0]["occurred_at"], rows[1]["occurred_at"] = "2999-01-01T00:00:00Z", "1969-07-20T20:17:00Z"
+    return Landed("part-times.jsonl", as_jsonl(rows), 10)
+
+
+def _unknown_enum(root):
+    rows = clean_rows(root, "email_events", 10, "event_id")
+    for row in rows[:3]:
+        row["event_type"] = "teleport"
+    return Landed("part-enum.jsonl", as_jsonl(rows), 10)
+
+
+def _renamed_column(root):
+    rows = [{("event_ts" if k == "occurred_at" else k): v for k, v in r.items()}
+            for r in clean_rows(root, "web_sessions", 12, "session_id")]
+    return Landed("part-renamed.parquet", as_parquet(rows), 12)
+
+
+def _parquet_as_jsonl(root):
+    return Landed("part-disguised.jsonl", as_parquet(clean_rows(root, "email_events", 5, "event_id")), 0)
+
+
+def _csv_as_parquet(root):
+    return Landed("part-disguised.parquet", as_csv(clean_rows(root, "web_sessions", 5, "session_id")), 0)
+
+
+def _broken_json(root):
+    rows = as_jsonl(clean_rows(root, "email_events", 10, "event_id"))
+    return Landed("part-broken.jsonl", rows + b'{"event_id": "E-broken",\nhello\n', 12)
+
+
+def _short_lines(root):
+    content = as_csv(clean_rows(root, "content_downloads", 10, "download_id")) + b"D-short,CON-0000001\nD-shorter\n"
+    return Landed("part-short.csv", content, 12)
+
+
+def expect_rules(**counts: int):
+    def check(root, rel, meta):
+        found = quarantined(root, rel)
+        for rule, n in counts.items():
+            assert found.get(rule.replace("__", ":"), 0) == n, (rule, found)
+        assert "fix" in reasons(root, rel).lower() or not found, reasons(root, rel)
+    return check
+
+
+def expect_file(kind: str, words: str):
+    def check(root, rel, meta):
+        assert rel in meta[kind], meta[kind]
+        assert (root / rel).exists(), "the landed file must stay where it landed"
+        if kind == "unreadable_files":
+            assert words in meta[kind][rel], meta[kind][rel]
+            assert quarantined(root, rel) == {"unreadable_file": 1}
+            assert words in reasons(root, rel)
+    return check
+
+
+def expect_huge_value(root, rel, meta):
+    assert quarantined(root, rel) == {}
+    assert query(root, DOMAIN, "SELECT max(length(page_path)) FROM staging.form_fills")[0][0] == 1_048_577
+
+
+def both(*checks):
+    def check(root, rel, meta):
+        for c in checks:
+            c(root, rel, meta)
+    return check
+
+
+CASES = {
+    "empty_file": Case("content_downloads", _empty, expect_file("empty_files", "")),
+    "truncated_parquet": Case("web_sessions", _truncated, expect_file("unreadable_files", "truncated or corrupt Parquet")),
+    "csv_wrong_delimiter": Case("content_downloads", _semicolons, both(
+        expect_rules(schema_drift=12), lambda root, rel, meta: "semicolon-separated" in reasons(root, rel) or pytest.fail(reasons(root, rel)))),
+    "wrong_text_encoding": Case("content_downloads", _latin1, both(
+        expect_rules(malformed_line=3), lambda root, rel, meta: "utf-8" in reasons(root, rel).lower() or pytest.fail(reasons(root, rel)))),
+    "mixed_types_in_a_column": Case("web_sessions", _mixed_types, expect_rules(valid_type__duration_seconds=4)),
+    "one_megabyte_string": Case("form_fills", _huge_field, expect_huge_value),
+    "duplicate_keys_different_values": Case("email_events", _conflicting_keys, expect_rules(**{"unique_key__event_id": 4})),
+    "future_and_pre_1970_timestamps": Case("email_events", _times, expect_rules(plausible_time__occurred_at=2)),
+    "unknown_enum_value": Case("email_events", _unknown_enum, expect_rules(accepted_values__event_type=3)),
+    "renamed_column": Case("web_sessions", _renamed_column, expect_rules(schema_drift=12)),
+    "parquet_named_jsonl": Case("email_events", _parquet_as_jsonl, expect_file("unreadable_files", "Parquet")),
+    "csv_named_parquet": Case("web_sessions", _csv_as_parquet, expect_file("unreadable_files", "not a Parquet file")),
+    "malformed_json_lines": Case("email_events", _broken_json, expect_rules(malformed_line=2)),
+    "csv_lines_with_missing_fields": Case("content_downloads", _short_lines, expect_rules(malformed_line=2)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_quarantined_with_its_reason_and_every_row_is_counted(name, baseline, tmp_path, request):
+    base_root, before = baseline
+    case = CASES[name]
+    root = tmp_path / "mesh"
+    shutil.copytree(base_root, root, ignore=shutil.ignore_patterns("dagster"))
+    landed = case.land(root)
+    folder = root / "landing" / DOMAIN / case.source
+    (folder / landed.file).write_bytes(landed.content)
+
+    meta = stage(root, [AssetKey([DOMAIN, "staging", case.source])])[case.source]
+    case.expect(root, f"landing/{DOMAIN}/{case.source}/{landed.file}", meta)
+
+    rows_in, published, quarantined_rows, duplicates, withheld = (meta[k] for k in LEDGER)
+    assert rows_in == published + quarantined_rows + duplicates + withheld, meta
+    was = before[case.source]
+    assert rows_in - was["rows_in"] == landed.rows, (rows_in, was["rows_in"], landed.rows)
+    accounted = sum(meta[k] - was[k] for k in LEDGER[1:])
+    record(request, rows_in=landed.rows, rows_accounted=accounted, note=name)
