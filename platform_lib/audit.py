@@ -189,7 +189,12 @@ def audit(
     select_cols = ", ".join(q(c) for c in passthrough)
 
     rows_in = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    base = f"SELECT {'DISTINCT' if drop_exact_duplicates else ''} {select_cols} FROM {candidate}"
+    base = f"SELECT {select_cols} FROM {candidate}"
+    if drop_exact_duplicates:
+        # A record delivered twice, even in two files (a re-sent batch), is one record.
+        declared = ", ".join(q(c) for c in cols)
+        first_file = ", min(_source_file) AS _source_file" if has_file else ""
+        base = f"SELECT {declared}{first_file} FROM {candidate} GROUP BY ALL"
     key_count = (
         f", count(*) OVER (PARTITION BY {', '.join(q(k) for k in decl.primary_key)}) AS _mesh_key_count"
         if decl.primary_key

@@ -165,6 +165,17 @@ def _short_lines(root):
     return Landed("part-short.csv", content, 12)
 
 
+def _resent_batch(root):
+    template = sorted((root / "landing" / DOMAIN / "email_events").glob("*.jsonl"))[-1]
+    content = template.read_bytes()
+    return Landed("part-resent.jsonl", content, content.count(b"\n"))
+
+
+def expect_all_duplicates(root, rel, meta):
+    assert quarantined(root, rel) == {}, "a re-sent record is a duplicate, not a conflicting key"
+    assert meta["rows_published"] == meta["rows_in"] - meta["rows_quarantined"] - meta["exact_duplicates_dropped"]
+
+
 def expect_rules(**counts: int):
     def check(root, rel, meta):
         found = quarantined(root, rel)
@@ -214,6 +225,7 @@ CASES = {
     "csv_named_parquet": Case("web_sessions", _csv_as_parquet, expect_file("unreadable_files", "not a Parquet file")),
     "malformed_json_lines": Case("email_events", _broken_json, expect_rules(malformed_line=2)),
     "csv_lines_with_missing_fields": Case("content_downloads", _short_lines, expect_rules(malformed_line=2)),
+    "same_batch_landed_twice": Case("email_events", _resent_batch, expect_all_duplicates),
 }
 
 
@@ -235,4 +247,7 @@ def test_bad_input_is_quarantined_with_its_reason_and_every_row_is_counted(name,
     was = before[case.source]
     assert rows_in - was["rows_in"] == landed.rows, (rows_in, was["rows_in"], landed.rows)
     accounted = sum(meta[k] - was[k] for k in LEDGER[1:])
+    if name == "same_batch_landed_twice":  # idempotent: nothing new is staged, every row is a duplicate
+        assert (meta["rows_published"], meta["exact_duplicates_dropped"] - was["exact_duplicates_dropped"]) == \
+            (was["rows_published"], landed.rows)
     record(request, rows_in=landed.rows, rows_accounted=accounted, note=name)
