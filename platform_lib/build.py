@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 
 from platform_lib.instance import process_tags, recover_orphaned_runs
+from platform_lib.messages import brief
 from platform_lib.workspace import CodeLocation, in_dependency_order
 
 
@@ -38,6 +39,22 @@ class LocationOutcome:
     error: str | None = None
 
 
+class UnknownSelector(ValueError):
+    pass
+
+
+def check_selectors(locations: Sequence[CodeLocation], selectors: Sequence[str]) -> None:
+    """Every selector names a code location, or an asset of one; refused before anything runs."""
+    names = {loc.name for loc in locations}
+    for sel in selectors:
+        if sel.split(".")[0] not in names:
+            raise UnknownSelector(f"'{brief(sel)}' names no code location; expected one of {sorted(names)} "
+                                  "or DOMAIN.PRODUCT")
+        for location in locations:
+            if sel.split(".")[0] == location.name:
+                selection_for(location, [sel])
+
+
 def selection_for(location: CodeLocation, selectors: Sequence[str]) -> set[AssetKey]:
     """Selectors: a domain name (all its assets) or `domain.product` (the product and its
     upstream assets inside the domain; other domains are read from their ports)."""
@@ -52,7 +69,7 @@ def selection_for(location: CodeLocation, selectors: Sequence[str]) -> set[Asset
             return set(location.asset_keys)
         key = AssetKey(parts)
         if key not in location.asset_keys:
-            raise KeyError(f"'{sel}' is not an asset of code location {location.name}")
+            raise UnknownSelector(f"'{brief(sel)}' is not an asset of code location {location.name}")
         graph = location.defs.resolve_asset_graph()
         keys |= {k for k in AssetSelection.assets(key).upstream().resolve(graph) if k in location.asset_keys}
     return keys
@@ -65,6 +82,7 @@ def build_mesh(
     on_progress: Callable[[str], None] = lambda _: None,
     log_level: str = "WARNING",
 ) -> list[LocationOutcome]:
+    check_selectors(locations, selectors)
     outcomes = []
     recover_orphaned_runs(instance)
     for location in in_dependency_order(locations):

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from platform_lib.messages import brief
 from platform_lib.settings import MeshPaths
 
 console = Console(stderr=True)
@@ -54,14 +55,17 @@ def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
 @click.option("--root", default=None, help="Mesh root (default: $MESH_HOME or ./.mesh).")
 def build(selectors: tuple[str, ...], root: str | None) -> None:
     """Materialize the mesh (or a selection) as Dagster runs, producers first."""
-    from platform_lib.build import build_mesh
+    from platform_lib.build import UnknownSelector, build_mesh
     from platform_lib.instance import mesh_instance
     from platform_lib.workspace import code_locations
 
     paths = _paths(root)
     instance = mesh_instance(paths)
     started = time.monotonic()
-    outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+    try:
+        outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+    except UnknownSelector as err:
+        raise click.BadParameter(str(err), param_hint="--select") from None
     table = Table(title=f"mesh build ({time.monotonic() - started:.1f}s)")
     for col in ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "step time"):
         table.add_column(col, justify="left" if col in ("asset", "checks failed") else "right")
@@ -405,7 +409,11 @@ def contracts_snapshot(products: tuple[str, ...]) -> None:
     from platform_lib.workspace import code_locations, declared_products
 
     today = datetime.now(timezone.utc).date()
-    for product in declared_products(code_locations()):
+    declared = declared_products(code_locations())
+    unknown = sorted(set(products) - {p.id for p in declared})
+    if unknown:
+        raise click.BadParameter(f"no such products: {[brief(u) for u in unknown]}", param_hint="PRODUCTS")
+    for product in declared:
         if products and product.id not in products:
             continue
         for path in registry.write_snapshot(product, today):
@@ -503,7 +511,10 @@ def _print_plan(request, found: dict, as_json: bool) -> None:
 def _erasure_status(paths, request_id, as_json) -> None:
     from platform_lib.privacy import erasure
 
-    requests = [erasure.load(paths, request_id)] if request_id else erasure.all_requests(paths)
+    try:
+        requests = [erasure.load(paths, request_id)] if request_id else erasure.all_requests(paths)
+    except (LookupError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
     now = datetime.now(timezone.utc)
     rows = [{"request_id": r.request_id, "status": r.status, "subject": f"{r.subject_kind} #{r.subject_hash[:12]}",
              "received_at": r.received_at.isoformat(), "deadline": r.deadline.isoformat(),

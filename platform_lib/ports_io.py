@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from platform_lib.ports import OutputPort, ProductNotPublished
 from platform_lib.audit import q
+from platform_lib.messages import brief
 from platform_lib.governance import access, audit_log, registry
 from platform_lib.settings import MeshPaths
 from platform_lib.sla import contracts
@@ -21,7 +22,7 @@ def parse_ref(ref: str) -> tuple[str, str, int | None]:
     """`domain.product` or `domain.product@vN`."""
     m = PRODUCT_REF.match(ref)
     if not m:
-        raise ValueError(f"'{ref}' is not a product id; expected 'domain.product' or 'domain.product@vN'")
+        raise ValueError(f"'{brief(ref)}' is not a product id; expected 'domain.product' or 'domain.product@vN'")
     return m["domain"], m["product"], int(m["major"]) if m["major"] else None
 
 
@@ -100,7 +101,7 @@ def parse_filters(where: list[str] | None, columns: list[str]) -> tuple[str, lis
         m = FILTER.match(condition)
         if not m or m[1] not in columns:
             raise ValueError(
-                f"filter '{condition}' is not 'column op value' over this product's columns (op: = != < <= > >=)"
+                f"filter '{brief(condition)}' is not 'column op value' over this product's columns (op: = != < <= > >=)"
             )
         clauses.append(f"{q(m[1])} {m[2]} ?")
         params.append(m[3].strip("'\""))
@@ -135,7 +136,7 @@ def read_product(
         chosen = columns or available
         unknown = [c for c in chosen if c not in available]
         if unknown:
-            raise ValueError(f"{product_id} has no columns {unknown}; it has {available}")
+            raise ValueError(f"{product_id} has no columns {[brief(c) for c in unknown]}; it has {available}")
         masked_filters = [w for w in where or [] if (m := FILTER.match(w)) and m[1] in masks]
         if masked_filters:
             raise access.AccessDenied(f"cannot filter on masked PII columns without PII access: {masked_filters}")

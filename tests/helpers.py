@@ -38,9 +38,10 @@ def copy_landing(template: Path, root: Path) -> Path:
     return root
 
 
-def mesh(*args: str, root: Path, check: bool = False, principal: str | None = None) -> subprocess.CompletedProcess:
+def mesh(*args: str, root: Path, check: bool = False, principal: str | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the `mesh` CLI as a user would, against mesh root `root`, as `principal`."""
-    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
+    env = {**os.environ, **(env or {}), "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
     if principal:
         env["MESH_PRINCIPAL"] = principal
     cli = Path(sys.executable).parent / "mesh"

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from platform_lib.messages import brief
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import Column
 
@@ -43,19 +44,15 @@ class Subject:
     def parse(cls, text: str) -> "Subject":
         kind, _, value = text.partition(":")
         if kind not in SUBJECT_KINDS or not value:
-            raise BadSubject(f"subject '{_preview(text)}' must be one of {', '.join(k + ':VALUE' for k in SUBJECT_KINDS)}")
+            raise BadSubject(f"subject '{brief(text, 40)}' must be one of {', '.join(k + ':VALUE' for k in SUBJECT_KINDS)}")
         value = normalize(value)
         if not FORMATS[SUBJECT_KINDS[kind]].match(value if kind == "email" else value.upper()):
-            raise BadSubject(f"'{_preview(value)}' is not a valid {kind} identifier")
+            raise BadSubject(f"'{brief(value, 40)}' is not a valid {kind} identifier")
         return cls(kind, value if kind == "email" else value.upper())
 
     @property
     def key_kind(self) -> str:
         return SUBJECT_KINDS[self.kind]
-
-
-def _preview(text: str) -> str:
-    return text[:40] + ("…" if len(text) > 40 else "")
 
 
 def normalize(value: str) -> str:

@@ -1,0 +1,53 @@
+"""A run killed with SIGKILL while it writes the audited batch into the domain's DuckDB file,
+or while Delta writes the port's data files: consumers keep reading the previous version
+byte for byte, a re-run completes with no duplicates and no missing file referenced, and
+processing the same batch again publishes nothing new."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from datetime import datetime, timezone
+
+import pytest
+from deltalake import DeltaTable
+
+from platform_lib.seed.increment import land_increment
+from platform_lib.settings import MeshPaths
+from tests.helpers import copy_of_built_mesh, mesh
+from tests.reliability.ledger import record
+
+PRODUCT = "marketing.web_behavior"
+KEY = ("account_id", "activity_date")
+
+
+def port_state(root):
+    table = DeltaTable(str(MeshPaths(root).port("marketing", "web_behavior", 1)))
+    return table.version(), table.to_pyarrow_table(), table.file_uris()
+
+
+@pytest.mark.parametrize("failpoint", ["audit.write", "port.publish"])
+def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, built_mesh_template, tmp_path, request):
+    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    assert built.returncode == 0
+    sources = importlib.import_module("domains.marketing.sources").SOURCES
+    land_increment(MeshPaths(root), sources, "crash", now=datetime.now(timezone.utc))
+    version, before, files = port_state(root)
+
+    killed = mesh("build", "--select", PRODUCT, root=root, env={"MESH_FAILPOINTS": failpoint})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    after_kill = port_state(root)
+    assert after_kill[0] == version and after_kill[2] == files
+    assert after_kill[1].equals(before), "consumers must read the previous version unchanged"
+
+    rerun = mesh("build", "--select", PRODUCT, root=root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    new_version, published, referenced = port_state(root)
+    assert new_version == version + 1 and not published.equals(before)
+    assert all(MeshPaths(root).port("marketing", "web_behavior", 1).joinpath(u.rsplit("/", 1)[-1]).exists() for u in referenced)
+    keys = published.select(list(KEY)).to_pylist()
+    assert len({tuple(k.values()) for k in keys}) == published.num_rows, "duplicate keys after the re-run"
+
+    again = mesh("build", "--select", PRODUCT, root=root)
+    assert again.returncode == 0 and port_state(root)[0] == new_version, "the same batch published twice"
+    record(request, rows_in=published.num_rows, rows_accounted=port_state(root)[1].num_rows, note=failpoint)
