@@ -11,7 +11,7 @@ HALF_LIFE_DAYS = 7
 PRIORITIZED_OUTREACH = DataProduct(
     domain="revenue_operations",
     name="prioritized_outreach",
-    version="1.1.0",
+    version="1.1.1",
     retention_days=730,
     description=(
         "The ranked list Sales Development works from: accounts with buyer-intent or behavioural "
@@ -64,15 +64,18 @@ def prioritized_outreach(ctx: BuildContext) -> str:
         WHERE s.observed_at > horizon.t - INTERVAL {WINDOW_DAYS} DAY
     ),
     scored AS (
-        SELECT account_id, sum(weight) AS priority_score, count(*) AS signal_count,
-               arg_max(signal_type, weight) AS top_signal_type, max(observed_at) AS latest_signal_at
+        -- Rounded and tie-broken, so the same signals always give the same ranking, however
+        -- the engine splits the sum across threads.
+        SELECT account_id, round(sum(weight), 9) AS priority_score, count(*) AS signal_count,
+               arg_max(signal_type, struct_pack(w := weight, t := signal_type)) AS top_signal_type,
+               max(observed_at) AS latest_signal_at
         FROM recent GROUP BY account_id
     ),
     late_stage AS (
         SELECT DISTINCT account_id FROM ports.sales__opportunity_pipeline WHERE is_open AND stage IN ({late})
     ),
     best_contact AS (
-        SELECT account_id, arg_max(contact_id, score) AS contact_id, max(score) AS contact_lead_score
+        SELECT account_id, arg_max(contact_id, struct_pack(s := score, c := contact_id)) AS contact_id, max(score) AS contact_lead_score
         FROM ports.marketing__lead_scoring_signals
         JOIN ports.marketing__contact_consent USING (contact_id, account_id)
         WHERE consent_sales_outreach
