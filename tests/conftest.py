@@ -23,8 +23,9 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 # The longest test files first: workers take whole files in collection order, so starting
 # with the long ones lets both finish together.
-LONGEST_FIRST = ["test_topology.py", "test_erasure.py", "test_erasure_cli.py", "test_scaffold.py", "test_mesh.py",
-                 "test_write_audit_publish.py", "test_governance.py", "test_ui.py", "test_catalog.py"]
+LONGEST_FIRST = ["test_topology.py", "test_erasure.py", "test_concurrency.py", "test_erasure_cli.py", "test_scaffold.py",
+                 "test_crash_safety.py", "test_mesh.py", "test_write_audit_publish.py", "test_hostile_input.py",
+                 "test_governance.py", "test_ui.py", "test_catalog.py"]
 
 
 def pytest_collection_modifyitems(items):

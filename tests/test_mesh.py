@@ -100,16 +100,6 @@ def test_signal_catalog_uses_only_declared_types(built_mesh):
     assert signals.strength.between(0, 1).all()
 
 
-def test_rebuilding_with_no_new_data_publishes_identical_content(built_mesh):
-    root, _ = built_mesh
-    before = {p: (port(root, p).version(), port(root, p).to_pyarrow_table()) for p in ALL}
-    again = mesh("build", root=root)
-    assert again.returncode == 0, again.stderr
-    for product_id, (version, content) in before.items():
-        assert port(root, product_id).version() == version, product_id
-        assert port(root, product_id).to_pyarrow_table().equals(content), product_id
-
-
 def test_every_product_reports_all_five_slas(built_mesh):
     root, _ = built_mesh
     out = mesh("sla", "report", "--json", root=root, check=True)

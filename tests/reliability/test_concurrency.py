@@ -1,6 +1,6 @@
 """Concurrency: runs in all five code locations at once while a producer publishes what its
-consumer reads; and readers racing a publisher. No lock errors, no torn reads, and the
-result equals the sequential run's."""
+consumer reads; and readers racing a publisher. No lock errors, no torn reads, the result
+equals the sequential run's, and a domain rebuilt with no new input publishes nothing."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def with_new_marketing_batch(template: Path, destination: Path) -> Path:
     return root
 
 
-def published(root: Path) -> dict[str, str]:
-    """Every product's served content, by fingerprint from its port's last commit."""
+def published(root: Path) -> dict[str, tuple[str, int]]:
+    """Every product's served content (fingerprint of its port's last commit) and Delta version."""
     ports = {p.id: OutputPort.of(MeshPaths(root), p) for p in declared_products(code_locations())}
-    return {pid: port.last_fingerprint() for pid, port in ports.items()}
+    return {pid: (port.last_fingerprint(), port.version()) for pid, port in ports.items()}
 
 
 def test_all_five_code_locations_at_once_equal_the_sequential_run(built_mesh_template, tmp_path, request):
@@ -44,6 +44,7 @@ def test_all_five_code_locations_at_once_equal_the_sequential_run(built_mesh_tem
         assert mesh("build", "--select", domain, root=sequential).returncode == 0
 
     concurrent = with_new_marketing_batch(built_mesh_template, tmp_path / "concurrent")
+    before = published(concurrent)
     env = {**os.environ, "MESH_HOME": str(concurrent), "DAGSTER_HOME": str(concurrent / "dagster")}
     cli = str(Path(sys.executable).parent / "mesh")
     runs = [subprocess.Popen([cli, "build", "--select", d], cwd=PROJECT_ROOT, env=env, text=True,
@@ -55,8 +56,12 @@ def test_all_five_code_locations_at_once_equal_the_sequential_run(built_mesh_tem
     # The consumer may have read marketing's previous version mid-publish; once more, it reads the new one.
     assert mesh("build", "--select", "revenue_operations", root=concurrent).returncode == 0
 
-    expected, found = published(sequential), published(concurrent)
+    expected = {k: fp for k, (fp, _) in published(sequential).items()}
+    found = {k: fp for k, (fp, _) in published(concurrent).items()}
     assert found == expected, {k: (expected[k], found[k]) for k in expected if expected[k] != found.get(k)}
+    # Rebuilding a domain with no new input publishes nothing: same content, same Delta version.
+    unchanged = {k: v for k, v in before.items() if k.split(".")[0] in ("product", "sales", "customer_success")}
+    assert {k: published(concurrent)[k] for k in unchanged} == unchanged
     record(request, rows_in=len(expected), rows_accounted=sum(found[k] == v for k, v in expected.items()),
            note="products equal to the sequential run")
 
