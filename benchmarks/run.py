@@ -100,11 +100,13 @@ import time, duckdb
 from platform_lib.audit import audit, ensure_quarantine
 from platform_lib import contract
 from platform_lib.types import DUCKDB_TYPES
+from platform_lib.wap import scratch_table
 from platform_lib.workspace import code_locations, declared_products
 product = next(p for p in declared_products(code_locations()) if p.id == "sales.opportunity_pipeline")
 con = duckdb.connect({str(work / 'audit.duckdb')!r})
+con.execute("SET enable_progress_bar = false")
 ensure_quarantine(con)
-con.execute("CREATE SCHEMA IF NOT EXISTS build; CREATE SCHEMA IF NOT EXISTS audited")
+con.execute("CREATE SCHEMA IF NOT EXISTS build")
 def value(c):
     if c.accepted_values:
         vals = ", ".join("'" + v + "'" for v in c.accepted_values)
@@ -118,8 +120,9 @@ def value(c):
 cols = ", ".join(f"CAST({{value(c)}} AS {{DUCKDB_TYPES[c.type]}}) AS {{c.name}}" for c in product.columns)
 con.execute(f"CREATE OR REPLACE TABLE build.candidate AS SELECT {{cols}} FROM range({rows}) t(i)")
 started = time.perf_counter()
-audit(con, product, "build.candidate", "audited.opportunity_pipeline", "benchmark")
-contract.enforce(con, product, "audited.opportunity_pipeline")
+audited = scratch_table(con, "opportunity_pipeline")
+audit(con, product, "build.candidate", audited, "benchmark")
+contract.enforce(con, product, audited)
 print(time.perf_counter() - started)
 """
     return float(python(code)[2].strip().splitlines()[-1])

@@ -58,13 +58,14 @@ class AuditResult:
         return 1.0 if audited == 0 else self.rows_valid / audited
 
 
-def compile_rules(decl: _Declared, references: dict[str, str] | None = None) -> list[CompiledRule]:
+def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[CompiledRule]:
     """Rules in the order a reader would check them; the first violated one is the
-    row's quarantine rule."""
+    row's quarantine rule. Columns in `typed` already hold their declared type (a built
+    product), so their rules skip the text checks that raw landed values need."""
     rules: list[CompiledRule] = []
     pk = set(decl.primary_key)
     for col in decl.columns:
-        rules.extend(_column_rules(decl.id, col, required=col.name in pk or not col.nullable))
+        rules.extend(_column_rules(decl.id, col, required=col.name in pk or not col.nullable, typed=col.name in typed))
     for col in decl.columns:
         if col.references:
             table, ref_col = col.references.split(".")
@@ -79,21 +80,22 @@ def compile_rules(decl: _Declared, references: dict[str, str] | None = None) -> 
             )
     event_time = next((c for c in decl.columns if c.name == decl.event_time and c.type in ("timestamp", "date")), None)
     if event_time is not None:
-        when = f"TRY_CAST({q(event_time.name)} AS TIMESTAMP)"
+        when = q(event_time.name) if event_time.name in typed else f"TRY_CAST({q(event_time.name)} AS TIMESTAMPTZ)"
         rules.append(
             CompiledRule(
                 f"plausible_time:{event_time.name}",
-                f"{when} < TIMESTAMP '1970-01-01' OR {when} > now()::TIMESTAMP + INTERVAL {EVENT_CLOCK_SKEW}",
+                f"{when} < TIMESTAMPTZ '1970-01-01 00:00:00+00' OR {when} > now() + INTERVAL {EVENT_CLOCK_SKEW}",
                 f"{event_time.name} (when the event happened) is before 1970 or in the future; "
                 "fix the source system's clock or time zone",
             )
         )
     if decl.primary_key:
         keys = ", ".join(decl.primary_key)
+        match = " AND ".join(f"d.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" for k in decl.primary_key)
         rules.append(
             CompiledRule(
                 f"unique_key:{keys}",
-                "_mesh_key_count > 1",
+                f"EXISTS (SELECT 1 FROM _mesh_duplicate_keys d WHERE {match})",
                 f"primary key ({keys}) appears more than once with different values in {decl.id}; "
                 "fix: the source must send one version per key",
             )
@@ -106,19 +108,20 @@ def compile_rules(decl: _Declared, references: dict[str, str] | None = None) -> 
     return rules
 
 
-def _column_rules(product_id: str, col: Column, required: bool) -> list[CompiledRule]:
+def _column_rules(product_id: str, col: Column, required: bool, typed: bool = False) -> list[CompiledRule]:
     c = q(col.name)
     typ = DUCKDB_TYPES[col.type]
     out = []
     if required:
+        empty = f"{c} IS NULL" if typed and col.type != "string" else f"{c} IS NULL OR trim(CAST({c} AS VARCHAR)) = ''"
         out.append(
             CompiledRule(
                 f"not_null:{col.name}",
-                f"{c} IS NULL OR trim(CAST({c} AS VARCHAR)) = ''",
+                empty,
                 f"{col.name} is required in {product_id} but is empty; fix: send {col.name} on every record",
             )
         )
-    if col.type != "string":
+    if col.type != "string" and not typed:
         out.append(
             CompiledRule(
                 f"valid_type:{col.name}",
@@ -180,78 +183,101 @@ def audit(
     drop_exact_duplicates: bool = False,
 ) -> AuditResult:
     """Audit relation `candidate` against `decl`; write valid typed rows to `target`
-    and violations to quarantine.records. Returns counts per rule."""
+    and violations to quarantine.records. Returns counts per rule.
+
+    A clean batch costs one counting pass and one typed copy: rows are looked at one
+    by one (first violated rule, original record, samples) only when some rule fails."""
     ensure_quarantine(con)
-    rules = compile_rules(decl)
+    typed_already = _already_typed(con, decl, candidate)
+    rules = compile_rules(decl, typed_already)
     cols = [c.name for c in decl.columns]
     has_file = "_source_file" in con.sql(f"SELECT * FROM {candidate} LIMIT 0").columns
     passthrough = cols + (["_source_file"] if has_file else [])
-    select_cols = ", ".join(q(c) for c in passthrough)
 
     rows_in = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    base = f"SELECT {select_cols} FROM {candidate}"
+    base = candidate
     if drop_exact_duplicates:
         # A record delivered twice, even in two files (a re-sent batch), is one record.
         declared = ", ".join(q(c) for c in cols)
         first_file = ", min(_source_file) AS _source_file" if has_file else ""
-        base = f"SELECT {declared}{first_file} FROM {candidate} GROUP BY ALL"
-    key_count = (
-        f", count(*) OVER (PARTITION BY {', '.join(q(k) for k in decl.primary_key)}) AS _mesh_key_count"
-        if decl.primary_key
-        else ""
-    )
-    checks = ", ".join(f"CASE WHEN {r.bad_when} THEN {lit(r.name)} END" for r in rules) or ""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mesh_audit AS
-        SELECT *, list_filter([{checks}]::VARCHAR[], lambda x: x IS NOT NULL) AS _mesh_violations
-        FROM (SELECT *{key_count} FROM ({base}))"""
-    )
-    audited = con.execute("SELECT count(*) FROM _mesh_audit").fetchall()[0][0]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_base AS SELECT {declared}{first_file} FROM {candidate} GROUP BY ALL")
+        base = "_mesh_base"
+    audited = con.execute(f"SELECT count(*) FROM {base}").fetchall()[0][0]
+    _find_duplicate_keys(con, decl, base)
 
-    typed = ", ".join(f"TRY_CAST({q(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in decl.columns)
-    schema = target.split(".")[0]
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM _mesh_audit WHERE len(_mesh_violations) = 0")
-    rows_valid = con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    bad = {r.name: f"coalesce(({r.bad_when}), false)" for r in rules}
+    any_bad = " OR ".join(bad.values()) or "false"
+    counts = con.execute(
+        "SELECT " + ", ".join([*(f"count(*) FILTER (WHERE {b})" for b in bad.values()), f"count(*) FILTER (WHERE {any_bad})"])
+        + f" FROM {base} b"
+    ).fetchall()[0]
+    violations = {name: int(n) for name, n in zip(bad, counts) if n}
+    rejected = int(counts[-1])
 
-    reasons = "CASE " + " ".join(f"WHEN r = {lit(x.name)} THEN {lit(x.reason)}" for x in rules) + " END" if rules else "''"
+    typed = ", ".join(q(c.name) if c.name in typed_already else f"TRY_CAST({q(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}"
+                      for c in decl.columns)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.rsplit('.', 1)[0]}")
+    keep = f" WHERE NOT ({any_bad})" if rejected else ""
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM {base} b{keep}")
+    samples = _quarantine(con, decl, rules, bad, any_bad, base, passthrough, has_file, run_id) if rejected else {}
+    con.execute("DROP TABLE IF EXISTS _mesh_base")
+    con.execute("DROP TABLE IF EXISTS _mesh_duplicate_keys")
+    return AuditResult(
+        object=decl.id,
+        rows_in=rows_in,
+        rows_valid=audited - rejected,
+        exact_duplicates_dropped=rows_in - audited,
+        violations=violations,
+        samples=samples,
+    )
+
+
+# DuckDB's own spelling of a declared type, as DESCRIBE reports it.
+_DESCRIBED = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+
+
+def _already_typed(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: str) -> frozenset[str]:
+    found = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall())
+    return frozenset(c.name for c in decl.columns
+                     if found.get(c.name) == _DESCRIBED.get(DUCKDB_TYPES[c.type], DUCKDB_TYPES[c.type]))
+
+
+def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str) -> None:
+    """The keys that occur more than once (the `unique_key` rule looks rows up here)."""
+    keys = ", ".join(q(k) for k in decl.primary_key) or "NULL AS _none"
+    having = "HAVING count(*) > 1" if decl.primary_key else "HAVING false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {keys} FROM {base} GROUP BY ALL {having}")
+
+
+def _quarantine(con, decl: _Declared, rules: list[CompiledRule], bad: dict[str, str], any_bad: str, base: str,
+                passthrough: list[str], has_file: bool, run_id: str) -> dict[str, list[str]]:
+    """Keep every rejected row with its first violated rule; return a few samples per rule."""
+    cols = [c.name for c in decl.columns]
+    first = "CASE " + " ".join(f"WHEN {b} THEN {lit(name)}" for name, b in bad.items()) + " END"
+    select_cols = ", ".join(q(c) for c in passthrough)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_rejected AS SELECT {select_cols}, {first} AS _mesh_rule "
+                f"FROM {base} b WHERE {any_bad}")
+    reasons = "CASE " + " ".join(f"WHEN _mesh_rule = {lit(r.name)} THEN {lit(r.reason)}" for r in rules) + " END"
     record = "to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in cols) + "))"
+    con.execute(
+        f"""INSERT INTO quarantine.records
+        SELECT {lit(decl.id)}, _mesh_rule, {reasons}, {lit(run_id)},
+               {'_source_file' if has_file else 'NULL'}, rec, md5(CAST(rec AS VARCHAR)), now()
+        FROM (SELECT {record} AS rec, * FROM _mesh_rejected) v
+        WHERE NOT EXISTS (SELECT 1 FROM quarantine.records qr
+                          WHERE qr.object = {lit(decl.id)} AND qr.rule = v._mesh_rule
+                            AND qr.record_hash = md5(CAST(v.rec AS VARCHAR)))"""
+    )
     # Samples go into run metadata, which erasure cannot reach: personal values stay in quarantine.
     personal = {c.name for c in decl.columns if c.classification == "pii" or column_kind(c)}
     shown = "to_json(struct_pack(" + ", ".join(
         f"{q(c)} := " + (f"CASE WHEN {q(c)} IS NULL THEN NULL ELSE {lit(REDACTED)} END" if c in personal else q(c))
         for c in cols) + "))"
-    con.execute(
-        f"""INSERT INTO quarantine.records
-        SELECT {lit(decl.id)}, r, {reasons}, {lit(run_id)},
-               {'_source_file' if has_file else 'NULL'}, rec, md5(CAST(rec AS VARCHAR)), now()
-        FROM (SELECT _mesh_violations[1] AS r, {record} AS rec, * FROM _mesh_audit WHERE len(_mesh_violations) > 0) v
-        WHERE NOT EXISTS (SELECT 1 FROM quarantine.records qr
-                          WHERE qr.object = {lit(decl.id)} AND qr.rule = v.r
-                            AND qr.record_hash = md5(CAST(v.rec AS VARCHAR)))"""
-    )
-    violations = dict(
-        con.sql(
-            "SELECT r, count(*) FROM (SELECT unnest(_mesh_violations) AS r FROM _mesh_audit) GROUP BY r ORDER BY r"
-        ).fetchall()
-    )
     samples: dict[str, list[str]] = {}
-    for (name,) in con.sql(
-        "SELECT DISTINCT _mesh_violations[1] FROM _mesh_audit WHERE len(_mesh_violations) > 0"
+    for rule, shown_row in con.execute(
+        f"SELECT _mesh_rule, CAST({shown} AS VARCHAR) FROM (SELECT *, row_number() OVER (PARTITION BY _mesh_rule) AS n "
+        f"FROM _mesh_rejected) WHERE n <= {SAMPLE_ROWS} ORDER BY _mesh_rule"
     ).fetchall():
-        samples[name] = [
-            row[0]
-            for row in con.execute(
-                f"SELECT CAST({shown} AS VARCHAR) FROM _mesh_audit WHERE _mesh_violations[1] = ? LIMIT {SAMPLE_ROWS}",
-                [name],
-            ).fetchall()
-        ]
-    con.execute("DROP TABLE _mesh_audit")
-    return AuditResult(
-        object=decl.id,
-        rows_in=rows_in,
-        rows_valid=rows_valid,
-        exact_duplicates_dropped=rows_in - audited,
-        violations={k: int(v) for k, v in violations.items()},
-        samples=samples,
-    )
+        samples.setdefault(rule, []).append(shown_row)
+    con.execute("DROP TABLE _mesh_rejected")
+    return samples

@@ -55,9 +55,9 @@ def enforce(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str) ->
     from pandera.errors import SchemaErrors
 
     backend = ibis.duckdb.from_connection(con)
-    schema_name, table_name = table.split(".")
+    *database, table_name = table.split(".")  # schema.table or catalog.schema.table
     try:
-        pandera_schema(product).validate(backend.table(table_name, database=schema_name), lazy=True)
+        pandera_schema(product).validate(backend.table(table_name, database=tuple(database)), lazy=True)
     except SchemaErrors as err:
         cases = err.failure_cases
         failures = cases.head(20).astype(str).to_dict("records") if hasattr(cases, "head") else [{"error": str(err)}]

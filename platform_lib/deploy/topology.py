@@ -36,13 +36,14 @@ def production_settings() -> dict[str, str]:
 
 
 class Topology:
-    def __init__(self, home: Path, overrides: dict[str, str] | None = None):
+    def __init__(self, home: Path, overrides: dict[str, str] | None = None, webserver: bool = True):
         self.home = home
         self.dagster_home = home / "dagster-production"
         self.logs = home / "topology-logs"
         self.postgres = LocalPostgres()
         self.ui_port = free_port()
         self.overrides = overrides or {}
+        self.webserver = webserver
         self._processes: list[subprocess.Popen] = []
 
     @property
@@ -75,8 +76,9 @@ class Topology:
         for server in servers:
             self._wait_healthy(server["grpc_server"]["port"], server["grpc_server"]["location_name"])
         self._spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)])
-        self._spawn("webserver", [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
-                                  "-p", str(self.ui_port)])
+        if self.webserver:
+            self._spawn("webserver", [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
+                                      "-p", str(self.ui_port)])
         return self
 
     def _spawn(self, name: str, command: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""A run killed with SIGKILL while it writes the audited batch into the domain's DuckDB file,
+"""A run killed with SIGKILL once its batch is built in the domain's DuckDB file and audited,
 or while Delta writes the port's data files: consumers keep reading the previous version
 byte for byte, a re-run completes with no duplicates and no missing file referenced, and
 processing the same batch again publishes nothing new."""
@@ -48,6 +48,7 @@ def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, built_
     keys = published.select(list(KEY)).to_pylist()
     assert len({tuple(k.values()) for k in keys}) == published.num_rows, "duplicate keys after the re-run"
 
-    again = mesh("build", "--select", PRODUCT, root=root)
-    assert again.returncode == 0 and port_state(root)[0] == new_version, "the same batch published twice"
+    if failpoint == "port.publish":  # once is enough: idempotency does not depend on where the kill was
+        again = mesh("build", "--select", PRODUCT, root=root)
+        assert again.returncode == 0 and port_state(root)[0] == new_version, "the same batch published twice"
     record(request, rows_in=published.num_rows, rows_accounted=port_state(root)[1].num_rows, note=failpoint)
