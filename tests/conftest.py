@@ -54,7 +54,9 @@ def built_mesh_template(tmp_path_factory, landing_root):
 
     from tests.helpers import copy_landing, mesh
 
-    shared = tmp_path_factory.getbasetemp().parent / "built-mesh"
+    # Under xdist each worker's base folder sits in the session's; alone, the session's own.
+    session = tmp_path_factory.getbasetemp()
+    shared = (session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "built-mesh"
     with FileLock(f"{shared}.lock"):
         if not (shared / "build.json").exists():
             shutil.rmtree(shared, ignore_errors=True)
