@@ -8,7 +8,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
-from platform_lib.settings import MeshPaths, mesh_home
+from platform_lib.settings import MeshPaths, duckdb_memory_limit, mesh_home
 from platform_lib.sla.alerts import notifier
 
 
@@ -35,7 +35,7 @@ class DomainWarehouse(DuckDBResource):
 
 
 def warehouse(domain: str, paths: MeshPaths) -> DomainWarehouse:
-    return DomainWarehouse(database=str(paths.warehouse(domain)))
+    return DomainWarehouse(database=str(paths.warehouse(domain)), connection_config={"memory_limit": duckdb_memory_limit()})
 
 
 def domain_resources(domain: str, paths: MeshPaths | None = None) -> dict:

@@ -96,6 +96,7 @@ PROFILES = '''# The domain's own DuckDB file, under the mesh root the platform e
       threads: 1
       settings:
         TimeZone: UTC
+        memory_limit: "{{{{ env_var('MESH_DUCKDB_MEMORY_LIMIT', '2GB') }}}}"
 '''
 SQL_TYPES = {"string": "varchar", "integer": "bigint", "double": "double", "boolean": "boolean", "date": "date",
              "timestamp": "timestamptz"}

@@ -20,6 +20,12 @@ def mesh_home() -> Path:
     return home
 
 
+def duckdb_memory_limit() -> str:
+    """How much memory one domain's DuckDB may hold before it spills to disk (DuckDB's own
+    default is 80% of RAM per database, so a few busy domains could claim the machine)."""
+    return os.environ.get("MESH_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
 def ui_url() -> str:
     """Where people reach the Dagster UI; contracts and alerts link to it."""
     return os.environ.get("MESH_UI_URL", "http://127.0.0.1:3000").rstrip("/")
