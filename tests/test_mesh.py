@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey
 from deltalake import DeltaTable
 
-from platform_lib.settings import MeshPaths
+from platform_lib.settings import PROJECT_ROOT, MeshPaths
 from platform_lib.workspace import code_locations
 from tests.helpers import copy_of_built_mesh, mesh
 
@@ -148,3 +148,24 @@ def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(built_m
             best[lead["account_id"]] = lead
     assert any(not consent[best[r["account_id"]]["contact_id"]]["consent_sales_outreach"] for r in outreach
                if r["account_id"] in best)
+
+
+def test_dbt_keeps_its_artifacts_and_parse_under_the_mesh_root(built_mesh):
+    root, _ = built_mesh
+    for domain in ("marketing", "product", "customer_success"):
+        artifacts = root / "dbt" / domain
+        assert (artifacts / "partial_parse.msgpack").is_file(), domain
+        assert not any((artifacts / "runs").iterdir()), "a successful run's folder is removed"
+        assert not list((PROJECT_ROOT / "dbt_projects" / domain / "target").glob("*_dbt_models-*")), "per-run folders in the project"
+
+
+def test_each_domain_duckdb_is_capped_and_the_cap_is_configuration(tmp_path, monkeypatch):
+    from platform_lib.resources import warehouse
+
+    def limit() -> str:
+        with warehouse("sales", MeshPaths(tmp_path)).get_connection() as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    assert limit() == "1.8 GiB"  # DuckDB reports 2GB (decimal) in binary units
+    monkeypatch.setenv("MESH_DUCKDB_MEMORY_LIMIT", "512MB")
+    assert limit() == "488.2 MiB"
