@@ -1,6 +1,11 @@
 """The self-serve platform: declare a data product once, get the asset, its audit,
 its output port and its catalog entry."""
 
+import warnings
+
+# Dagster warns on every copy of a sensor, owners given or not; it says nothing to a mesh user.
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", module="dagster")
+
 from platform_lib.assets import BuildContext, data_product, staging_asset
 from platform_lib.domain import domain_definitions
 from platform_lib.ports_io import read_product

@@ -3,35 +3,36 @@ manifest and puts every product model through the same write-audit-publish path.
 
 dbt builds the candidate in the domain's DuckDB (`main.<model>`), its tests become
 asset checks, then the platform audits and publishes each product model to its port.
+
+A code location is declared from the parsed manifest alone (`DbtProject`), so loading it
+never imports dbt; dbt runs only inside the step (`platform_lib.dbt_cli`).
 """
 
 
 import json
 import os
 import shutil
-import sys
 import tempfile
-from importlib.metadata import version as installed_version
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
     AssetsDefinition,
+    ConfigurableResource,
     Failure,
-    Output,
+    MaterializeResult,
     multi_asset,
 )
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
-from dagster_dbt.asset_utils import DAGSTER_DBT_SELECT_METADATA_KEY, DBT_DEFAULT_SELECT, build_dbt_specs
 from dagster_duckdb import DuckDBResource
-from packaging.version import Version
 
 from platform_lib.assets import import_inputs, writer_pool
 from platform_lib.governance.policies import COMMON_IDENTIFIERS
@@ -57,9 +58,9 @@ def prepare_manifest(project_dir: Path) -> dict:
     if stale:
         manifest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=manifest.parent) as tmp:
-            dbt_resource(project_dir).cli(
-                ["parse", "--quiet"], target_path=Path(tmp), raise_on_error=True
-            ).wait()
+            from platform_lib.dbt_cli import parse
+
+            parse(project_dir, Path(tmp))
             # partial_parse.msgpack lets every later dbt invocation skip parsing.
             for artifact in ("partial_parse.msgpack", "manifest.json"):
                 if (Path(tmp) / artifact).exists():
@@ -119,97 +120,146 @@ def product_from_model(node: Mapping[str, Any], manifest: Mapping[str, Any], dom
     )
 
 
-class MeshDbtTranslator(DagsterDbtTranslator):
-    """Maps dbt nodes onto the mesh: product models to `[domain, product]` with the
-    product's metadata, `staging` sources to the domain's staged sources, `ports`
-    sources (`<domain>__<product>`) to another domain's product."""
+class DbtResource(ConfigurableResource):
+    """Runs a domain's dbt project, with dbt from this interpreter's environment."""
 
-    def __init__(self, domain: Domain, manifest: Mapping[str, Any], project_dir: Path):
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-        self.domain = domain
-        self.manifest = manifest
-        self.project_dir = project_dir
+    project_dir: str
+    profiles_dir: str | None = None  # default: the project folder (its profiles.yml)
+
+    def build(self, manifest: Mapping[str, Any], key_of: Mapping[str, AssetKey], select: list[str], target: Path):
+        from platform_lib.dbt_cli import DbtBuild  # dbt loads when it runs, not when the location loads
+
+        return DbtBuild(Path(self.project_dir), Path(self.profiles_dir or self.project_dir), manifest, key_of, select, target)
+
+
+
+ASSET_TYPES = ("model", "seed", "snapshot")
+
+
+class DbtProject:
+    """A domain's dbt project as the mesh sees it, from its parsed manifest: product models
+    are `[domain, product]`, other models `[domain, "dbt", model]`; `staging` sources are the
+    domain's staged sources, `ports` sources (`<domain>__<product>`) another domain's product."""
+
+    def __init__(self, domain: Domain, project_dir: Path):
+        self.domain, self.project_dir = domain, project_dir
+        self.manifest = prepare_manifest(project_dir)
+        self.nodes = {uid: n for uid, n in self.manifest["nodes"].items() if n["resource_type"] in ASSET_TYPES}
+
+    def _node(self, uid: str) -> Mapping[str, Any]:
+        return self.manifest["sources"].get(uid) or self.manifest["nodes"][uid]
+
+    def key(self, node: Mapping[str, Any]) -> AssetKey:
+        if node["resource_type"] == "source":
+            if node["source_name"] == "staging":
+                return AssetKey([self.domain.name, "staging", node["name"]])
+            if node["source_name"] == "ports":
+                return AssetKey(node["name"].split("__", 1))
+            return AssetKey([node["source_name"], node["name"]])
+        if node["unique_id"] in self.products:
+            return AssetKey([self.domain.name, node["name"]])
+        return AssetKey([self.domain.name, "dbt", node["name"]])
+
+    @cached_property
+    def key_of(self) -> dict[str, AssetKey]:
+        """Every node's asset key by dbt unique id (sources included)."""
+        return {uid: self.key(n) for uid, n in [*self.manifest["sources"].items(), *self.nodes.items()]}
+
+    def _parents(self, node: Mapping[str, Any]) -> list[str]:
+        return [u for u in node["depends_on"]["nodes"] if u in self.manifest["sources"] or u in self.nodes]
 
     @cached_property
     def products(self) -> dict[str, DataProduct]:
         out = {}
-        for uid, node in self.manifest["nodes"].items():
+        for uid, node in self.nodes.items():
             if node["resource_type"] == "model" and "data_product" in node["config"].get("meta", {}):
-                inputs = tuple(
-                    ".".join(self.get_asset_key(self.manifest[("sources" if u.startswith("source") else "nodes")][u]).path)
-                    for u in node["depends_on"]["nodes"]
-                )
+                inputs = tuple(".".join(self.key(self._node(u)).path) for u in self._parents(node))
                 out[uid] = product_from_model(node, self.manifest, self.domain, inputs)
         return out
 
-    def get_asset_key(self, props: Mapping[str, Any]) -> AssetKey:
-        if props["resource_type"] == "source":
-            if props["source_name"] == "staging":
-                return AssetKey([self.domain.name, "staging", props["name"]])
-            if props["source_name"] == "ports":
-                return AssetKey(props["name"].split("__", 1))
-            return super().get_asset_key(props)
-        if props["unique_id"] in self.products:
-            return AssetKey([self.domain.name, props["name"]])
-        return AssetKey([self.domain.name, "dbt", props["name"]])
-
-    def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
-        spec = super().get_asset_spec(manifest, unique_id, project)
-        product = self.products.get(unique_id) if unique_id.startswith("model") else None
+    def spec(self, uid: str) -> AssetSpec:
+        node = self.nodes[uid]
+        table = f"{node['database']}.{node['schema']}.{node.get('alias') or node['name']}"
+        spec = AssetSpec(
+            key=self.key_of[uid],
+            deps=[self.key_of[u] for u in self._parents(node)],
+            description=node.get("description") or None,
+            group_name=f"{self.domain.name}_staging",
+            kinds={"dbt", "duckdb"},
+            metadata={"dagster/table_name": table, "mesh/dbt_unique_id": uid},
+            skippable=True,
+        )
+        product = self.products.get(uid)
         if product is None:
-            return spec.replace_attributes(group_name=f"{self.domain.name}_staging")
+            return spec
         return spec.replace_attributes(
             group_name=self.domain.name,
             owners=[product.owner.dagster_owner],
-            tags={**spec.tags, **product_tags(product)},
+            tags=product_tags(product),
             code_version=product.version,
             freshness_policy=freshness_policy(product),
         ).merge_attributes(
-            metadata={
-                **product_metadata(product, MeshPaths.from_env()),
-                **describe(dbt_sources(manifest["nodes"][unique_id], self.project_dir)),
-            },
+            metadata={**product_metadata(product, MeshPaths.from_env()), **describe(dbt_sources(node, self.project_dir))},
             kinds={"delta"},
         )
+
+    def test_checks(self) -> list[AssetCheckSpec]:
+        """dbt tests as asset checks, on the node a test is attached to (a generic test's
+        column, or a singular test's one parent); an ERROR-severity test blocks."""
+        checks = []
+        for uid, test in self.manifest["nodes"].items():
+            if test["resource_type"] != "test":
+                continue
+            parents = set(self._parents(test))
+            attached = test.get("attached_node") or (next(iter(parents)) if len(parents) == 1 else None)
+            if attached not in self.nodes:
+                continue
+            key = self.key_of[attached]
+            checks.append(AssetCheckSpec(
+                name=test["name"], asset=key, description=(test.get("meta") or {}).get("description"),
+                additional_deps=[self.key_of[p] for p in parents if self.key_of[p] != key],
+                metadata={"mesh/dbt_unique_id": uid},
+                blocking=(test.get("config", {}).get("severity") or "error").lower() == "error",
+            ))
+        return checks
+
+    def select(self, keys: set[AssetKey]) -> list[str]:
+        """dbt's `--select` for the selected assets (their tests come with them)."""
+        chosen = [n for uid, n in self.nodes.items() if self.key_of[uid] in keys]
+        if len(chosen) == len(self.nodes):
+            return ["fqn:*"]
+        return [f"fqn:{'.'.join(n['fqn'])}" for n in chosen]
 
 
 def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     """All models of a domain's dbt project as one asset definition (subsettable)."""
-    manifest = prepare_manifest(project_dir)
-    translator = MeshDbtTranslator(domain, manifest, project_dir)
-    specs, dbt_checks = build_dbt_specs(
-        translator=translator, manifest=manifest, select=DBT_DEFAULT_SELECT, exclude="", selector="",
-        io_manager_key=None, project=None,
-    )
-    products = {AssetKey(p.key_path): p for p in translator.products.values()}
-    doc_sources = {AssetKey(p.key_path): dbt_sources(manifest["nodes"][uid], project_dir) for uid, p in translator.products.items()}
+    project = DbtProject(domain, project_dir)
+    products = {project.key_of[uid]: p for uid, p in project.products.items()}
+    doc_sources = {project.key_of[uid]: dbt_sources(project.nodes[uid], project_dir) for uid in project.products}
     platform_checks = [c for key in products for c in product_check_specs(key)]
 
     @multi_asset(
         name=f"{domain.name}_dbt_models",
-        specs=specs,
-        check_specs=[*dbt_checks, *platform_checks],
+        specs=[project.spec(uid) for uid in project.nodes],
+        check_specs=[*project.test_checks(), *platform_checks],
         can_subset=True,
-        op_tags={DAGSTER_DBT_SELECT_METADATA_KEY: DBT_DEFAULT_SELECT},
         pool=writer_pool(domain.name),
-        allow_arbitrary_check_specs=True,
     )
-    def _dbt(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource, mesh: MeshResource):
+    def _dbt(context: AssetExecutionContext, dbt: DbtResource, warehouse: DuckDBResource, mesh: MeshResource):
         paths = mesh.paths
         os.environ["MESH_HOME"] = str(paths.home)  # profiles.yml locates the domain's DuckDB file by it
         selected = [p for k, p in products.items() if k in context.selected_asset_keys]
         with warehouse.get_connection() as con:
             warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
 
-        held: dict[AssetKey, Output] = {}
-        blocked: dict[AssetKey, list[str]] = {}
         artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
         target = artifacts.for_run(context.run_id)
-        invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
-        for event in invocation.stream():
-            key = _event_key(context, event)
-            if isinstance(event, Output) and key in products:
-                held[key] = event
+        build = dbt.build(project.manifest, project.key_of, project.select(context.selected_asset_keys), target)
+        held: dict[AssetKey, Mapping[str, Any]] = {}
+        blocked: dict[AssetKey, list[str]] = {}
+        for event in _declared_events(context, build.events()):
+            if isinstance(event, MaterializeResult) and event.asset_key in products:
+                held[event.asset_key] = event.metadata or {}
                 continue
             if isinstance(event, AssetCheckResult) and not event.passed and event.severity == AssetCheckSeverity.ERROR:
                 blocked.setdefault(event.asset_key, []).append(event.check_name)
@@ -217,7 +267,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
 
         failures = []
         with warehouse.get_connection() as con:
-            for key, output in held.items():
+            for key, dbt_metadata in held.items():
                 product = products[key]
                 if key in blocked:
                     failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
@@ -227,24 +277,30 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                 outcome = audit_and_publish(con, product, product.build_table, publish)
                 yield from outcome.checks
                 if outcome.published:
-                    yield Output(None, output_name=output.output_name, metadata={**output.metadata, **outcome.metadata})
+                    yield MaterializeResult(asset_key=key, metadata={**dbt_metadata, **outcome.metadata})
                 else:
                     failures.append(outcome.error())
-        if invocation.is_successful():
+        if build.succeeded:
             artifacts.keep_parse(target)
         else:
-            failures.append(f"dbt build failed in {domain.name}: {invocation.get_error()} (dbt's logs: {target})")
+            failures.append(f"dbt build failed in {domain.name}: {build.error} (dbt's logs: {target})")
         if failures:
             raise Failure(description=" ".join(failures))
 
     return _dbt
 
 
-def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
-    if isinstance(event, Output):
-        return context.asset_key_for_output(event.output_name)
-    return getattr(event, "asset_key", None)
+def _declared_events(context: AssetExecutionContext, events: Iterable[Any]) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """dbt's events as results of this step: a model built, a selected test's outcome.
+    Tests dbt ran on unselected models (indirect selection) are not this step's checks."""
+    from dagster import AssetCheckEvaluation, AssetMaterialization
 
+    for event in events:
+        if isinstance(event, AssetMaterialization) and event.asset_key in context.selected_asset_keys:
+            yield MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
+        elif isinstance(event, AssetCheckEvaluation) and AssetCheckKey(event.asset_key, event.check_name) in context.selected_asset_check_keys:
+            yield AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
+                                   severity=event.severity, metadata=event.metadata)
 
 class DbtArtifacts:
     """Where a domain's dbt invocations write, under the mesh root rather than the project.
@@ -272,28 +328,4 @@ class DbtArtifacts:
         shutil.rmtree(target, ignore_errors=True)
 
 
-class MeshDbtCliResource(DbtCliResource):
-    """`DbtCliResource` without the per-invocation start-up it only needs for
-    features the mesh does not use: it runs `dbt --version` in a subprocess and
-    loads a dbt adapter with every macro (about 8 s per run on two cores), to fetch
-    column metadata and row counts. The platform audits the candidate itself."""
-
-    @cached_property
-    def _cli_version(self) -> Version:
-        return Version(installed_version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):
-        return None
-
-
-def dbt_resource(project_dir: Path) -> DbtCliResource:
-    """dbt from this interpreter's environment, so an unactivated venv works too."""
-    executable = Path(sys.executable).parent / "dbt"
-    return MeshDbtCliResource(
-        project_dir=str(project_dir),
-        profiles_dir=str(project_dir),
-        dbt_executable=str(executable) if executable.exists() else "dbt",
-    )
-
-
-__all__ = ["MeshDbtCliResource", "dbt_products", "dbt_resource", "prepare_manifest"]
+__all__ = ["DbtProject", "DbtResource", "dbt_products", "prepare_manifest"]

@@ -63,10 +63,10 @@ def domain_definitions(
     assets = [*(staging_asset(s) for s in sources), *products]
     resources = domain_resources(domain.name)
     if dbt_project is not None:
-        from platform_lib.dbt import dbt_products, dbt_resource  # dbt loads only where a domain uses it
+        from platform_lib.dbt import DbtResource, dbt_products
 
         assets.append(dbt_products(dbt_project, domain))
-        resources["dbt"] = dbt_resource(dbt_project)
+        resources["dbt"] = DbtResource(project_dir=str(dbt_project))
     declared = [DataProduct.model_validate(spec.metadata[DECLARATION].value) for a in assets for spec in a.specs
                 if DECLARATION in spec.metadata]
     # Global policies run on every domain at load: a violation stops the code location.

@@ -1,0 +1,50 @@
+"""A dbt product whose dbt test fails is not published: the failed test is a failed asset
+check, the run fails naming the product and the test, and the port keeps its last version."""
+
+from __future__ import annotations
+
+import shutil
+
+from dagster import AssetKey, DagsterEventType, materialize
+from deltalake import DeltaTable
+
+from domains.marketing.domain import MARKETING
+from platform_lib.dbt import DbtResource, dbt_products
+from platform_lib.resources import domain_resources
+from platform_lib.settings import PROJECT_ROOT, MeshPaths
+
+KEY = AssetKey(["marketing", "campaign_engagement"])
+NARROWED = "accepted_values_campaign_engagement_channel__email"
+
+
+def test_a_failing_dbt_test_blocks_publication_and_the_last_version_serves(built_marketing, tmp_path):
+    landing_root, _, _ = built_marketing
+    root = tmp_path / "mesh"
+    shutil.copytree(landing_root, root)
+    # The same project, but channel may only be 'email': real campaigns break the test.
+    project = tmp_path / "marketing_dbt"
+    shutil.copytree(PROJECT_ROOT / "dbt_projects" / "marketing", project, ignore=shutil.ignore_patterns("target", "logs"))
+    spec = project / "models" / "campaign_engagement.yml"
+    spec.write_text(spec.read_text().replace("values: [email, webinar, paid_social, paid_search, event, content]", "values: [email]"))
+
+    port = MeshPaths(root).port("marketing", "campaign_engagement", 1)
+    before = DeltaTable(str(port))
+    version, rows = before.version(), before.to_pyarrow_table()
+
+    result = materialize(
+        [dbt_products(project, MARKETING)],
+        resources={**domain_resources("marketing", MeshPaths(root)), "dbt": DbtResource(project_dir=str(project))},
+        selection=[KEY],
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    checks = {e.event_specific_data.check_name: e.event_specific_data.passed
+              for e in result.all_events if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION}
+    assert checks[NARROWED] is False and checks["not_null_campaign_engagement_account_id"] is True
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    message = failure.event_specific_data.error.message
+    assert "marketing.campaign_engagement was not published" in message and NARROWED in message
+    assert not result.asset_materializations_for_node("marketing_dbt_models")
+    after = DeltaTable(str(port))
+    assert after.version() == version and after.to_pyarrow_table().equals(rows)
