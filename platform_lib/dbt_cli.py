@@ -64,7 +64,7 @@ class DbtBuild:
                  key_of: Mapping[str, AssetKey], select: Sequence[str], target: Path):
         self.target = target
         self.invocation = dbt_cli(project_dir, profiles_dir).cli(
-            ["build", "--log-path", str(target), "--select", *select], manifest=manifest,
+            ["build", "--log-path", str(target), "--select", " ".join(select)], manifest=manifest,
             dagster_dbt_translator=_KeyedTranslator(key_of), raise_on_error=False, target_path=target,
         )
 

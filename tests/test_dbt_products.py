@@ -1,5 +1,6 @@
-"""A dbt product whose dbt test fails is not published: the failed test is a failed asset
-check, the run fails naming the product and the test, and the port keeps its last version."""
+"""dbt products: a failing dbt test blocks publication (a failed asset check, a run failure
+naming the product and the test, the port keeps its last version); a subset of a project's
+models builds only those."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from domains.marketing.domain import MARKETING
 from platform_lib.dbt import DbtResource, dbt_products
 from platform_lib.resources import domain_resources
 from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from tests.helpers import copy_of_built_mesh, mesh
 
 KEY = AssetKey(["marketing", "campaign_engagement"])
 NARROWED = "accepted_values_campaign_engagement_channel__email"
@@ -48,3 +50,18 @@ def test_a_failing_dbt_test_blocks_publication_and_the_last_version_serves(built
     assert not result.asset_materializations_for_node("marketing_dbt_models")
     after = DeltaTable(str(port))
     assert after.version() == version and after.to_pyarrow_table().equals(rows)
+
+
+def test_a_subset_of_a_projects_models_builds_only_those(built_mesh_template, tmp_path):
+    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    versions = {name: DeltaTable(str(MeshPaths(root).port("customer_success", name, 1))).version()
+                for name in ("account_health", "engagement_metrics", "support_interactions")}
+
+    built = mesh("build", "--select", "customer_success.engagement_metrics",
+                 "--select", "customer_success.support_interactions", root=root)
+
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "customer_success.engagement_metrics" in built.stdout and "customer_success.account_health" not in built.stdout
+    assert "not_null_engagement_metrics_account_id" not in built.stdout  # dbt's own output stays in its run folder
+    after = {name: DeltaTable(str(MeshPaths(root).port("customer_success", name, 1))).version() for name in versions}
+    assert after["account_health"] == versions["account_health"]

@@ -237,10 +237,13 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
 
 
 def recompute(request: ErasureRequest, products: list[DataProduct], found: dict[str, dict[str, int]]) -> dict[str, list[str]]:
-    """Products derived from any store that held the subject, along lineage across domains,
-    and any product whose columns can carry the subject."""
+    """Products whose port held the subject, and products derived, along lineage across
+    domains, from any store that held it. No other product can hold the subject once its
+    inputs are erased, so none other is recomputed."""
     holders = {f"{d}.staging.{k.split(':staging.')[-1]}" for d, held in found.items() for k in held if ":staging." in k}
-    affected = {p.id for p in products if any(c.name in request.carriers for c in p.columns)}
+    ports = {k.removeprefix("port:").rsplit("/", 1)[0].replace("/", ".") for held in found.values() for k in held
+             if k.startswith("port:")}
+    affected = {p.id for p in products if p.id in ports}
     changed = True
     while changed:
         changed = False
@@ -308,6 +311,16 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         if paths.warehouse(domain).exists():
             stores.compact(paths.warehouse(domain))
         left = scan(paths, request, [domain])
+        # A port whose current version never held the subject may still hold it in older ones.
+        if older := [k for k, n in left.items() if n and k.startswith("port:")]:
+            con = duckdb.connect()
+            matcher = request.matcher(paths)
+            matcher.load(con)
+            for store in older:
+                folder = paths.products / store.removeprefix("port:")
+                purged += stores.purge_history(folder)
+                left[store] = stores.port_files_matches(con, matcher, folder)
+            con.close()
         if any(left.values()):
             raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
                                f"{', '.join(k for k, n in left.items() if n)}; re-run `mesh erase --request-id {request_id}`")
