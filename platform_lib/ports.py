@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from platform_lib import failpoints
@@ -20,6 +20,9 @@ from platform_lib.audit import q
 from platform_lib.settings import MeshPaths
 from platform_lib.spec import DataProduct
 from platform_lib.types import ARROW_TYPES
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas: about 0.3 s no load needs
+    import pyarrow.dataset as ds
 
 FINGERPRINT = "mesh.fingerprint"
 
