@@ -8,14 +8,13 @@ import duckdb
 from deltalake import DeltaTable
 
 from platform_lib.settings import MeshPaths
-from tests.helpers import copy_landing, mesh
+from tests.helpers import copy_of_built_mesh, mesh
 
 
-def test_failed_audit_keeps_serving_the_previous_version(landing_root, tmp_path):
-    root = copy_landing(landing_root, tmp_path)
-    paths = MeshPaths(root)
-    first = mesh("build", "--select", "marketing", root=root)
+def test_failed_audit_keeps_serving_the_previous_version(built_mesh_template, tmp_path):
+    root, first = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
     assert first.returncode == 0, first.stderr
+    paths = MeshPaths(root)
     port = paths.port("marketing", "lead_scoring_signals", 1)
     version, served = DeltaTable(str(port)).version(), DeltaTable(str(port)).to_pyarrow_table()
 
@@ -34,7 +33,7 @@ def test_failed_audit_keeps_serving_the_previous_version(landing_root, tmp_path)
         writer.writeheader()
         writer.writerows(orphans)
 
-    second = mesh("build", "--select", "marketing", root=root)
+    second = mesh("build", "--select", "marketing.lead_scoring_signals", root=root)
     assert second.returncode == 1
     assert "marketing.lead_scoring_signals was not published" in second.stderr
     assert "quality_score" in second.stderr and "not_null:account_id" in second.stderr
