@@ -25,7 +25,7 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 # with the long ones lets both finish together.
 LONGEST_FIRST = ["test_topology.py", "test_erasure.py", "test_concurrency.py", "test_erasure_cli.py", "test_scaffold.py",
                  "test_crash_safety.py", "test_mesh.py", "test_write_audit_publish.py", "test_hostile_input.py",
-                 "test_governance.py", "test_ui.py", "test_catalog.py"]
+                 "test_dbt_products.py", "test_governance.py", "test_ui.py", "test_catalog.py"]
 
 
 def pytest_collection_modifyitems(items):
