@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetCheckKey,
@@ -44,6 +44,9 @@ from platform_lib.settings import MeshPaths
 from platform_lib.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.types import logical_from_sql
 from platform_lib.wap import PublishContext, audit_and_publish, product_check_specs
+
+if TYPE_CHECKING:
+    from platform_lib.dbt_cli import DbtBuild
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -126,11 +129,10 @@ class DbtResource(ConfigurableResource):
     project_dir: str
     profiles_dir: str | None = None  # default: the project folder (its profiles.yml)
 
-    def build(self, manifest: Mapping[str, Any], key_of: Mapping[str, AssetKey], select: list[str], target: Path):
+    def build(self, manifest: Mapping[str, Any], key_of: Mapping[str, AssetKey], select: list[str], target: Path) -> "DbtBuild":
         from platform_lib.dbt_cli import DbtBuild  # dbt loads when it runs, not when the location loads
 
         return DbtBuild(Path(self.project_dir), Path(self.profiles_dir or self.project_dir), manifest, key_of, select, target)
-
 
 
 ASSET_TYPES = ("model", "seed", "snapshot")

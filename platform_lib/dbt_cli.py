@@ -58,7 +58,7 @@ DbtEvent = AssetMaterialization | AssetCheckEvaluation | AssetObservation
 
 
 class DbtBuild:
-    """One `dbt build` of a selection, streamed as Dagster events keyed like the declaration."""
+    """One `dbt build` of a selection; its results as Dagster events keyed like the declaration."""
 
     def __init__(self, project_dir: Path, profiles_dir: Path, manifest: Mapping[str, Any],
                  key_of: Mapping[str, AssetKey], select: Sequence[str], target: Path):
