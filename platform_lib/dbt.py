@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSpec,
     AssetsDefinition,
     ConfigurableResource,
@@ -138,6 +140,10 @@ class DbtResource(ConfigurableResource):
 ASSET_TYPES = ("model", "seed", "snapshot")
 
 
+def _declares_product(node: Mapping[str, Any]) -> bool:
+    return node["resource_type"] == "model" and "data_product" in node["config"].get("meta", {})
+
+
 class DbtProject:
     """A domain's dbt project as the mesh sees it, from its parsed manifest: product models
     are `[domain, product]`, other models `[domain, "dbt", model]`; `staging` sources are the
@@ -158,7 +164,7 @@ class DbtProject:
             if node["source_name"] == "ports":
                 return AssetKey(node["name"].split("__", 1))
             return AssetKey([node["source_name"], node["name"]])
-        if node["unique_id"] in self.products:
+        if _declares_product(node):
             return AssetKey([self.domain.name, node["name"]])
         return AssetKey([self.domain.name, "dbt", node["name"]])
 
@@ -174,7 +180,7 @@ class DbtProject:
     def products(self) -> dict[str, DataProduct]:
         out = {}
         for uid, node in self.nodes.items():
-            if node["resource_type"] == "model" and "data_product" in node["config"].get("meta", {}):
+            if _declares_product(node):
                 inputs = tuple(".".join(self.key(self._node(u)).path) for u in self._parents(node))
                 out[uid] = product_from_model(node, self.manifest, self.domain, inputs)
         return out
@@ -295,14 +301,13 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
 def _declared_events(context: AssetExecutionContext, events: Iterable[Any]) -> Iterator[MaterializeResult | AssetCheckResult]:
     """dbt's events as results of this step: a model built, a selected test's outcome.
     Tests dbt ran on unselected models (indirect selection) are not this step's checks."""
-    from dagster import AssetCheckEvaluation, AssetMaterialization
-
     for event in events:
         if isinstance(event, AssetMaterialization) and event.asset_key in context.selected_asset_keys:
             yield MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
         elif isinstance(event, AssetCheckEvaluation) and AssetCheckKey(event.asset_key, event.check_name) in context.selected_asset_check_keys:
             yield AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
                                    severity=event.severity, metadata=event.metadata)
+
 
 class DbtArtifacts:
     """Where a domain's dbt invocations write, under the mesh root rather than the project.

@@ -233,10 +233,10 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
                 here[f"port:{folder.relative_to(paths.products)}"] = n
         found[domain] = here
     con.close()
-    return {"holds": found, "recompute": recompute(request, products, found)}
+    return {"holds": found, "recompute": recompute(products, found)}
 
 
-def recompute(request: ErasureRequest, products: list[DataProduct], found: dict[str, dict[str, int]]) -> dict[str, list[str]]:
+def recompute(products: list[DataProduct], found: dict[str, dict[str, int]]) -> dict[str, list[str]]:
     """Products whose port held the subject, and products derived, along lineage across
     domains, from any store that held it. No other product can hold the subject once its
     inputs are erased, so none other is recomputed."""
