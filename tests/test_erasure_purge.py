@@ -1,5 +1,6 @@
 """An erasure confirms a domain only when no store holds the subject: a port whose current
-version never held the subject, but an older version did, has that history purged."""
+version never held the subject, but an older version did, has that history purged; a file
+landed after the plan is erased too, and one landed after its domain confirmed reopens it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def test_an_older_port_version_holding_the_subject_is_purged(tmp_path):
 
     request, found = erasure.new_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing"],
                                          declared=[], products=[], request_id="ER-old-version")
-    assert found["holds"]["marketing"] == {} and found["recompute"] == {}  # nothing current to erase or recompute
+    # Only the history holds the subject: nothing current to erase or recompute, a history to purge.
+    assert list(found["holds"]["marketing"]) == ["history:marketing/web_behavior/v1"] and found["recompute"] == {}
     request.domains["marketing"].phase = "rebuilt"
     erasure.save(paths, request)
 
@@ -32,3 +34,45 @@ def test_an_older_port_version_holding_the_subject_is_purged(tmp_path):
     table = DeltaTable(str(port))
     assert table.history()[0]["version"] == table.version() and table.to_pyarrow_table().column("contact_id").to_pylist() == [KEPT]
     assert all(ERASED.encode() not in f.read_bytes() for f in port.rglob("*") if f.is_file())
+
+
+def land(paths: MeshPaths, domain: str, name: str, *contacts: str) -> None:
+    f = paths.landing / domain / "contacts" / name
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("contact_id,email\n" + "".join(f"{c},{c.lower()}@example.com\n" for c in contacts))
+
+
+def run_part(paths: MeshPaths, request_id: str, domain: str) -> dict[str, int]:
+    erasure.erase_part(paths, request_id, domain, "run-erase")
+    request = erasure.load(paths, request_id)
+    request.domains[domain].phase = "rebuilt"  # nothing to recompute here
+    erasure.save(paths, request)
+    return erasure.purge_part(paths, request_id, domain, "run-purge")
+
+
+def test_a_file_landed_after_the_plan_is_erased_and_one_landed_later_reopens_its_domain(tmp_path):
+    paths = MeshPaths(tmp_path / "mesh")
+    land(paths, "marketing", "part-1.csv", ERASED, KEPT)
+    land(paths, "sales", "part-1.csv", KEPT)
+    request = erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
+                                   declared=[], products=[], request_id="ER-late")
+    assert set(request.domains["marketing"].holds) == {"landing:landing/marketing/contacts/part-1.csv"}
+    assert request.domains["sales"].holds == {}
+
+    land(paths, "marketing", "part-2.csv", ERASED)  # after the plan: the erase step still finds it
+    run_part(paths, "ER-late", "marketing")
+    assert not (paths.landing / "marketing" / "contacts" / "part-2.csv").exists()  # only the subject: removed
+    assert ERASED not in (paths.landing / "marketing" / "contacts" / "part-1.csv").read_text()
+
+    land(paths, "marketing", "part-3.csv", KEPT, ERASED)  # after marketing confirmed
+    left = run_part(paths, "ER-late", "sales")  # the last confirmation scans the whole mesh
+
+    request = erasure.load(paths, "ER-late")
+    assert request.status == "open" and left == {"landing:landing/marketing/contacts/part-3.csv": 1}
+    assert request.domains["marketing"].phase == "pending" and request.domains["sales"].phase == "confirmed"
+    assert set(request.domains["marketing"].holds) == {"landing:landing/marketing/contacts/part-3.csv"}
+
+    run_part(paths, "ER-late", "marketing")
+    assert erasure.load(paths, "ER-late").status == "complete"
+    assert (paths.landing / "marketing" / "contacts" / "part-3.csv").read_text().splitlines()[1:] == [
+        f"{KEPT},{KEPT.lower()}@example.com"]

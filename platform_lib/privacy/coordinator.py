@@ -43,26 +43,38 @@ def _recompute(location: CodeLocation, instance: DagsterInstance, request_id: st
 
 def execute(request_id: str, locations: list[CodeLocation], instance: DagsterInstance, paths: MeshPaths,
             on_progress: Callable[[str], None] = lambda _: None) -> erasure.ErasureRequest:
-    """Carry every domain's part to `confirmed`, then verify the whole mesh and record it."""
+    """Carry every domain's part to `confirmed`; the last confirmation verifies the whole
+    mesh. If that scan finds the subject again, the domains holding it get one more pass."""
     recover_orphaned_runs(instance)
-    for location in in_dependency_order(locations):
-        part = erasure.load(paths, request_id).domains.get(location.name)
-        if part is None or part.phase == "confirmed":
-            continue
-        if part.phase == "pending":
-            _run_step(location, instance, request_id, "erase")
-            on_progress(f"{location.name}: subject's rows removed")
+    for _ in range(2):
+        for location in in_dependency_order(locations):
+            _carry(location, instance, request_id, paths, on_progress)
         request = erasure.load(paths, request_id)
-        part = request.domains[location.name]
-        if part.phase == "erased":
-            if part.rebuild:
-                _recompute(location, instance, request_id, part.rebuild)
-                on_progress(f"{location.name}: recomputed {', '.join(part.rebuild)}")
-            part.phase = "rebuilt"
-            erasure.save(paths, request)
-        _run_step(location, instance, request_id, "purge")
-        on_progress(f"{location.name}: old versions purged, stores verified, part confirmed")
-    return verify(request_id, [loc.name for loc in locations], paths)
+        if request.status == "complete" or all(p.phase == "confirmed" for p in request.domains.values()):
+            return verify(request_id, [loc.name for loc in locations], paths)
+        on_progress(f"the subject was found again in {', '.join(d for d, p in request.domains.items() if p.phase != 'confirmed')}")
+    raise ErasureFailed(f"erasure {request_id}: the subject keeps coming back (see `mesh erase --status --request-id "
+                        f"{request_id}`); stop its source, then re-run `mesh erase --request-id {request_id}`")
+
+
+def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, paths: MeshPaths,
+           on_progress: Callable[[str], None]) -> None:
+    part = erasure.load(paths, request_id).domains.get(location.name)
+    if part is None or part.phase == "confirmed":
+        return
+    if part.phase == "pending":
+        _run_step(location, instance, request_id, "erase")
+        on_progress(f"{location.name}: subject's rows removed")
+    request = erasure.load(paths, request_id)
+    part = request.domains[location.name]
+    if part.phase == "erased":
+        if part.rebuild:
+            _recompute(location, instance, request_id, part.rebuild)
+            on_progress(f"{location.name}: recomputed {', '.join(part.rebuild)}")
+        part.phase = "rebuilt"
+        erasure.save(paths, request)
+    _run_step(location, instance, request_id, "purge")
+    on_progress(f"{location.name}: old versions purged, stores verified, part confirmed")
 
 
 def verify(request_id: str, domains: list[str], paths: MeshPaths) -> erasure.ErasureRequest:

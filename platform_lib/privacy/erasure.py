@@ -39,6 +39,9 @@ Phase = Literal["pending", "erased", "rebuilt", "confirmed"]
 
 class DomainPart(BaseModel):
     phase: Phase = "pending"
+    # Where the plan found the subject: `port:` a port's current version, `history:` only its
+    # older versions. The erase step works on these and on whatever changed since the plan.
+    holds: dict[str, int] = Field(default_factory=dict)
     rows_removed: dict[str, int] = Field(default_factory=dict)
     rebuild: list[str] = Field(default_factory=list)  # products to recompute in this domain
     runs: list[str] = Field(default_factory=list)
@@ -56,6 +59,7 @@ class ErasureRequest(BaseModel):
     carriers: dict[str, str]
     domains: dict[str, DomainPart]
     status: Literal["open", "complete"] = "open"
+    planned_at: datetime | None = None  # before it, stores not in a part's `holds` held nothing
     stores_checked: dict[str, int] = Field(default_factory=dict)
     verified_at: datetime | None = None
 
@@ -189,7 +193,10 @@ def new_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[s
         carriers={c: k for c, k in carriers.items() if k in kinds},
         domains={d: DomainPart() for d in domains},
     )
+    request.planned_at = datetime.now(timezone.utc)
     found = plan(request, paths, domains, products)
+    for domain, held in found["holds"].items():
+        request.domains[domain].holds = held
     for domain, names in found["recompute"].items():
         request.domains[domain].rebuild = names
     return request, found
@@ -229,8 +236,9 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
             finally:
                 wh.close()
         for folder in stores.port_folders(paths.products, domain):
-            if n := stores.port_matches(con, matcher, folder):
-                here[f"port:{folder.relative_to(paths.products)}"] = n
+            if anywhere := stores.port_files_matches(con, matcher, folder):
+                current = stores.port_matches(con, matcher, folder)
+                here[f"{'port' if current else 'history'}:{folder.relative_to(paths.products)}"] = current or anywhere
         found[domain] = here
     con.close()
     return {"holds": found, "recompute": recompute(products, found)}
@@ -263,8 +271,14 @@ def recompute(products: list[DataProduct], found: dict[str, dict[str, int]]) -> 
 # ---- a domain's part, run inside its code location ------------------------------------
 
 
+def _changed_since(path: Path, moment: datetime | None) -> bool:
+    return moment is None or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) >= moment
+
+
 def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:
-    """Remove the subject's rows from the domain's landing files, warehouse and ports."""
+    """Remove the subject's rows from the domain's landing files, warehouse and ports.
+    Files and ports are the ones the plan found holding the subject, and any written
+    since the plan; the warehouse is searched whole (a build may have run since)."""
     with domain_lock(paths, domain):
         request = load(paths, request_id)
         part = request.domains[domain]
@@ -275,11 +289,15 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         con = duckdb.connect()
         matcher.load(con)
         for f in stores.landing_files(paths.landing / domain):
-            if n := stores.rewrite_landing_file(con, matcher, f):
-                removed[f"landing:{f.relative_to(paths.home)}"] = n
+            key = f"landing:{f.relative_to(paths.home)}"
+            if key in part.holds or _changed_since(f, request.planned_at):
+                if n := stores.rewrite_landing_file(con, matcher, f, known=key in part.holds):
+                    removed[key] = n
         for folder in stores.port_folders(paths.products, domain):
-            if n := stores.erase_port_rows(con, matcher, folder, request_id):
-                removed[f"port:{folder.relative_to(paths.products)}"] = n
+            name = folder.relative_to(paths.products)
+            if f"port:{name}" in part.holds or _changed_since(folder / "_delta_log", request.planned_at):
+                if n := stores.erase_port_rows(con, matcher, folder, request_id):
+                    removed[f"port:{name}"] = n
         con.close()
         db = paths.warehouse(domain)
         if db.exists():
@@ -297,30 +315,27 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
 
 
 def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:
-    """After the recompute: drop every older version of the domain's changed ports, compact
-    its warehouse, and prove nothing of the subject is left in the domain's stores."""
+    """After the recompute: drop every older version of the ports that held or were rebuilt
+    without the subject, compact the warehouse if it held the subject, and prove those stores
+    clean. The last domain to confirm completes the request with a scan of the whole mesh."""
     with domain_lock(paths, domain):
         request = load(paths, request_id)
         part = request.domains[domain]
         if part.phase == "confirmed":
             return {}
+        touched = {*part.holds, *part.rows_removed}
         changed = {f"{domain}/{name}" for name in part.rebuild} | {
-            k.split(":", 1)[1].rsplit("/", 1)[0] for k in part.rows_removed if k.startswith("port:")}
-        purged = sum(stores.purge_history(folder) for folder in stores.port_folders(paths.products, domain)
-                     if str(folder.relative_to(paths.products).parent) in changed)
-        if paths.warehouse(domain).exists():
-            stores.compact(paths.warehouse(domain))
-        left = scan(paths, request, [domain])
-        # A port whose current version never held the subject may still hold it in older ones.
-        if older := [k for k, n in left.items() if n and k.startswith("port:")]:
-            con = duckdb.connect()
-            matcher = request.matcher(paths)
-            matcher.load(con)
-            for store in older:
-                folder = paths.products / store.removeprefix("port:")
-                purged += stores.purge_history(folder)
-                left[store] = stores.port_files_matches(con, matcher, folder)
-            con.close()
+            k.split(":", 1)[1].rsplit("/", 1)[0] for k in touched if k.startswith(("port:", "history:"))}
+        ports = [folder for folder in stores.port_folders(paths.products, domain)
+                 if str(folder.relative_to(paths.products).parent) in changed]
+        purged = sum(stores.purge_history(folder) for folder in ports)
+        # Deleted and replaced rows linger in the file's freed blocks until it is rewritten.
+        db = paths.warehouse(domain)
+        rewritten = db.exists() and (part.rebuild or any(k.startswith("warehouse:") for k in touched))
+        if rewritten:
+            stores.compact(db)
+        landing = [paths.home / k.removeprefix("landing:") for k in touched if k.startswith("landing:")]
+        left = scan(paths, request, [domain], landing=landing, ports=ports, warehouse=bool(rewritten))
         if any(left.values()):
             raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
                                f"{', '.join(k for k, n in left.items() if n)}; re-run `mesh erase --request-id {request_id}`")
@@ -329,8 +344,21 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         part.runs.append(run_id)
         save(paths, request)
     if all(p.phase == "confirmed" for p in request.domains.values()):
-        complete(paths, request_id)  # the last domain to confirm completes the request
+        try:
+            complete(paths, request_id)  # the last domain to confirm completes the request
+        except Reopened as err:
+            return err.left  # the reopened domains run again: the sensor's next tick, or `mesh erase`'s next pass
     return left
+
+
+class Reopened(ErasureFailed):
+    """The whole-mesh scan found the subject again (say, in a file landed since the plan):
+    the domains holding it go back to `pending` with the new findings as their plan."""
+
+    def __init__(self, request_id: str, left: dict[str, int]):
+        super().__init__(f"erasure {request_id}: the subject is still in {', '.join(left)}; those domains start "
+                         f"over: re-run `mesh erase --request-id {request_id}`")
+        self.left = left
 
 
 def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
@@ -344,7 +372,13 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
         checked = scan(paths, request, list(request.domains))
         left = {k: n for k, n in checked.items() if n}
         if left:
-            raise ErasureFailed(f"erasure {request_id}: the subject is still in {', '.join(left)}")
+            request.planned_at = datetime.now(timezone.utc)
+            for domain, part in request.domains.items():
+                held = {k: n for k, n in left.items() if _domain_of(k) == domain}
+                if held:
+                    request.domains[domain] = DomainPart(holds=held, rebuild=part.rebuild, runs=part.runs)
+            save(paths, request)
+            raise Reopened(request_id, left)
         request.status, request.verified_at, request.stores_checked = "complete", datetime.now(timezone.utc), checked
         save(paths, request)
         audit_log.append({
@@ -357,20 +391,33 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
         return request
 
 
-def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str]) -> dict[str, int]:
+def _domain_of(store: str) -> str:
+    """The domain a store key belongs to: `landing:landing/<d>/...`, `port:<d>/...`,
+    `history:<d>/...`, `warehouse:<d>.duckdb:...`."""
+    kind, _, where = store.partition(":")
+    if kind == "landing":
+        return Path(where).parts[1]
+    if kind == "warehouse":
+        return where.split(".duckdb:", 1)[0]
+    return where.split("/", 1)[0]
+
+
+def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landing: list[Path] | None = None,
+         ports: list[Path] | None = None, warehouse: bool = True) -> dict[str, int]:
     """Rows of the subject left in every store of `domains`: each landing file, each
-    warehouse table (quarantine included), and every data file and log entry of every port."""
+    warehouse table (quarantine included), and every data file and log entry of every port.
+    `landing` and `ports` narrow the scan to those files and folders; `warehouse=False` skips it."""
     matcher = request.matcher(paths)
     checked: dict[str, int] = {}
     con = duckdb.connect()
     matcher.load(con)
     for domain in domains:
-        for f in stores.landing_files(paths.landing / domain):
+        for f in stores.landing_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
             checked[f"landing:{f.relative_to(paths.home)}"] = stores.landing_matches(con, matcher, f)
-        for folder in stores.port_folders(paths.products, domain):
+        for folder in stores.port_folders(paths.products, domain) if ports is None else ports:
             checked[f"port:{folder.relative_to(paths.products)}"] = stores.port_files_matches(con, matcher, folder)
         db = paths.warehouse(domain)
-        if db.exists():
+        if warehouse and db.exists():
             wh = duckdb.connect(str(db), read_only=True)
             try:
                 matcher.load(wh)

@@ -75,20 +75,27 @@ def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path
     return con.execute(f"SELECT count(*) FROM {reader(path, columns)} WHERE {where}").fetchall()[0][0]
 
 
-def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
-    """Rewrite the file without the subject's rows (atomically); a file left empty is removed."""
-    removed = landing_matches(con, matcher, path)
-    if not removed:
-        return 0
+def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path, known: bool = False) -> int:
+    """Rewrite the file without the subject's rows (atomically); a file left empty is removed.
+    A file `known` to hold the subject is parsed once; any other is counted first."""
     columns = header(LANDING_FORMATS[path.suffix], path)
-    keep = f"SELECT * FROM {reader(path, columns)} WHERE NOT ({matcher.where(columns)})"
-    if con.execute(f"SELECT count(*) FROM ({keep})").fetchall()[0][0] == 0:
-        path.unlink()
-        return removed
-    tmp = path.with_name(f".{path.name}.erasing")
-    fmt = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[LANDING_FORMATS[path.suffix]]
-    con.execute(f"COPY ({keep}) TO {lit(str(tmp))} ({fmt})")
-    os.replace(tmp, path)
+    where = matcher.where(columns)
+    if not where or not (known or landing_matches(con, matcher, path)):
+        return 0
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
+                f"FROM {reader(path, columns)}")
+    try:
+        removed, total = con.execute("SELECT count(*) FILTER (WHERE _mesh_subject), count(*) FROM _mesh_landing").fetchone()
+        if removed == total:
+            path.unlink()
+        elif removed:
+            tmp = path.with_name(f".{path.name}.erasing")
+            fmt = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[LANDING_FORMATS[path.suffix]]
+            con.execute(f"COPY (SELECT * EXCLUDE (_mesh_subject) FROM _mesh_landing WHERE NOT _mesh_subject) "
+                        f"TO {lit(str(tmp))} ({fmt})")
+            os.replace(tmp, path)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _mesh_landing")
     return removed
 
 
