@@ -181,15 +181,17 @@ def audit(
     run_id: str,
     *,
     drop_exact_duplicates: bool = False,
+    writable: bool = False,
 ) -> AuditResult:
-    """Audit relation `candidate` against `decl`; write valid typed rows to `target`
-    and violations to quarantine.records. Returns counts per rule.
+    """Audit relation `candidate` against `decl`; make `target` the valid typed rows and
+    keep violations in quarantine.records. Returns counts per rule.
 
-    A clean batch costs one counting pass and one typed copy: rows are looked at one
-    by one (first violated rule, original record, samples) only when some rule fails."""
+    A clean batch costs one duplicate-key pass and one pass over all rules; when its
+    columns already hold their declared types, `target` is a view of it rather than a copy
+    (a table all the same when the caller will delete from it: `writable`). Rows are looked
+    at one by one (first violated rule, original record, samples) only when some rule fails."""
     ensure_quarantine(con)
     typed_already = _already_typed(con, decl, candidate)
-    rules = compile_rules(decl, typed_already)
     cols = [c.name for c in decl.columns]
     has_file = "_source_file" in con.sql(f"SELECT * FROM {candidate} LIMIT 0").columns
     passthrough = cols + (["_source_file"] if has_file else [])
@@ -203,22 +205,28 @@ def audit(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_base AS SELECT {declared}{first_file} FROM {candidate} GROUP BY ALL")
         base = "_mesh_base"
     audited = con.execute(f"SELECT count(*) FROM {base}").fetchall()[0][0]
-    _find_duplicate_keys(con, decl, base)
+    duplicated = _find_duplicate_keys(con, decl, base)
+    # Without a repeated key the unique-key rule cannot fire: no need to look rows up.
+    rules = [r for r in compile_rules(decl, typed_already) if duplicated or not r.name.startswith("unique_key:")]
 
     bad = {r.name: f"coalesce(({r.bad_when}), false)" for r in rules}
     any_bad = " OR ".join(bad.values()) or "false"
-    counts = con.execute(
-        "SELECT " + ", ".join([*(f"count(*) FILTER (WHERE {b})" for b in bad.values()), f"count(*) FILTER (WHERE {any_bad})"])
-        + f" FROM {base} b"
-    ).fetchall()[0]
-    violations = {name: int(n) for name, n in zip(bad, counts) if n}
-    rejected = int(counts[-1])
+    rejected = con.execute(f"SELECT count(*) FILTER (WHERE {any_bad}) FROM {base} b").fetchall()[0][0]
+    violations: dict[str, int] = {}
+    if rejected:
+        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {b})" for b in bad.values()) + f" FROM {base} b").fetchall()[0]
+        violations = {name: int(n) for name, n in zip(bad, counts) if n}
 
-    typed = ", ".join(q(c.name) if c.name in typed_already else f"TRY_CAST({q(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}"
-                      for c in decl.columns)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.rsplit('.', 1)[0]}")
-    keep = f" WHERE NOT ({any_bad})" if rejected else ""
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM {base} b{keep}")
+    if not rejected and base == candidate and not writable and typed_already == set(cols):
+        _drop_unless(con, target, "VIEW")
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT {', '.join(q(c) for c in cols)} FROM {_qualified(con, candidate)}")
+    else:
+        typed = ", ".join(q(c.name) if c.name in typed_already else f"TRY_CAST({q(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}"
+                          for c in decl.columns)
+        keep = f" WHERE NOT ({any_bad})" if rejected else ""
+        _drop_unless(con, target, "TABLE")
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM {base} b{keep}")
     samples = _quarantine(con, decl, rules, bad, any_bad, base, passthrough, has_file, run_id) if rejected else {}
     con.execute("DROP TABLE IF EXISTS _mesh_base")
     con.execute("DROP TABLE IF EXISTS _mesh_duplicate_keys")
@@ -232,6 +240,22 @@ def audit(
     )
 
 
+def _drop_unless(con: duckdb.DuckDBPyConnection, relation: str, kind: str) -> None:
+    """Drop `relation` if it is the other kind (a view where a table goes, or the reverse):
+    `CREATE OR REPLACE` replaces only its own kind."""
+    other = "TABLE" if kind == "VIEW" else "VIEW"
+    try:
+        con.execute(f"DROP {other} IF EXISTS {relation}")
+    except duckdb.CatalogException:
+        pass  # it is already a `kind`
+
+
+def _qualified(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """`relation` with its catalog, so a view in another attached database still finds it."""
+    parts = relation.split(".")
+    return relation if len(parts) == 3 else ".".join([q(con.execute("SELECT current_database()").fetchone()[0]), *parts])
+
+
 # DuckDB's own spelling of a declared type, as DESCRIBE reports it.
 _DESCRIBED = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 
@@ -242,11 +266,20 @@ def _already_typed(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: st
                      if found.get(c.name) == _DESCRIBED.get(DUCKDB_TYPES[c.type], DUCKDB_TYPES[c.type]))
 
 
-def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str) -> None:
-    """The keys that occur more than once (the `unique_key` rule looks rows up here)."""
-    keys = ", ".join(q(k) for k in decl.primary_key) or "NULL AS _none"
-    having = "HAVING count(*) > 1" if decl.primary_key else "HAVING false"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {keys} FROM {base} GROUP BY ALL {having}")
+def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str) -> int:
+    """The keys that occur more than once (the `unique_key` rule looks rows up here); how
+    many. Keys are grouped by their 64-bit hash first (cheap), then only rows whose hash
+    repeats are grouped by the key itself, so a collision never counts as a duplicate."""
+    keys = ", ".join(q(k) for k in decl.primary_key)
+    if not keys:
+        con.execute("CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT NULL AS _none WHERE false")
+        return 0
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {keys} FROM {base}
+        WHERE hash({keys}) IN (SELECT hash({keys}) AS h FROM {base} GROUP BY h HAVING count(*) > 1)
+        GROUP BY ALL HAVING count(*) > 1"""
+    )
+    return con.execute("SELECT count(*) FROM _mesh_duplicate_keys").fetchone()[0]
 
 
 def _quarantine(con, decl: _Declared, rules: list[CompiledRule], bad: dict[str, str], any_bad: str, base: str,

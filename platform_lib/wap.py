@@ -108,7 +108,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     now = datetime.now(timezone.utc)
     audited = scratch_table(con, product.name)
     started = time.perf_counter()
-    result = audit(con, product, candidate, audited, ctx.run_id)
+    result = audit(con, product, candidate, audited, ctx.run_id, writable=product.consent_flag is not None)
     failpoints.reached("audit.write")
     # Quality is judged on the whole batch; consent then narrows what may be published.
     without_consent = consent.apply(con, product, audited)

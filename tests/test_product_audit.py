@@ -1,0 +1,64 @@
+"""A product's own audit, through a real build: a clean batch is published whole; a key
+the build produced twice with different values sends both rows to quarantine, and the
+rest is published."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+from deltalake import DeltaTable
+
+from platform_lib import Column, DataProduct, data_product
+from platform_lib.settings import MeshPaths
+from tests.helpers import query
+from tests.sla_lab import OWNER, build, land
+
+KEY = AssetKey(["sla_lab", "channel_log"])
+
+
+def channel_log(sql: str):
+    product = DataProduct(
+        domain="sla_lab", name="channel_log", version="1.0.0", description="Each event's channel.",
+        owner=OWNER, primary_key=("event_id",), inputs=("sla_lab.staging.events",), event_time="occurred_at",
+        columns=(
+            Column(name="event_id", type="string", description="Event id.", nullable=False),
+            Column(name="channel", type="string", description="Channel.", accepted_values=("web", "email")),
+            Column(name="occurred_at", type="timestamp", description="When it happened."),
+        ),
+    )
+
+    @data_product(product)
+    def _build(ctx):
+        return sql
+
+    return _build
+
+
+def published(root) -> list[tuple[str, str]]:
+    table = DeltaTable(str(MeshPaths(root).port("sla_lab", "channel_log", 1))).to_pyarrow_table()
+    return sorted(zip(table.column("event_id").to_pylist(), table.column("channel").to_pylist()))
+
+
+def accounting(result) -> dict[str, int]:
+    meta = result.asset_materializations_for_node("sla_lab__channel_log")[0].metadata
+    return {k: meta[k].value for k in ("rows_in", "rows_published", "rows_quarantined")}
+
+
+def test_a_clean_batch_is_published_whole(tmp_path):
+    land(tmp_path, "batch", [5, 6, 7])
+    result = build(tmp_path, channel_log("SELECT event_id, channel, occurred_at FROM staging.events"))
+
+    assert accounting(result) == {"rows_in": 3, "rows_published": 3, "rows_quarantined": 0}
+    assert published(tmp_path) == [(f"batch-{i}", "web") for i in range(3)]
+
+
+def test_a_key_built_twice_with_different_values_is_quarantined_and_the_rest_published(tmp_path):
+    land(tmp_path, "batch", [5] * 40)
+    twice = ("SELECT event_id, channel, occurred_at FROM staging.events "
+             "UNION ALL SELECT event_id, 'email', occurred_at FROM staging.events WHERE event_id = 'batch-1'")
+    result = build(tmp_path, channel_log(twice))
+
+    assert accounting(result) == {"rows_in": 41, "rows_published": 39, "rows_quarantined": 2}
+    assert published(tmp_path) == sorted((f"batch-{i}", "web") for i in range(40) if i != 1)
+    kept = query(tmp_path, "sla_lab", "SELECT rule, json_extract_string(record, '$.channel') FROM quarantine.records "
+                                      "WHERE object = 'sla_lab.channel_log' ORDER BY 2")
+    assert kept == [("unique_key:event_id", "email"), ("unique_key:event_id", "web")]
