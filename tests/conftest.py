@@ -17,7 +17,6 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
 from dagster import DagsterInstance  # noqa: E402
 
-from tests.helpers import materialize_domain  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -33,14 +32,29 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
+def shared_folder(tmp_path_factory, name: str) -> Path:
+    """A folder all test workers of the session share: under xdist each worker's base
+    folder sits in the session's; alone, the session's own."""
+    session = tmp_path_factory.getbasetemp()
+    return (session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / name
+
+
 @pytest.fixture(scope="session")
 def landing_root(tmp_path_factory) -> Path:
-    """A small landing zone, generated once and copied by tests that change it."""
+    """A small landing zone, generated once for all test workers (under a lock); tests
+    that change it take their own copy."""
+    import shutil
+
+    from filelock import FileLock
+
     from platform_lib.seed import generate
 
-    root = tmp_path_factory.mktemp("landing-template")
-    generate(root, scale="small", seed=7, as_of=AS_OF)
-    return root
+    shared = shared_folder(tmp_path_factory, "landing-template")
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "landing" / "_manifest.json").exists():  # the generator writes it last
+            shutil.rmtree(shared, ignore_errors=True)
+            generate(shared, scale="small", seed=7, as_of=AS_OF)
+    return shared
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +68,7 @@ def built_mesh_template(tmp_path_factory, landing_root):
 
     from tests.helpers import copy_landing, mesh
 
-    # Under xdist each worker's base folder sits in the session's; alone, the session's own.
-    session = tmp_path_factory.getbasetemp()
-    shared = (session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "built-mesh"
+    shared = shared_folder(tmp_path_factory, "built-mesh")
     with FileLock(f"{shared}.lock"):
         if not (shared / "build.json").exists():
             shutil.rmtree(shared, ignore_errors=True)
@@ -68,11 +80,18 @@ def built_mesh_template(tmp_path_factory, landing_root):
 
 
 @pytest.fixture(scope="session")
-def built_marketing(landing_root):
-    """Marketing materialized once into its own root; tests read but do not change it."""
-    instance = DagsterInstance.ephemeral()
-    result = materialize_domain("marketing", landing_root, instance=instance)
-    return landing_root, instance, result
+def built_marketing(built_mesh_template, tmp_path_factory):
+    """Marketing as `mesh build` published it, in this worker's own copy of the built mesh:
+    the mesh root, its Dagster instance and Marketing's run."""
+    from dagster import RunsFilter
+
+    from tests.helpers import copy_of_built_mesh
+
+    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("built-marketing") / "mesh")
+    assert result.returncode == 0, result.stdout + result.stderr
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+    [run] = instance.get_runs(RunsFilter(tags={"mesh/code_location": "marketing"}))
+    return root, instance, run
 
 
 def pytest_terminal_summary(terminalreporter):
