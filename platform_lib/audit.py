@@ -113,7 +113,7 @@ def _column_rules(product_id: str, col: Column, required: bool, typed: bool = Fa
     typ = DUCKDB_TYPES[col.type]
     out = []
     if required:
-        empty = f"{c} IS NULL" if typed and col.type != "string" else f"{c} IS NULL OR trim(CAST({c} AS VARCHAR)) = ''"
+        empty = f"{c} IS NULL" if typed and col.type != "string" else f"{c} IS NULL OR {_blank(c)}"
         out.append(
             CompiledRule(
                 f"not_null:{col.name}",
@@ -125,7 +125,7 @@ def _column_rules(product_id: str, col: Column, required: bool, typed: bool = Fa
         out.append(
             CompiledRule(
                 f"valid_type:{col.name}",
-                f"{c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> '' AND TRY_CAST({c} AS {typ}) IS NULL",
+                f"{c} IS NOT NULL AND NOT {_blank(c)} AND TRY_CAST({c} AS {typ}) IS NULL",
                 f"{col.name} is not a valid {col.type} in {product_id}; fix: send {col.name} as a {col.type}",
             )
         )
@@ -148,6 +148,14 @@ def _column_rules(product_id: str, col: Column, required: bool, typed: bool = Fa
             )
         )
     return out
+
+
+def _blank(c: str) -> str:
+    """SQL true when non-null `c` is empty or only spaces. A value starting with a printable
+    ASCII character cannot be, so only the others are trimmed: trimming every value was
+    most of the cost of a not-null rule on a large text column."""
+    text = f"CAST({c} AS VARCHAR)"
+    return f"(CASE WHEN {text} >= '!' AND {text} < chr(127) THEN false ELSE trim({text}) = '' END)"
 
 
 def ensure_quarantine(con: duckdb.DuckDBPyConnection) -> None:

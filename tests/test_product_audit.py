@@ -62,3 +62,16 @@ def test_a_key_built_twice_with_different_values_is_quarantined_and_the_rest_pub
     kept = query(tmp_path, "sla_lab", "SELECT rule, json_extract_string(record, '$.channel') FROM quarantine.records "
                                       "WHERE object = 'sla_lab.channel_log' ORDER BY 2")
     assert kept == [("unique_key:event_id", "email"), ("unique_key:event_id", "web")]
+
+
+def test_a_blank_required_value_is_quarantined_as_empty(tmp_path):
+    land(tmp_path, "batch", [5] * 80)
+    blanks = ("SELECT CASE event_id WHEN 'batch-1' THEN '' WHEN 'batch-2' THEN '   ' WHEN 'batch-3' THEN chr(160) "
+              "WHEN 'batch-4' THEN ' padded ' ELSE event_id END AS event_id, channel, occurred_at FROM staging.events")
+    result = build(tmp_path, channel_log(blanks))
+
+    assert accounting(result) == {"rows_in": 80, "rows_published": 77, "rows_quarantined": 3}
+    assert (" padded ", "web") in published(tmp_path)
+    kept = query(tmp_path, "sla_lab", "SELECT rule, count(*) FROM quarantine.records "
+                                      "WHERE object = 'sla_lab.channel_log' GROUP BY ALL")
+    assert kept == [("not_null:event_id", 3)]
