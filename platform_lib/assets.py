@@ -61,12 +61,11 @@ def staging_asset(source: Source) -> AssetsDefinition:
                 con, source, files, context.run_id, paths.home, suppressed)
             malformed = read_landed(con, source, files, paths.home, context.run_id) + drift_malformed
             quarantine_unreadable(con, source, files.unreadable, paths.home, context.run_id)
-            raw, drop = "_mesh_raw", suppressed([c.name for c in source.columns])
+            drop = suppressed([c.name for c in source.columns])
             rows_suppressed = drift_suppressed
-            if drop:  # erased subjects never come back, not even into quarantine
-                rows_suppressed += con.execute(f"SELECT count(*) FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
-                raw = f"(SELECT * FROM _mesh_raw WHERE NOT ({drop}))"
-            result = audit(con, source, raw, source.table, context.run_id, drop_exact_duplicates=True)
+            if drop:  # erased subjects never come back, not even into quarantine; hashed once per row
+                rows_suppressed += con.execute(f"DELETE FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
+            result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)
             con.execute("DROP TABLE IF EXISTS _mesh_raw")
         for rule, rows in (("schema_drift", drift_rows), (MALFORMED_LINE, malformed)):
             if rows:

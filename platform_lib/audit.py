@@ -197,7 +197,9 @@ def audit(
     A clean batch costs one duplicate-key pass and one pass over all rules; when its
     columns already hold their declared types, `target` is a view of it rather than a copy
     (a table all the same when the caller will delete from it: `writable`). Rows are looked
-    at one by one (first violated rule, original record, samples) only when some rule fails."""
+    at one by one (first violated rule, original record, samples) only when some rule fails.
+    With `drop_exact_duplicates`, `candidate` is the caller's scratch table (staging's raw
+    rows) and loses its extra copies of identical records in place."""
     ensure_quarantine(con)
     typed_already = _already_typed(con, decl, candidate)
     cols = [c.name for c in decl.columns]
@@ -205,28 +207,24 @@ def audit(
     passthrough = cols + (["_source_file"] if has_file else [])
 
     rows_in = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    base = candidate
     if drop_exact_duplicates:
-        # A record delivered twice, even in two files (a re-sent batch), is one record.
-        declared = ", ".join(q(c) for c in cols)
-        first_file = ", min(_source_file) AS _source_file" if has_file else ""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_base AS SELECT {declared}{first_file} FROM {candidate} GROUP BY ALL")
-        base = "_mesh_base"
-    audited = con.execute(f"SELECT count(*) FROM {base}").fetchall()[0][0]
-    duplicated = _find_duplicate_keys(con, decl, base)
+        _drop_exact_duplicates(con, candidate, cols, has_file)
+    audited = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
+    duplicated = _find_duplicate_keys(con, decl, candidate)
     # Without a repeated key the unique-key rule cannot fire: no need to look rows up.
     rules = [r for r in compile_rules(decl, typed_already) if duplicated or not r.name.startswith("unique_key:")]
 
     bad = {r.name: f"coalesce(({r.bad_when}), false)" for r in rules}
     any_bad = " OR ".join(bad.values()) or "false"
-    rejected = con.execute(f"SELECT count(*) FILTER (WHERE {any_bad}) FROM {base} b").fetchall()[0][0]
+    rejected = con.execute(f"SELECT count(*) FILTER (WHERE {any_bad}) FROM {candidate} b").fetchall()[0][0]
     violations: dict[str, int] = {}
     if rejected:
-        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {b})" for b in bad.values()) + f" FROM {base} b").fetchall()[0]
+        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {b})" for b in bad.values()) + f" FROM {candidate} b").fetchall()[0]
         violations = {name: int(n) for name, n in zip(bad, counts) if n}
 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.rsplit('.', 1)[0]}")
-    if not rejected and base == candidate and not writable and typed_already == set(cols):
+    # A view only of a candidate that outlives the audit (staging's raw rows are a temp table).
+    if not rejected and not (writable or drop_exact_duplicates) and typed_already == set(cols):
         _drop_unless(con, target, "VIEW")
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT {', '.join(q(c) for c in cols)} FROM {_qualified(con, candidate)}")
     else:
@@ -234,10 +232,10 @@ def audit(
                           for c in decl.columns)
         keep = f" WHERE NOT ({any_bad})" if rejected else ""
         _drop_unless(con, target, "TABLE")
-        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM {base} b{keep}")
-    samples = _quarantine(con, decl, rules, bad, any_bad, base, passthrough, has_file, run_id) if rejected else {}
-    con.execute("DROP TABLE IF EXISTS _mesh_base")
-    con.execute("DROP TABLE IF EXISTS _mesh_duplicate_keys")
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {typed} FROM {candidate} b{keep}")
+    samples = _quarantine(con, decl, rules, bad, any_bad, candidate, passthrough, has_file, run_id) if rejected else {}
+    for scratch in ("_mesh_repeated", "_mesh_duplicate_keys"):
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
     return AuditResult(
         object=decl.id,
         rows_in=rows_in,
@@ -246,6 +244,23 @@ def audit(
         violations=violations,
         samples=samples,
     )
+
+
+def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], has_file: bool) -> None:
+    """Delete from `table` every extra copy of a record: a record delivered twice, even in
+    two files (a re-sent batch), is one record, kept from the first file it came in.
+    Records are grouped by their 64-bit hash first; only those whose hash repeats are
+    compared by value, so a large batch is neither grouped by every column nor copied."""
+    declared = ", ".join(q(c) for c in cols)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_repeated AS "
+                f"SELECT hash({declared}) AS h FROM {table} GROUP BY h HAVING count(*) > 1")
+    if not con.execute("SELECT count(*) FROM _mesh_repeated").fetchone()[0]:
+        return
+    order = " ORDER BY _source_file" if has_file else ""
+    con.execute(f"""DELETE FROM {table} WHERE rowid IN (
+        SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS n
+                           FROM {table} WHERE hash({declared}) IN (SELECT h FROM _mesh_repeated))
+        WHERE n > 1)""")
 
 
 def _drop_unless(con: duckdb.DuckDBPyConnection, relation: str, kind: str) -> None:
