@@ -1,16 +1,21 @@
 """`mesh build`: materialize the mesh, one real Dagster run per code location, producers
-before consumers (a run cannot span code locations), recorded in the instance the UI reads."""
+before consumers (a run cannot span code locations), independent locations side by side,
+recorded in the instance the UI reads."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
 
 from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 
 from platform_lib.instance import process_tags, recover_orphaned_runs
 from platform_lib.messages import brief
+from platform_lib.settings import build_workers
 from platform_lib.workspace import CodeLocation, in_dependency_order
 
 
@@ -81,38 +86,102 @@ def build_mesh(
     selectors: Sequence[str] = (),
     on_progress: Callable[[str], None] = lambda _: None,
     log_level: str = "WARNING",
+    workers: int | None = None,
 ) -> list[LocationOutcome]:
+    """One run per selected code location. A location starts once the locations it reads
+    from have published; independent ones run side by side, each in its own process (a
+    domain writes only its own DuckDB file, so they never contend for one). A location
+    whose producer failed is not run: it would only read the producer's previous version."""
     check_selectors(locations, selectors)
-    outcomes = []
     recover_orphaned_runs(instance)
-    for location in in_dependency_order(locations):
-        keys = selection_for(location, selectors)
-        if not keys:
-            continue
+    plan = [(loc, keys) for loc in in_dependency_order(locations) if (keys := selection_for(loc, selectors))]
+    workers = build_workers() if workers is None else workers
+    if workers > 1 and len(plan) > 1 and not instance.is_ephemeral:
+        return _build_side_by_side(instance, plan, workers, on_progress, log_level)
+    outcomes = []
+    for location, keys in plan:
         on_progress(f"{location.name}: materializing {len(keys)} assets")
-        started = time.monotonic()
-        job = location.defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=sorted(keys, key=lambda k: k.path),
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
-        )
-        outcome = LocationOutcome(
-            location=location.name,
-            run_id=result.run_id,
-            success=result.success,
-            seconds=time.monotonic() - started,
-            assets=_asset_outcomes(instance, result.run_id, keys),
-        )
-        if not result.success:
-            outcome.error = _failure_message(instance, result.run_id)
+        outcome = run_location(instance, location, keys, log_level)
         outcomes.append(outcome)
-        on_progress(f"{location.name}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s")
+        on_progress(_finished(outcome))
         if not outcome.success:
-            break  # consumers of a failed producer would only read its previous version
+            break
     return outcomes
+
+
+def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[AssetKey], log_level: str) -> LocationOutcome:
+    """Materialize `keys` of one code location as one Dagster run, recorded in `instance`."""
+    started = time.monotonic()
+    job = location.defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=sorted(keys, key=lambda k: k.path),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
+    )
+    outcome = LocationOutcome(
+        location=location.name,
+        run_id=result.run_id,
+        success=result.success,
+        seconds=time.monotonic() - started,
+        assets=_asset_outcomes(instance, result.run_id, keys),
+    )
+    if not result.success:
+        outcome.error = _failure_message(instance, result.run_id)
+    return outcome
+
+
+def _finished(outcome: LocationOutcome) -> str:
+    return f"{outcome.location}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s"
+
+
+def _run_in_child(location: CodeLocation, keys: set[AssetKey], instance_ref, log_level: str, send: Connection) -> None:
+    """A forked child: it inherits the loaded definitions, opens the instance afresh, and
+    sends back its outcome. A child that dies sends nothing; its siblings go on."""
+    with DagsterInstance.from_ref(instance_ref) as instance:
+        send.send(run_location(instance, location, keys, log_level))
+
+
+def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str) -> list[LocationOutcome]:
+    fork = multiprocessing.get_context("fork")
+    keys_of = {loc.name: keys for loc, keys in plan}
+    waiting = [loc for loc, _ in plan]
+    needs = {loc.name: loc.upstream_domains & keys_of.keys() for loc in waiting}
+    # Those with most locations waiting on them first, so the longest chain starts early.
+    waiting.sort(key=lambda loc: -sum(loc.name in n for n in needs.values()))
+    done: dict[str, LocationOutcome | None] = {}  # None: not run, a producer did not publish
+    running: dict[Connection, tuple[str, multiprocessing.Process, float]] = {}
+    while waiting or running:
+        for location in [loc for loc in waiting if needs[loc.name] <= done.keys()]:
+            if len(running) == workers:
+                break
+            waiting.remove(location)
+            failed = sorted(n for n in needs[location.name] if done[n] is None or not done[n].success)
+            if failed:
+                done[location.name] = None
+                on_progress(f"{location.name}: not run, its producer {', '.join(failed)} did not publish")
+                continue
+            on_progress(f"{location.name}: materializing {len(keys_of[location.name])} assets")
+            receive, send = fork.Pipe(duplex=False)
+            child = fork.Process(target=_run_in_child, args=(location, keys_of[location.name], instance.get_ref(), log_level, send))
+            child.start()
+            send.close()
+            running[receive] = (location.name, child, time.monotonic())
+        if not running:
+            continue  # every location ready was skipped: look again at those waiting on them
+        for receive in wait_for(list(running)):
+            name, child, started = running.pop(receive)
+            try:
+                outcome = receive.recv()
+            except EOFError:
+                outcome = LocationOutcome(name, None, False, time.monotonic() - started, [],
+                                          f"the process building {name} ended without a result (exit code {child.exitcode}); "
+                                          "its run is marked failed by the next mesh command")
+            child.join()
+            done[name] = outcome
+            on_progress(_finished(outcome))
+    return [done[loc.name] for loc, _ in plan if done[loc.name] is not None]
 
 
 def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:

@@ -61,6 +61,25 @@ def copy_of_built_mesh(template: Path, destination: Path):
     return destination, subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])
 
 
+def land_contacts_without_accounts(root: Path) -> int:
+    """The CRM sync loses account links: a new batch of Marketing contacts arrives without
+    accounts, so `marketing.lead_scoring_signals` fails its quality gate. Returns its rows."""
+    import csv
+
+    contacts_dir = root / "landing" / "marketing" / "contacts"
+    rows = []
+    for landed in sorted(contacts_dir.glob("*.csv")):
+        with landed.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            header, rows = reader.fieldnames, rows + list(reader)
+    orphans = [{**row, "contact_id": f"CON-{8_000_000 + i:07d}", "account_id": ""} for i, row in enumerate(rows)]
+    with (contacts_dir / "part-99999.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(orphans)
+    return len(orphans)
+
+
 def query(root: Path, domain: str, sql: str, params=()) -> list[tuple]:
     """Read a domain's DuckDB file (read only)."""
     import duckdb

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pytest
@@ -11,7 +12,7 @@ from deltalake import DeltaTable
 
 from platform_lib.settings import PROJECT_ROOT, MeshPaths
 from platform_lib.workspace import code_locations
-from tests.helpers import copy_of_built_mesh, mesh
+from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 PRODUCTS = {
     "marketing": ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals"),
@@ -148,6 +149,24 @@ def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(built_m
             best[lead["account_id"]] = lead
     assert any(not consent[best[r["account_id"]]["contact_id"]]["consent_sales_outreach"] for r in outreach
                if r["account_id"] in best)
+
+
+def test_side_by_side_a_failed_producer_stops_only_its_consumers(built_mesh_template, tmp_path):
+    """Locations run side by side; when Marketing fails, Revenue Operations (which reads it)
+    is not run, while Product, Sales and Customer Success still build, and what every
+    consumer reads is unchanged (no new input: no new version)."""
+    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    before = {p: port(root, p).version() for p in ALL}
+    land_contacts_without_accounts(root)
+
+    result = mesh("build", root=root, env={"MESH_BUILD_WORKERS": "2"})
+
+    assert result.returncode == 1
+    assert "marketing.lead_scoring_signals was not published" in result.stderr
+    assert "revenue_operations: not run, its producer marketing did not publish" in result.stderr
+    finished = dict(re.findall(r"^> (\w+): (ok|FAILED) in ", result.stderr, re.MULTILINE))
+    assert finished == {"marketing": "FAILED", "product": "ok", "sales": "ok", "customer_success": "ok"}
+    assert {p: port(root, p).version() for p in ALL} == before
 
 
 def test_dbt_keeps_its_artifacts_and_parse_under_the_mesh_root(built_mesh):

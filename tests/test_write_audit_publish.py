@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-
 import duckdb
 from deltalake import DeltaTable
 
 from platform_lib.settings import MeshPaths
-from tests.helpers import copy_of_built_mesh, mesh
+from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 
 def test_failed_audit_keeps_serving_the_previous_version(built_mesh_template, tmp_path):
@@ -18,20 +16,7 @@ def test_failed_audit_keeps_serving_the_previous_version(built_mesh_template, tm
     port = paths.port("marketing", "lead_scoring_signals", 1)
     version, served = DeltaTable(str(port)).version(), DeltaTable(str(port)).to_pyarrow_table()
 
-    # The CRM sync loses account links: a batch of new contacts arrives without accounts.
-    contacts_dir = root / "landing" / "marketing" / "contacts"
-    rows = []
-    for landed in sorted(contacts_dir.glob("*.csv")):
-        with landed.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            header, rows = reader.fieldnames, rows + list(reader)
-    orphans = []
-    for i, row in enumerate(rows):
-        orphans.append({**row, "contact_id": f"CON-{8_000_000 + i:07d}", "account_id": ""})
-    with (contacts_dir / "part-99999.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(orphans)
+    orphans = land_contacts_without_accounts(root)
 
     second = mesh("build", "--select", "marketing.lead_scoring_signals", root=root)
     assert second.returncode == 1
@@ -44,4 +29,4 @@ def test_failed_audit_keeps_serving_the_previous_version(built_mesh_template, tm
         held = con.execute(
             "SELECT count(*) FROM quarantine.records WHERE object = 'marketing.lead_scoring_signals' AND rule = 'not_null:account_id'"
         ).fetchall()[0][0]
-    assert held == len(orphans)
+    assert held == orphans
