@@ -207,10 +207,9 @@ def audit(
     passthrough = cols + (["_source_file"] if has_file else [])
 
     rows_in = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    if drop_exact_duplicates:
-        _drop_exact_duplicates(con, candidate, cols, has_file)
+    repeated = _drop_exact_duplicates(con, decl, candidate, has_file) if drop_exact_duplicates else None
     audited = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    duplicated = _find_duplicate_keys(con, decl, candidate)
+    duplicated = _find_duplicate_keys(con, decl, candidate, repeated)
     # Without a repeated key the unique-key rule cannot fire: no need to look rows up.
     rules = [r for r in compile_rules(decl, typed_already) if duplicated or not r.name.startswith("unique_key:")]
 
@@ -246,21 +245,25 @@ def audit(
     )
 
 
-def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], has_file: bool) -> None:
+def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, table: str, has_file: bool) -> str | None:
     """Delete from `table` every extra copy of a record: a record delivered twice, even in
     two files (a re-sent batch), is one record, kept from the first file it came in.
-    Records are grouped by their 64-bit hash first; only those whose hash repeats are
-    compared by value, so a large batch is neither grouped by every column nor copied."""
-    declared = ", ".join(q(c) for c in cols)
+
+    Only records whose key repeats can be copies of each other, so records are grouped by
+    the 64-bit hash of their key (of the whole record, without a key) and only those whose
+    hash repeats are compared by value: a large batch is neither grouped by every column nor
+    copied. Returns the table of repeated key hashes, which also holds every duplicate key."""
+    declared = ", ".join(q(c.name) for c in decl.columns)
+    keys = ", ".join(q(k) for k in decl.primary_key)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_repeated AS "
-                f"SELECT hash({declared}) AS h FROM {table} GROUP BY h HAVING count(*) > 1")
-    if not con.execute("SELECT count(*) FROM _mesh_repeated").fetchone()[0]:
-        return
-    order = " ORDER BY _source_file" if has_file else ""
-    con.execute(f"""DELETE FROM {table} WHERE rowid IN (
-        SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS n
-                           FROM {table} WHERE hash({declared}) IN (SELECT h FROM _mesh_repeated))
-        WHERE n > 1)""")
+                f"SELECT hash({keys or declared}) AS h FROM {table} GROUP BY h HAVING count(*) > 1")
+    if con.execute("SELECT count(*) FROM _mesh_repeated").fetchone()[0]:
+        order = " ORDER BY _source_file" if has_file else ""
+        con.execute(f"""DELETE FROM {table} WHERE rowid IN (
+            SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS n
+                               FROM {table} WHERE hash({keys or declared}) IN (SELECT h FROM _mesh_repeated))
+            WHERE n > 1)""")
+    return "_mesh_repeated" if keys else None
 
 
 def _drop_unless(con: duckdb.DuckDBPyConnection, relation: str, kind: str) -> None:
@@ -289,18 +292,19 @@ def _already_typed(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: st
                      if found.get(c.name) == _DESCRIBED.get(DUCKDB_TYPES[c.type], DUCKDB_TYPES[c.type]))
 
 
-def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str) -> int:
+def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str, repeated: str | None = None) -> int:
     """The keys that occur more than once (the `unique_key` rule looks rows up here); how
-    many. Keys are grouped by their 64-bit hash first (cheap), then only rows whose hash
-    repeats are grouped by the key itself, so a collision never counts as a duplicate."""
+    many. Keys are grouped by their 64-bit hash first (cheap; or `repeated` already holds
+    the hashes that repeat), then only rows whose hash repeats are grouped by the key
+    itself, so a collision never counts as a duplicate."""
     keys = ", ".join(q(k) for k in decl.primary_key)
     if not keys:
         con.execute("CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT NULL AS _none WHERE false")
         return 0
+    hashes = f"SELECT h FROM {repeated}" if repeated else f"SELECT hash({keys}) AS h FROM {base} GROUP BY h HAVING count(*) > 1"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {keys} FROM {base}
-        WHERE hash({keys}) IN (SELECT hash({keys}) AS h FROM {base} GROUP BY h HAVING count(*) > 1)
-        GROUP BY ALL HAVING count(*) > 1"""
+        WHERE hash({keys}) IN ({hashes}) GROUP BY ALL HAVING count(*) > 1"""
     )
     return con.execute("SELECT count(*) FROM _mesh_duplicate_keys").fetchone()[0]
 

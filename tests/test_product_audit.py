@@ -4,6 +4,7 @@ rest is published."""
 
 from __future__ import annotations
 
+import pytest
 from dagster import AssetKey
 from deltalake import DeltaTable
 
@@ -75,3 +76,31 @@ def test_a_blank_required_value_is_quarantined_as_empty(tmp_path):
     kept = query(tmp_path, "sla_lab", "SELECT rule, count(*) FROM quarantine.records "
                                       "WHERE object = 'sla_lab.channel_log' GROUP BY ALL")
     assert kept == [("not_null:event_id", 3)]
+
+
+@pytest.mark.parametrize("primary_key", [("event_id",), ()], ids=["keyed", "keyless"])
+def test_a_batch_landed_twice_is_staged_once_and_a_changed_copy_is_not_a_duplicate(tmp_path, primary_key):
+    """Exact copies (here the same file landed again) are dropped and counted, with or
+    without a primary key; a record sent again with a changed value is not a copy."""
+    from dagster import materialize
+
+    from platform_lib import staging_asset
+    from platform_lib.resources import domain_resources
+    from tests.sla_lab import EVENTS
+
+    land(tmp_path, "batch", [5, 6, 7])
+    folder = tmp_path / "landing" / "sla_lab" / "events"
+    (folder / "batch-again.jsonl").write_text((folder / "batch.jsonl").read_text())
+    changed = (folder / "batch.jsonl").read_text().splitlines()[0].replace('"web"', '"email"')
+    (folder / "batch-changed.jsonl").write_text(changed + "\n")
+    source = EVENTS.model_copy(update={"primary_key": primary_key})
+
+    result = materialize([staging_asset(source)], resources=domain_resources("sla_lab", MeshPaths(tmp_path)))
+
+    meta = result.asset_materializations_for_node("sla_lab__staging__events")[0].metadata
+    assert {k: meta[k].value for k in ("rows_in", "exact_duplicates_dropped")} == {"rows_in": 7, "exact_duplicates_dropped": 3}
+    staged = query(tmp_path, "sla_lab", "SELECT event_id, channel FROM staging.events ORDER BY ALL")
+    if primary_key:  # the two versions of batch-0 conflict: both are quarantined
+        assert staged == [("batch-1", "web"), ("batch-2", "web")]
+    else:
+        assert staged == [("batch-0", "email"), ("batch-0", "web"), ("batch-1", "web"), ("batch-2", "web")]
