@@ -175,10 +175,12 @@ def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progre
             try:
                 outcome = receive.recv()
             except EOFError:
+                outcome = None
+            child.join()
+            if outcome is None:
                 outcome = LocationOutcome(name, None, False, time.monotonic() - started, [],
                                           f"the process building {name} ended without a result (exit code {child.exitcode}); "
                                           "its run is marked failed by the next mesh command")
-            child.join()
             done[name] = outcome
             on_progress(_finished(outcome))
     return [done[loc.name] for loc, _ in plan if done[loc.name] is not None]

@@ -52,3 +52,28 @@ def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, built_
         again = mesh("build", "--select", PRODUCT, root=root)
         assert again.returncode == 0 and port_state(root)[0] == new_version, "the same batch published twice"
     record(request, rows_in=published.num_rows, rows_accounted=port_state(root)[1].num_rows, note=failpoint)
+
+
+def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(built_mesh_template, tmp_path):
+    """The worker building a location dies at its first audit: the build names the dead
+    location and exits non-zero, its consumers are not run, every port serves what it
+    served, and the next build marks the dead run failed and completes."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    assert built.returncode == 0
+    ports = sorted(p for p in (root / "products").glob("*/*/v*"))
+    served = {p: DeltaTable(str(p)).version() for p in ports}
+
+    killed = mesh("build", "--select", "sales", "--select", "revenue_operations", root=root,
+                  env={"MESH_FAILPOINTS": "audit.write", "MESH_BUILD_WORKERS": "2"})
+
+    assert killed.returncode == 1, killed.stdout + killed.stderr
+    assert "the process building sales ended without a result (exit code -9)" in killed.stderr
+    assert "revenue_operations: not run, its producer sales did not publish" in killed.stderr
+    assert {p: DeltaTable(str(p)).version() for p in ports} == served
+    rerun = mesh("build", "--select", "sales", root=root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+    dead = instance.get_runs(RunsFilter(tags={"mesh/code_location": "sales"}, statuses=[DagsterRunStatus.STARTED]))
+    assert dead == []
