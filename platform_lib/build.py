@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 
-from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
+from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance
 
 from platform_lib.instance import process_tags, recover_orphaned_runs
 from platform_lib.messages import brief
@@ -143,7 +143,17 @@ def _run_in_child(location: CodeLocation, keys: set[AssetKey], instance_ref, log
         send.send(run_location(instance, location, keys, log_level))
 
 
+def _import_once_for_children(locations: list[CodeLocation]) -> None:
+    """Forked children inherit the parent's imports: the audit's libraries (and dbt's, for
+    locations that run dbt) are imported here once, not again in every child."""
+    import pandera.ibis  # noqa: F401
+
+    if any("dbt" in spec.kinds for loc in locations for a in loc.defs.assets if isinstance(a, AssetsDefinition) for spec in a.specs):
+        import platform_lib.dbt_cli  # noqa: F401
+
+
 def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str) -> list[LocationOutcome]:
+    _import_once_for_children([loc for loc, _ in plan])
     fork = multiprocessing.get_context("fork")
     keys_of = {loc.name: keys for loc, keys in plan}
     waiting = [loc for loc, _ in plan]
