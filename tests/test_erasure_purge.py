@@ -76,3 +76,40 @@ def test_a_file_landed_after_the_plan_is_erased_and_one_landed_later_reopens_its
     assert erasure.load(paths, "ER-late").status == "complete"
     assert (paths.landing / "marketing" / "contacts" / "part-3.csv").read_text().splitlines()[1:] == [
         f"{KEPT},{KEPT.lower()}@example.com"]
+
+
+def test_domains_carrying_their_parts_at_once_keep_each_others_record(tmp_path, monkeypatch):
+    """Each domain's sensor runs its part in its own code location, so two parts overlap:
+    Marketing's erase step is still working when Sales' records its own. Neither part's
+    record is lost, and the last domain to confirm completes the request."""
+    import threading
+
+    from platform_lib.privacy import stores
+
+    paths = MeshPaths(tmp_path / "mesh")
+    land(paths, "marketing", "part-1.csv", ERASED, KEPT)
+    land(paths, "sales", "part-1.csv", ERASED)
+    erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
+                         declared=[], products=[], request_id="ER-overlap")
+    sales_recorded = threading.Event()
+    rewrite = stores.rewrite_landing_file
+
+    def marketing_waits_for_sales(con, matcher, f, **kw):
+        if "marketing" in f.parts:
+            assert sales_recorded.wait(60)
+        return rewrite(con, matcher, f, **kw)
+
+    monkeypatch.setattr(stores, "rewrite_landing_file", marketing_waits_for_sales)
+    marketing = threading.Thread(target=erasure.erase_part, args=(paths, "ER-overlap", "marketing", "run-m"))
+    marketing.start()
+    erasure.erase_part(paths, "ER-overlap", "sales", "run-s")
+    sales_recorded.set()
+    marketing.join(60)
+
+    parts = erasure.load(paths, "ER-overlap").domains
+    assert {d: (p.phase, sum(p.rows_removed.values())) for d, p in parts.items()} == {
+        "marketing": ("erased", 1), "sales": ("erased", 1)}
+    for domain in ("marketing", "sales"):
+        erasure.record_part(paths, "ER-overlap", domain, phase="rebuilt")  # nothing to recompute here
+        erasure.purge_part(paths, "ER-overlap", domain, "run-purge")
+    assert erasure.load(paths, "ER-overlap").status == "complete"

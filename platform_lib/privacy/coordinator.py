@@ -65,14 +65,12 @@ def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, p
     if part.phase == "pending":
         _run_step(location, instance, request_id, "erase")
         on_progress(f"{location.name}: subject's rows removed")
-    request = erasure.load(paths, request_id)
-    part = request.domains[location.name]
+    part = erasure.load(paths, request_id).domains[location.name]
     if part.phase == "erased":
         if part.rebuild:
             _recompute(location, instance, request_id, part.rebuild)
             on_progress(f"{location.name}: recomputed {', '.join(part.rebuild)}")
-        part.phase = "rebuilt"
-        erasure.save(paths, request)
+        erasure.record_part(paths, request_id, location.name, phase="rebuilt")
     _run_step(location, instance, request_id, "purge")
     on_progress(f"{location.name}: old versions purged, stores verified, part confirmed")
 

@@ -119,6 +119,25 @@ def domain_lock(paths: MeshPaths, domain: str):
         yield
 
 
+@contextmanager
+def request_lock(paths: MeshPaths, request_id: str):
+    """One writer of a request's record at a time: domains carry their parts side by side
+    (each domain's sensor runs in its own code location)."""
+    with domain_lock(paths, f"request-{request_id}"):
+        yield
+
+
+def record_part(paths: MeshPaths, request_id: str, domain: str, **changes) -> ErasureRequest:
+    """Record a change to one domain's part on the request as it is on disk now, so the
+    parts other domains recorded meanwhile are kept. Only the domain changes its own part
+    (under its `domain_lock`); returns the request as recorded."""
+    with request_lock(paths, request_id):
+        request = load(paths, request_id)
+        request.domains[domain] = request.domains[domain].model_copy(update=changes)
+        save(paths, request)
+    return request
+
+
 # ---- resolving a subject --------------------------------------------------------------
 
 
@@ -308,9 +327,7 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
                             for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
             finally:
                 wh.close()
-        part.rows_removed, part.phase = removed, "erased"
-        part.runs.append(run_id)
-        save(paths, request)
+        record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id])
         return removed
 
 
@@ -339,10 +356,8 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         if any(left.values()):
             raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
                                f"{', '.join(k for k, n in left.items() if n)}; re-run `mesh erase --request-id {request_id}`")
-        part.files_purged += purged
-        part.phase, part.confirmed_at = "confirmed", datetime.now(timezone.utc)
-        part.runs.append(run_id)
-        save(paths, request)
+        request = record_part(paths, request_id, domain, files_purged=part.files_purged + purged, phase="confirmed",
+                              confirmed_at=datetime.now(timezone.utc), runs=[*part.runs, run_id])
     if all(p.phase == "confirmed" for p in request.domains.values()):
         try:
             complete(paths, request_id)  # the last domain to confirm completes the request
@@ -363,7 +378,7 @@ class Reopened(ErasureFailed):
 
 def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
     """Once every domain confirmed: scan the whole mesh and record the completion."""
-    with domain_lock(paths, f"request-{request_id}"):
+    with request_lock(paths, request_id):
         request = load(paths, request_id)
         if request.status == "complete":
             return request

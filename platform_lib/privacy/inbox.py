@@ -132,10 +132,8 @@ def _advance_after_recompute(context, paths: MeshPaths, request, domain: str) ->
                                    for r in _runs_of(context, request.request_id, domain, "recompute"))
     if done:
         with erasure.domain_lock(paths, domain):
-            fresh = erasure.load(paths, request.request_id)
-            if fresh.domains[domain].phase == "erased":
-                fresh.domains[domain].phase = "rebuilt"
-                erasure.save(paths, fresh)
+            if erasure.load(paths, request.request_id).domains[domain].phase == "erased":
+                erasure.record_part(paths, request.request_id, domain, phase="rebuilt")
     return done
 
 
