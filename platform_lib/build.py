@@ -4,18 +4,16 @@ recorded in the instance the UI reads."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.connection import wait as wait_for
 
 from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance
 
 from platform_lib.instance import process_tags, recover_orphaned_runs
 from platform_lib.messages import brief
-from platform_lib.settings import build_workers
+from platform_lib.settings import location_workers
+from platform_lib.side_by_side import fork_each
 from platform_lib.workspace import CodeLocation, in_dependency_order
 
 
@@ -91,11 +89,14 @@ def build_mesh(
     """One run per selected code location. A location starts once the locations it reads
     from have published; independent ones run side by side, each in its own process (a
     domain writes only its own DuckDB file, so they never contend for one). A location
-    whose producer failed is not run: it would only read the producer's previous version."""
+    whose producer failed is not run: it would only read the producer's previous version.
+
+    The children are forked, so a process that has already read a Delta table (whose
+    runtime a fork cannot carry) passes `workers=1`, as the notebook API does."""
     check_selectors(locations, selectors)
     recover_orphaned_runs(instance)
     plan = [(loc, keys) for loc in in_dependency_order(locations) if (keys := selection_for(loc, selectors))]
-    workers = build_workers() if workers is None else workers
+    workers = location_workers() if workers is None else workers
     if workers > 1 and len(plan) > 1 and not instance.is_ephemeral:
         return _build_side_by_side(instance, plan, workers, on_progress, log_level)
     outcomes = []
@@ -136,13 +137,6 @@ def _finished(outcome: LocationOutcome) -> str:
     return f"{outcome.location}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s"
 
 
-def _run_in_child(location: CodeLocation, keys: set[AssetKey], instance_ref, log_level: str, send: Connection) -> None:
-    """A forked child: it inherits the loaded definitions, opens the instance afresh, and
-    sends back its outcome. A child that dies sends nothing; its siblings go on."""
-    with DagsterInstance.from_ref(instance_ref) as instance:
-        send.send(run_location(instance, location, keys, log_level))
-
-
 def _import_once_for_children(locations: list[CodeLocation]) -> None:
     """Forked children inherit the parent's imports: the audit's libraries (and dbt's, for
     locations that run dbt) are imported here once, not again in every child."""
@@ -154,46 +148,34 @@ def _import_once_for_children(locations: list[CodeLocation]) -> None:
 
 def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str) -> list[LocationOutcome]:
     _import_once_for_children([loc for loc, _ in plan])
-    fork = multiprocessing.get_context("fork")
     keys_of = {loc.name: keys for loc, keys in plan}
-    waiting = [loc for loc, _ in plan]
-    needs = {loc.name: loc.upstream_domains & keys_of.keys() for loc in waiting}
-    # Those with most locations waiting on them first, so the longest chain starts early.
-    waiting.sort(key=lambda loc: -sum(loc.name in n for n in needs.values()))
-    done: dict[str, LocationOutcome | None] = {}  # None: not run, a producer did not publish
-    running: dict[Connection, tuple[str, multiprocessing.Process, float]] = {}
-    while waiting or running:
-        for location in [loc for loc in waiting if needs[loc.name] <= done.keys()]:
-            if len(running) == workers:
-                break
-            waiting.remove(location)
-            failed = sorted(n for n in needs[location.name] if done[n] is None or not done[n].success)
-            if failed:
-                done[location.name] = None
-                on_progress(f"{location.name}: not run, its producer {', '.join(failed)} did not publish")
-                continue
-            on_progress(f"{location.name}: materializing {len(keys_of[location.name])} assets")
-            receive, send = fork.Pipe(duplex=False)
-            child = fork.Process(target=_run_in_child, args=(location, keys_of[location.name], instance.get_ref(), log_level, send))
-            child.start()
-            send.close()
-            running[receive] = (location.name, child, time.monotonic())
-        if not running:
-            continue  # every location ready was skipped: look again at those waiting on them
-        for receive in wait_for(list(running)):
-            name, child, started = running.pop(receive)
-            try:
-                outcome = receive.recv()
-            except EOFError:
-                outcome = None
-            child.join()
-            if outcome is None:
-                outcome = LocationOutcome(name, None, False, time.monotonic() - started, [],
-                                          f"the process building {name} ended without a result (exit code {child.exitcode}); "
-                                          "its run is marked failed by the next mesh command")
-            done[name] = outcome
-            on_progress(_finished(outcome))
-    return [done[loc.name] for loc, _ in plan if done[loc.name] is not None]
+    ref = instance.get_ref()
+    outcomes: dict[str, LocationOutcome] = {}
+    started: dict[str, float] = {}
+
+    def start(location: CodeLocation, producers: set[str]) -> bool:
+        failed = sorted(n for n in producers if n not in outcomes or not outcomes[n].success)
+        if failed:
+            on_progress(f"{location.name}: not run, its producer {', '.join(failed)} did not publish")
+            return False
+        on_progress(f"{location.name}: materializing {len(keys_of[location.name])} assets")
+        started[location.name] = time.monotonic()
+        return True
+
+    def work(location: CodeLocation) -> LocationOutcome:  # in the child: the instance opened afresh
+        with DagsterInstance.from_ref(ref) as own:
+            return run_location(own, location, keys_of[location.name], log_level)
+
+    def done(location: CodeLocation, outcome: LocationOutcome | None, exitcode: int | None) -> None:
+        if outcome is None:
+            outcome = LocationOutcome(location.name, None, False, time.monotonic() - started[location.name], [],
+                                      f"the process building {location.name} ended without a result (exit code {exitcode}); "
+                                      "its run is marked failed by the next mesh command")
+        outcomes[location.name] = outcome
+        on_progress(_finished(outcome))
+
+    fork_each([loc for loc, _ in plan], workers, work, start, done)
+    return [outcomes[loc.name] for loc, _ in plan if loc.name in outcomes]
 
 
 def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:

@@ -96,7 +96,7 @@ class Mesh:
 
         if product_id not in self.products:
             raise KeyError(f"no product '{product_id}'; `mesh.catalog()` lists them")
-        [outcome] = build_mesh(mesh_instance(self.paths), self._locations, [product_id])
+        [outcome] = build_mesh(mesh_instance(self.paths), self._locations, [product_id], workers=1)
         if not outcome.success:
             raise RuntimeError(f"{product_id} did not publish (run {outcome.run_id}): {outcome.error}")
         return outcome.run_id

@@ -26,12 +26,13 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("MESH_DUCKDB_MEMORY_LIMIT", "2GB")
 
 
-def build_workers() -> int:
+def location_workers() -> int:
     """How many code locations `mesh build` runs at once, each in its own process (its
-    producers done first); by default one per CPU. 1 runs them one after another in-process."""
-    value = os.environ.get("MESH_BUILD_WORKERS", "")
+    producers done first); by default one per CPU. 1 runs them one after another in the
+    command's own process."""
+    value = os.environ.get("MESH_WORKERS", "")
     if value and not (value.isdigit() and int(value) >= 1):
-        raise ValueError(f"MESH_BUILD_WORKERS must be a whole number of at least 1, not '{value[:20]}'")
+        raise ValueError(f"MESH_WORKERS must be a whole number of at least 1, not '{value[:20]}'")
     return int(value) if value else max(1, os.cpu_count() or 1)
 
 

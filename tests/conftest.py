@@ -74,7 +74,7 @@ def built_mesh_template(tmp_path_factory, landing_root):
             shutil.rmtree(shared, ignore_errors=True)
             root = copy_landing(landing_root, shared)
             # One location after another: the concurrency cases compare against this run.
-            result = mesh("build", root=root, env={"MESH_BUILD_WORKERS": "1"})
+            result = mesh("build", root=root, env={"MESH_WORKERS": "1"})
             (shared / "build.json").write_text(json.dumps(
                 {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
     return shared

@@ -160,7 +160,7 @@ def test_side_by_side_a_failed_producer_stops_only_its_consumers(built_mesh_temp
     land_contacts_without_accounts(root)
 
     result = mesh("build", "--select", "marketing", "--select", "sales", "--select", "revenue_operations", root=root,
-                  env={"MESH_BUILD_WORKERS": "2"})
+                  env={"MESH_WORKERS": "2"})
 
     assert result.returncode == 1
     assert "marketing.lead_scoring_signals was not published" in result.stderr

@@ -66,7 +66,7 @@ def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(built_mes
     served = {p: DeltaTable(str(p)).version() for p in ports}
 
     killed = mesh("build", "--select", "sales", "--select", "revenue_operations", root=root,
-                  env={"MESH_FAILPOINTS": "audit.write", "MESH_BUILD_WORKERS": "2"})
+                  env={"MESH_FAILPOINTS": "audit.write", "MESH_WORKERS": "2"})
 
     assert killed.returncode == 1, killed.stdout + killed.stderr
     assert "the process building sales ended without a result (exit code -9)" in killed.stderr
