@@ -6,6 +6,7 @@ processing the same batch again publishes nothing new."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 import signal
 from datetime import datetime, timezone
 
@@ -77,3 +78,36 @@ def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(built_mes
     instance = DagsterInstance.from_config(str(root / "dagster"))
     dead = instance.get_runs(RunsFilter(tags={"mesh/code_location": "sales"}, statuses=[DagsterRunStatus.STARTED]))
     assert dead == []
+
+
+def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_template, tmp_path):
+    """`kill -9` of `mesh build` stops the processes building its locations, as it stops a
+    build that runs in one process: none goes on writing to a domain's files."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from platform_lib.settings import PROJECT_ROOT
+
+    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "2"}
+    build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing", "--select", "sales"],
+                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started = 0
+    while started < 2:
+        line = build.stderr.readline()
+        assert line, "the build ended before both locations started"
+        started += "materializing" in line
+    deadline = time.monotonic() + 30  # each is forked just after its line is printed
+    while len(children := psutil.Process(build.pid).children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children) == 2
+
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+
+    gone, alive = psutil.wait_procs(children, timeout=3)  # building Marketing alone takes longer
+    assert alive == [], "a location's process outlived the build that started it"
