@@ -13,14 +13,15 @@ from pathlib import Path
 
 import duckdb
 
-from platform_lib.assets import BUILDS, BuildContext, write_candidate
-from platform_lib.audit import q
-from platform_lib.types import DUCKDB_TYPES
-from platform_lib.landing import landed_files, scan
-from platform_lib.ports_io import port_table_name
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
-from platform_lib.spec import DataProduct
-from platform_lib.workspace import code_locations, declared_products, declared_sources, in_dependency_order
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.assets import BUILDS, BuildContext, write_candidate
+from platform_lib.dagster.dbt_cli import write_profile
+from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources, in_dependency_order
+from platform_lib.declare.spec import DataProduct
+from platform_lib.declare.types import DUCKDB_TYPES
+from platform_lib.lifecycle.read import port_table_name
+from platform_lib.storage.landing import landed_files, scan
+from platform_lib.storage.sql import q
 
 
 class _Quiet:
@@ -36,9 +37,10 @@ def compiled_models(paths: MeshPaths) -> dict[str, str]:
         if not (project / "dbt_project.yml").exists():
             continue
         target = paths.home / "floor-dbt" / project.name
-        env = {**os.environ, "MESH_HOME": str(paths.home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        profiles = write_profile(project, paths.warehouse(project.name), target)
+        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         subprocess.run([str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--project-dir", str(project),
-                        "--profiles-dir", str(project), "--target-path", str(target)], check=True, env=env,
+                        "--profiles-dir", str(profiles), "--target-path", str(target)], check=True, env=env,
                        capture_output=True)
         manifest = json.loads((target / "manifest.json").read_text())
         for node in manifest["nodes"].values():

@@ -20,11 +20,10 @@ from pathlib import Path
 
 from dagster import AssetKey
 
-from platform_lib.deploy import Topology
-from platform_lib.deploy.freshness import land_everywhere, wait_published
-from platform_lib.deploy.topology import production_settings
-from platform_lib.seed import generate
-from platform_lib.settings import MeshPaths
+from mesh_testkit.freshness import land_everywhere, wait_published
+from mesh_testkit.topology import Topology, production_settings
+from platform_lib.config import MeshPaths
+from platform_lib.ops.seed import generate
 
 ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
 GOAL_P99_SECONDS = 60

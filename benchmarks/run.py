@@ -74,7 +74,7 @@ def build_and_floor(scale: str, work: Path) -> dict:
     root = work / scale / "mesh"
     seeded, _, _ = measure([str(BIN / "mesh"), "seed", "--scale", scale, "--root", str(root)])
     built, peak, _ = measure([str(BIN / "mesh"), "build"], mesh_env(root))
-    floor_code = ("from benchmarks.floor import compiled_models, run_floor; from platform_lib.settings import MeshPaths;"
+    floor_code = ("from benchmarks.floor import compiled_models, run_floor; from platform_lib.config import MeshPaths;"
                   "p = MeshPaths.from_env(); m = compiled_models(p); print(run_floor(p, m)[0])")
     _, floor_peak, out = python(floor_code, mesh_env(root))
     floor = float(out.strip().splitlines()[-1])
@@ -98,11 +98,12 @@ def audit_of_rows(rows: int, work: Path) -> float:
     domain file as a product's candidate is."""
     code = f"""
 import time, duckdb
-from platform_lib.audit import audit, ensure_quarantine
-from platform_lib import contract
-from platform_lib.types import DUCKDB_TYPES
-from platform_lib.wap import scratch_table
-from platform_lib.workspace import code_locations, declared_products
+from platform_lib.lifecycle.audit import audit
+from platform_lib.storage.quarantine import ensure_quarantine
+from platform_lib.lifecycle import contract
+from platform_lib.declare.types import DUCKDB_TYPES
+from platform_lib.lifecycle.publish import scratch_table
+from platform_lib.dagster.workspace import code_locations, declared_products
 product = next(p for p in declared_products(code_locations()) if p.id == "sales.opportunity_pipeline")
 con = duckdb.connect({str(work / 'audit.duckdb')!r})
 con.execute("SET enable_progress_bar = false")
@@ -133,7 +134,7 @@ print(time.perf_counter() - started)
 def definition_loads(work: Path, products: int, repeat: int, only: set[str] | None = None) -> dict[str, float]:
     """Cold load of each code location (or `only` these) and of a synthetic domain, each in a fresh process."""
     from benchmarks.synthetic_domain import write_domain
-    from platform_lib.workspace import code_locations
+    from platform_lib.dagster.workspace import code_locations
 
     loads = {}
     for location in (loc for loc in code_locations() if only is None or loc.name in only):

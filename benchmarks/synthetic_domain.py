@@ -7,8 +7,8 @@ from pathlib import Path
 
 MODULE = '''
 from platform_lib import DataProduct, Domain, Owner, Source, data_product, domain_definitions
-from platform_lib.columns import EXTRACTED_AT, OCCURRED_AT, double, text
-from platform_lib.identifiers import ACCOUNT_ID, identifier
+from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, double, text
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 DOMAIN = Domain(name="{name}", description="A synthetic domain for load-time benchmarks.",
                 owner=Owner(team="{name}", role="Benchmark Owner"))

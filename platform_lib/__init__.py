@@ -6,10 +6,10 @@ import warnings
 # Dagster warns on every copy of a sensor, owners given or not; it says nothing to a mesh user.
 warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", module="dagster")
 
-from platform_lib.assets import BuildContext, data_product, staging_asset
-from platform_lib.domain import domain_definitions
-from platform_lib.ports_io import read_product
-from platform_lib.spec import SLA, Column, DataProduct, Domain, Owner, Rule, Source
+from platform_lib.dagster.assets import BuildContext, data_product, staging_asset
+from platform_lib.dagster.location import domain_definitions
+from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Owner, Rule, Source
+from platform_lib.lifecycle.read import read_product
 
 __all__ = [
     "SLA",

@@ -17,7 +17,6 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
 from dagster import DagsterInstance  # noqa: E402
 
-
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 # The longest test files first: workers take whole files in collection order, so starting
@@ -30,6 +29,16 @@ LONGEST_FIRST = ["test_topology.py", "test_erasure.py", "test_concurrency.py", "
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.fixture
+def configure(monkeypatch):
+    """Change the platform's settings for one test: they are read from the environment once
+    per process, so a test changes them here, and they are restored after it."""
+    from platform_lib import config
+
+    monkeypatch.setattr(config, "_current", config.settings())
+    return config.configure
 
 
 def shared_folder(tmp_path_factory, name: str) -> Path:
@@ -47,7 +56,7 @@ def landing_root(tmp_path_factory) -> Path:
 
     from filelock import FileLock
 
-    from platform_lib.seed import generate
+    from platform_lib.ops.seed import generate
 
     shared = shared_folder(tmp_path_factory, "landing-template")
     with FileLock(f"{shared}.lock"):

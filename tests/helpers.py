@@ -11,8 +11,9 @@ from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
-from platform_lib.resources import domain_resources
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib import config
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.resources import domain_resources
 
 
 def domain_defs(domain: str):
@@ -22,7 +23,7 @@ def domain_defs(domain: str):
 def materialize_domain(domain: str, root: Path, *, selection=None, instance=None, raise_on_error=True, extra_assets=()):
     """A real Dagster run of the domain's assets against mesh root `root`."""
     defs = domain_defs(domain)
-    os.environ["MESH_HOME"] = str(root)
+    config.configure(home=root)
     resources = {**defs.resources, **domain_resources(domain, MeshPaths(root))}
     return materialize(
         [*defs.assets, *extra_assets],

@@ -10,8 +10,8 @@ import sys
 
 from dagster import build_sensor_context
 
-from platform_lib.instance import mesh_instance
-from platform_lib.workspace import code_locations, in_dependency_order
+from platform_lib.dagster.workspace import code_locations, in_dependency_order
+from platform_lib.ops.instance import mesh_instance
 
 
 def main(suffix: str, max_rounds: int = 40) -> None:

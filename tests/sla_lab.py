@@ -10,9 +10,9 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance, materialize
 
 from platform_lib import Column, DataProduct, Owner, Source, data_product, staging_asset
-from platform_lib.columns import EXTRACTED_AT, OCCURRED_AT, key, text
-from platform_lib.resources import domain_resources
-from platform_lib.settings import MeshPaths
+from platform_lib.config import MeshPaths
+from platform_lib.dagster.resources import domain_resources
+from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, key, text
 
 OWNER = Owner(team="sla_lab", role="Lab Lead")
 EVENTS = Source(

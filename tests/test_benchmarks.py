@@ -9,8 +9,8 @@ from deltalake import DeltaTable
 
 from benchmarks.floor import compiled_models, run_floor
 from benchmarks.run import audit_of_rows, definition_loads
-from platform_lib.settings import MeshPaths
-from platform_lib.workspace import code_locations, declared_products
+from platform_lib.config import MeshPaths
+from platform_lib.dagster.workspace import code_locations, declared_products
 from tests.helpers import copy_of_built_mesh
 
 
@@ -21,8 +21,8 @@ def root(built_mesh_template, tmp_path_factory):
     return root
 
 
-def test_the_floor_is_the_products_own_transformations(root, monkeypatch):
-    monkeypatch.setenv("MESH_HOME", str(root))
+def test_the_floor_is_the_products_own_transformations(root, configure):
+    configure(home=str(root))
     paths = MeshPaths(root)
     seconds, rows = run_floor(paths, compiled_models(paths))
     assert seconds > 0

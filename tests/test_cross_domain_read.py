@@ -11,11 +11,11 @@ from dagster import AssetKey, DagsterInstance, materialize
 from deltalake import DeltaTable
 
 from platform_lib import Column, DataProduct, Domain, Owner, data_product
-from platform_lib.identifiers import ACCOUNT_ID
-from platform_lib.ports import ProductNotPublished
-from platform_lib.ports_io import read_product
-from platform_lib.resources import domain_resources
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.resources import domain_resources
+from platform_lib.declare.identifiers import ACCOUNT_ID
+from platform_lib.lifecycle.read import read_product
+from platform_lib.storage.ports import ProductNotPublished
 
 CONSUMER = Domain(
     name="partner_analytics",
@@ -58,7 +58,7 @@ def run_consumer(root):
 
 
 @pytest.fixture
-def granted(tmp_path, monkeypatch):
+def granted(tmp_path, configure):
     """A registry copy in which the consuming domain holds a grant for web_behavior."""
     root = tmp_path / "governance"
     shutil.copytree(PROJECT_ROOT / "governance", root)
@@ -69,7 +69,7 @@ def granted(tmp_path, monkeypatch):
         "granted": "2026-01-01", "expires": "2099-01-01",
     })
     (root / "grants.yaml").write_text(yaml.safe_dump(grants))
-    monkeypatch.setenv("MESH_GOVERNANCE", str(root))
+    configure(governance=str(root))
 
 
 def test_without_a_grant_the_consumer_cannot_read(built_marketing):

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from platform_lib.settings import PROJECT_ROOT
-from platform_lib.workspace import code_locations
+from platform_lib.config import PROJECT_ROOT
+from platform_lib.dagster.workspace import code_locations
 
 
 @pytest.mark.parametrize("location", code_locations(), ids=lambda loc: loc.name)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.config import PROJECT_ROOT, MeshPaths
 from tests.helpers import copy_of_built_mesh, mesh, query, traces
 
 

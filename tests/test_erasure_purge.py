@@ -7,9 +7,9 @@ from __future__ import annotations
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
+from platform_lib.config import MeshPaths
 from platform_lib.privacy import erasure
 from platform_lib.privacy.keys import Subject
-from platform_lib.settings import MeshPaths
 
 ERASED, KEPT = "CON-0000001", "CON-0000002"
 

@@ -12,20 +12,20 @@ import pytest
 import yaml
 
 from platform_lib import SLA, Column, DataProduct, Owner
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID
 from platform_lib.governance import policies
 from platform_lib.governance.access import AccessDenied
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID
-from platform_lib.ports_io import read_product
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.lifecycle.read import read_product
 from tests.helpers import mesh
 
 
 @pytest.fixture
-def governance(tmp_path, monkeypatch):
+def governance(tmp_path, configure):
     """A private copy of the governance registry, so tests can change grants and requests."""
     root = tmp_path / "governance"
     shutil.copytree(PROJECT_ROOT / "governance", root)
-    monkeypatch.setenv("MESH_GOVERNANCE", str(root))
+    configure(governance=str(root))
     return root
 
 

@@ -10,8 +10,8 @@ import pytest
 from dagster import AssetKey
 from deltalake import DeltaTable
 
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
-from platform_lib.workspace import code_locations
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.workspace import code_locations
 from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 PRODUCTS = {
@@ -119,11 +119,11 @@ def test_every_product_reports_all_five_slas(built_mesh):
 def test_failed_sla_checks_reach_the_alert_log(built_mesh):
     from dagster import DagsterInstance, build_sensor_context
 
-    from platform_lib.sla.alerts import notifier, sla_alert_sensor
+    from platform_lib.dagster.sla_alerts import Notifier, sla_alert_sensor
 
     root, _ = built_mesh
     instance = DagsterInstance.from_config(str(root / "dagster"))
-    sink = notifier(MeshPaths(root))
+    sink = Notifier(home=str(root))
     sensor = sla_alert_sensor("sales", [AssetKey(["sales", p]) for p in PRODUCTS["sales"]])
     context = build_sensor_context(instance=instance, resources={"notifier": sink})
     sensor(context)
@@ -179,13 +179,13 @@ def test_dbt_keeps_its_artifacts_and_parse_under_the_mesh_root(built_mesh):
         assert not list((PROJECT_ROOT / "dbt_projects" / domain / "target").glob("*_dbt_models-*")), "per-run folders in the project"
 
 
-def test_each_domain_duckdb_is_capped_and_the_cap_is_configuration(tmp_path, monkeypatch):
-    from platform_lib.resources import warehouse
+def test_each_domain_duckdb_is_capped_and_the_cap_is_configuration(tmp_path, configure):
+    from platform_lib.dagster.resources import DomainWarehouse
 
     def limit() -> str:
-        with warehouse("sales", MeshPaths(tmp_path)).get_connection() as con:
+        with DomainWarehouse(domain="sales", home=str(tmp_path)).get_connection() as con:
             return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
 
     assert limit() == "1.8 GiB"  # DuckDB reports 2GB (decimal) in binary units
-    monkeypatch.setenv("MESH_DUCKDB_MEMORY_LIMIT", "512MB")
+    configure(duckdb_memory_limit="512MB")
     assert limit() == "488.2 MiB"

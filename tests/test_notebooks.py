@@ -10,7 +10,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from nbclient import NotebookClient
 
-from platform_lib.settings import PROJECT_ROOT
+from platform_lib.config import PROJECT_ROOT
 from tests.helpers import copy_of_built_mesh
 
 

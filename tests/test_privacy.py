@@ -8,9 +8,9 @@ from deltalake import DeltaTable
 from pydantic import ValidationError
 
 from platform_lib import Column, DataProduct, Owner
+from platform_lib.config import MeshPaths
+from platform_lib.declare.identifiers import CONTACT_ID
 from platform_lib.governance import policies
-from platform_lib.identifiers import CONTACT_ID
-from platform_lib.settings import MeshPaths
 
 
 def test_lead_scoring_keeps_only_contacts_who_consented_to_analytics(built_marketing):

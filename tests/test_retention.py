@@ -7,19 +7,19 @@ import shutil
 from dagster import DagsterInstance
 from deltalake import DeltaTable
 
-from platform_lib.privacy.retention import retention_job
-from platform_lib.resources import domain_resources
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.resources import domain_resources
+from platform_lib.dagster.retention import retention_job
 from tests import sla_lab
 
 DAY = 24 * 60
 
 
-def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path, monkeypatch):
+def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path, configure):
     governance = tmp_path / "governance"
     shutil.copytree(PROJECT_ROOT / "governance", governance)
     (governance / "retention.yaml").write_text("quarantine_days: 90\nport_old_versions_days: 0\naudit_log_days: 2555\n")
-    monkeypatch.setenv("MESH_GOVERNANCE", str(governance))
+    configure(governance=str(governance))
     sla_lab.land(tmp_path, "old", [5 * DAY, 6 * DAY])
     sla_lab.land(tmp_path, "mixed", [10, 4 * DAY])
     product, asset = sla_lab.event_log(retention_days=3)

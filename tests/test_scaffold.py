@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from platform_lib.settings import PROJECT_ROOT
+from platform_lib.config import PROJECT_ROOT
 from tests.helpers import copy_of_built_mesh
 
 # dbt's parse (target/) is kept: the copy's projects are unchanged, so loads reuse it.
@@ -32,7 +32,7 @@ def run(project, *args, principal=None, home=None):
         env["MESH_PRINCIPAL"] = principal
     if home:
         env.update(MESH_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
-    result = subprocess.run([sys.executable, "-m", "platform_lib.cli", *args], cwd=project, env=env,
+    result = subprocess.run([sys.executable, "-m", "platform_lib.ops.cli", *args], cwd=project, env=env,
                             capture_output=True, text=True, timeout=600)
     return result
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from platform_lib.seed import generate
+from platform_lib.ops.seed import generate
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -124,9 +124,9 @@ def test_an_increment_is_new_fresh_and_keeps_every_reference(tmp_path, landing_r
     import importlib
     import shutil
 
+    from platform_lib.config import MeshPaths
+    from platform_lib.ops.seed.increment import land_increment
     from platform_lib.privacy.stores import reader as landed
-    from platform_lib.seed.increment import land_increment
-    from platform_lib.settings import MeshPaths
 
     shutil.copytree(landing_root / "landing", tmp_path / "landing")
     paths, now = MeshPaths(tmp_path), datetime(2026, 11, 2, 12, 30, tzinfo=timezone.utc)

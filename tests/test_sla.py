@@ -12,17 +12,18 @@ from dagster._core.events import StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 from deltalake import DeltaTable
 
-from platform_lib.ports_io import RetiredVersion, deprecation
-from platform_lib.settings import MeshPaths
-from platform_lib.sla import contracts, docs_currency
+from platform_lib.config import MeshPaths
+from platform_lib.declare import versions as contracts
+from platform_lib.lifecycle.read import RetiredVersion, deprecation
+from platform_lib.sla import docs_currency
 from tests import sla_lab
 from tests.helpers import mesh
 
 
 @pytest.fixture
-def contracts_dir(tmp_path, monkeypatch):
+def contracts_dir(tmp_path, configure):
     root = tmp_path / "contracts"
-    monkeypatch.setenv("MESH_CONTRACTS", str(root))
+    configure(contracts=str(root))
     return root
 
 

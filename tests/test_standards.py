@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
-from platform_lib.settings import MeshPaths
-from platform_lib.sla import contracts
-from platform_lib.standards.export import export
+from platform_lib.catalog.export import export
+from platform_lib.config import MeshPaths
+from platform_lib.declare import versions as contracts
 from tests import sla_lab
 from tests.helpers import mesh
 from tests.test_mesh import ALL
@@ -103,8 +103,8 @@ def test_odps_descriptors_validate_and_point_at_the_odcs_contracts(exported):
     assert [p["name"] for p in health["inputPorts"]] == ["product.product_health_scores"]
 
 
-def test_a_deprecated_major_gets_its_own_contract_and_output_port(tmp_path, monkeypatch):
-    monkeypatch.setenv("MESH_CONTRACTS", str(tmp_path / "contracts"))
+def test_a_deprecated_major_gets_its_own_contract_and_output_port(tmp_path, configure):
+    configure(contracts=str(tmp_path / "contracts"))
     today = datetime.now(timezone.utc).date()
     v1, _ = sla_lab.event_log()
     contracts.write_snapshot(v1, today)
@@ -124,8 +124,8 @@ def test_a_deprecated_major_gets_its_own_contract_and_output_port(tmp_path, monk
         ("1.0.0", "urn:gtm-mesh:contract:sla_lab.event_log:v1"), ("2.0.0", "urn:gtm-mesh:contract:sla_lab.event_log:v2")]
 
 
-def test_a_served_major_without_its_snapshot_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("MESH_CONTRACTS", str(tmp_path / "contracts"))
+def test_a_served_major_without_its_snapshot_is_a_clear_error(tmp_path, configure):
+    configure(contracts=str(tmp_path / "contracts"))
     v2, _ = sla_lab.event_log(version="2.0.0", rename=True,
                               deprecations={1: datetime.now(timezone.utc).date() + timedelta(days=30)})
     with pytest.raises(FileNotFoundError, match=r"sla_lab.event_log: major v1 is still served but has no contract snapshot"):

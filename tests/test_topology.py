@@ -10,9 +10,9 @@ import time
 
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus
 
-from platform_lib.deploy import Topology
-from platform_lib.deploy.freshness import wait_published
-from platform_lib.workspace import code_locations, declared_products
+from mesh_testkit.freshness import wait_published
+from mesh_testkit.topology import Topology
+from platform_lib.dagster.workspace import code_locations, declared_products
 
 ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
 # Generous: the freshness goal is measured by `benchmarks/freshness.py`, not asserted here.

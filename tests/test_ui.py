@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_lib.settings import PROJECT_ROOT
+from platform_lib.config import PROJECT_ROOT
 from tests.test_mesh import ALL
 
 QUERY = """{ assetNodes {

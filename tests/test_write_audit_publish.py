@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 from deltalake import DeltaTable
 
-from platform_lib.settings import MeshPaths
+from platform_lib.config import MeshPaths
 from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 

@@ -1,8 +1,8 @@
 """What the support desk, survey tool and billing system export."""
 
 from platform_lib import Source
-from platform_lib.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, date, double, integer, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, date, double, integer, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
 DOMAIN = "customer_success"
 PRIORITIES = ("low", "normal", "high", "urgent")

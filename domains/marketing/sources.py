@@ -2,8 +2,8 @@
 email service, web analytics, forms and content platform)."""
 
 from platform_lib import Source
-from platform_lib.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, boolean, date, double, integer, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, boolean, date, double, integer, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
 DOMAIN = "marketing"
 

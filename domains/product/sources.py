@@ -1,8 +1,8 @@
 """What the product's own systems export: workspaces, users, product events, sessions."""
 
 from platform_lib import Source
-from platform_lib.columns import CREATED_AT, EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, integer, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID, identifier
+from platform_lib.declare.columns import CREATED_AT, EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, integer, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID, identifier
 
 DOMAIN = "product"
 # The product knows an account once it has a workspace.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from platform_lib.spec import DataProduct
+from platform_lib.declare.spec import DataProduct
 
 # Where a word matches -> how much it counts.
 WEIGHTS = {"name": 10.0, "owner": 4.0, "description": 3.0, "column": 2.0, "column_description": 1.0}

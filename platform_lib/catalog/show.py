@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from deltalake import DeltaTable
 
+from platform_lib.config import MeshPaths
+from platform_lib.declare.spec import DataProduct
 from platform_lib.governance import registry
 from platform_lib.governance.access import AccessDenied
-from platform_lib.ports import ProductNotPublished
-from platform_lib.ports_io import read_product
-from platform_lib.settings import MeshPaths
-from platform_lib.spec import DataProduct
+from platform_lib.lifecycle.read import read_product
+from platform_lib.storage.ports import ProductNotPublished, port_versions
 
 
 def served_versions(paths: MeshPaths, product: DataProduct) -> list[dict]:
-    root = paths.products / product.domain / product.name
     out = []
-    for folder in sorted(root.glob("v*")) if root.exists() else []:
-        if (folder / "_delta_log").is_dir():
-            table = DeltaTable(str(folder))
-            out.append({"major": folder.name, "delta_version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(),
-                        "path": str(folder)})
+    for folder in port_versions(paths, product.domain, product.name):
+        table = DeltaTable(str(folder))
+        out.append({"major": folder.name, "delta_version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(),
+                    "path": str(folder)})
     return out
 
 

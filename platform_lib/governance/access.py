@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from platform_lib.audit import q
+from platform_lib.declare import versions as contracts
 from platform_lib.governance import registry
 from platform_lib.governance.registry import Grant, Principal
-from platform_lib.sla import contracts
+from platform_lib.storage.sql import q
 
 HASHED = {"email", "phone", "ip", "identifier"}
 

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from platform_lib.settings import MeshPaths
+from platform_lib.config import MeshPaths
 
 GENESIS = "0" * 64
 

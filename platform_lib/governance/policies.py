@@ -5,14 +5,16 @@ run on every domain's declarations when its code location loads, and in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
+from platform_lib.declare.purposes import PURPOSES
+from platform_lib.declare.spec import SEMVER, DataProduct
 from platform_lib.governance import registry
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
-from platform_lib.privacy.purposes import PURPOSES
-from platform_lib.spec import SEMVER, DataProduct
 
 COMMON_IDENTIFIERS = {c.name: c for c in (ACCOUNT_ID, CONTACT_ID, USER_ID)}
 IDENTIFIER_LOOKALIKE = re.compile(r"^(acct|accnt|account|cust|customer|contact|cntct|usr|user)(_?id|_?key|_?num)?$|^(accountid|contactid|userid)$")
@@ -82,7 +84,7 @@ def _identifiers(p: DataProduct, today: date) -> list[str]:
     for c in p.columns:
         standard = COMMON_IDENTIFIERS.get(c.name)
         if standard and (c.type != standard.type or c.pattern != standard.pattern):
-            problems.append(f"{c.name} must be {standard.type} in format {standard.pattern} (use platform_lib.identifiers)")
+            problems.append(f"{c.name} must be {standard.type} in format {standard.pattern} (use platform_lib.declare.identifiers)")
         elif not standard and IDENTIFIER_LOOKALIKE.match(c.name):
             problems.append(f"column {c.name} looks like a common identifier; name it account_id, contact_id or user_id")
     return problems
@@ -133,7 +135,7 @@ POLICIES = (
     Policy("sla", "A product states what it guarantees.", "declare SLA targets (or keep the defaults)", _sla),
     Policy("semantic_version", "Consumers pin versions; versions must mean something.", "use MAJOR.MINOR.PATCH", _version),
     Policy("common_identifiers", "Products combine on one account_id, contact_id and user_id.",
-           "use platform_lib.identifiers for identifier columns", _identifiers),
+           "use platform_lib.declare.identifiers for identifier columns", _identifiers),
     Policy("naming", "Predictable names make products composable.", "rename the column", _naming),
     Policy("access", "Cross-domain use needs a data-usage agreement.",
            "request it: mesh access request <product> --purpose ...; the owner approves", _access),
@@ -164,3 +166,17 @@ def enforce(products: list[DataProduct], today: date | None = None) -> None:
     failing = [v for v in evaluate(products, today) if v.exempted_by is None]
     if failing:
         raise PolicyViolation(failing)
+
+
+# Whether a code location refuses to load with a violation (it does, except while
+# `mesh policy check` loads every location to report all violations at once).
+LOAD_GATE: ContextVar[bool] = ContextVar("policy_load_gate", default=True)
+
+
+@contextmanager
+def reporting_only() -> Iterator[None]:
+    token = LOAD_GATE.set(False)
+    try:
+        yield
+    finally:
+        LOAD_GATE.reset(token)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import getpass
 import os
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from platform_lib.settings import PROJECT_ROOT
+from platform_lib.config import settings
 
 
 class _Model(BaseModel):
@@ -69,7 +69,7 @@ class UnknownPrincipal(LookupError):
 
 
 def governance_dir() -> Path:
-    return Path(os.environ.get("MESH_GOVERNANCE") or PROJECT_ROOT / "governance")
+    return settings().governance
 
 
 def _load(name: str, key: str, model):
@@ -123,7 +123,7 @@ def save_requests(items: list[AccessRequest]) -> None:
 def current_principal() -> Principal:
     """The caller: `MESH_PRINCIPAL`, else the OS user mapped in the registry."""
     known = principals()
-    wanted = os.environ.get("MESH_PRINCIPAL")
+    wanted = settings().principal
     if wanted:
         if wanted not in known:
             raise UnknownPrincipal(f"MESH_PRINCIPAL '{wanted}' is not in governance/principals.yaml; ask the platform team to register it")

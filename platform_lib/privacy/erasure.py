@@ -21,12 +21,15 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, Field
 
-from platform_lib.audit import q
+from platform_lib.config import MeshPaths
+from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.keys import KINDS, PERSON_KINDS, Subject, column_kind, digest, privacy_dir, salt
-from platform_lib.settings import MeshPaths
-from platform_lib.spec import DataProduct, Source
+from platform_lib.storage.ports import all_ports
+from platform_lib.storage.sql import q
+from platform_lib.storage.warehouse import compact
+from platform_lib.storage.warehouse import connect as connect_warehouse
 
 STATUTORY_DAYS = 30
 
@@ -159,15 +162,12 @@ def resolve(subject: Subject, paths: MeshPaths, domains: list[str], carriers: di
             db = paths.warehouse(domain)
             if not db.exists():
                 continue
-            con = duckdb.connect(str(db), read_only=True)
-            try:
+            with connect_warehouse(paths, domain, read_only=True) as con:
                 for schema, table, columns in stores.tables(con):
                     if schema != "staging":
                         continue
                     kinds = {c: carriers[c] for c in columns if c in carriers}
                     _follow(con, f"{q(schema)}.{q(table)}", kinds, values)
-            finally:
-                con.close()
         if sum(len(v) for v in values.values()) == before:
             break
     return values
@@ -248,13 +248,10 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
                 here[f"landing:{f.relative_to(paths.home)}"] = n
         db = paths.warehouse(domain)
         if db.exists():
-            wh = duckdb.connect(str(db), read_only=True)
-            try:
+            with connect_warehouse(paths, domain, read_only=True) as wh:
                 matcher.load(wh)
                 here |= {f"warehouse:{domain}.duckdb:{t}": n for t, n in stores.warehouse_matches(wh, matcher).items()}
-            finally:
-                wh.close()
-        for folder in stores.port_folders(paths.products, domain):
+        for folder in all_ports(paths, domain):
             if anywhere := stores.port_files_matches(con, matcher, folder):
                 current = stores.port_matches(con, matcher, folder)
                 here[f"{'port' if current else 'history'}:{folder.relative_to(paths.products)}"] = current or anywhere
@@ -312,7 +309,7 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
             if key in part.holds or _changed_since(f, request.planned_at):
                 if n := stores.rewrite_landing_file(con, matcher, f, known=key in part.holds):
                     removed[key] = n
-        for folder in stores.port_folders(paths.products, domain):
+        for folder in all_ports(paths, domain):
             name = folder.relative_to(paths.products)
             if f"port:{name}" in part.holds or _changed_since(folder / "_delta_log", request.planned_at):
                 if n := stores.erase_port_rows(con, matcher, folder, request_id):
@@ -320,13 +317,10 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         con.close()
         db = paths.warehouse(domain)
         if db.exists():
-            wh = duckdb.connect(str(db))
-            try:
+            with connect_warehouse(paths, domain) as wh:
                 matcher.load(wh)
                 removed |= {f"warehouse:{domain}.duckdb:{t}": n
                             for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
-            finally:
-                wh.close()
         record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id])
         return removed
 
@@ -343,14 +337,14 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         touched = {*part.holds, *part.rows_removed}
         changed = {f"{domain}/{name}" for name in part.rebuild} | {
             k.split(":", 1)[1].rsplit("/", 1)[0] for k in touched if k.startswith(("port:", "history:"))}
-        ports = [folder for folder in stores.port_folders(paths.products, domain)
+        ports = [folder for folder in all_ports(paths, domain)
                  if str(folder.relative_to(paths.products).parent) in changed]
         purged = sum(stores.purge_history(folder) for folder in ports)
         # Deleted and replaced rows linger in the file's freed blocks until it is rewritten.
         db = paths.warehouse(domain)
         rewritten = db.exists() and (part.rebuild or any(k.startswith("warehouse:") for k in touched))
         if rewritten:
-            stores.compact(db)
+            compact(db)
         landing = [paths.home / k.removeprefix("landing:") for k in touched if k.startswith("landing:")]
         left = scan(paths, request, [domain], landing=landing, ports=ports, warehouse=bool(rewritten))
         if any(left.values()):
@@ -429,17 +423,14 @@ def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landi
     for domain in domains:
         for f in stores.landing_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
             checked[f"landing:{f.relative_to(paths.home)}"] = stores.landing_matches(con, matcher, f)
-        for folder in stores.port_folders(paths.products, domain) if ports is None else ports:
+        for folder in all_ports(paths, domain) if ports is None else ports:
             checked[f"port:{folder.relative_to(paths.products)}"] = stores.port_files_matches(con, matcher, folder)
         db = paths.warehouse(domain)
         if warehouse and db.exists():
-            wh = duckdb.connect(str(db), read_only=True)
-            try:
+            with connect_warehouse(paths, domain, read_only=True) as wh:
                 matcher.load(wh)
                 found = stores.warehouse_matches(wh, matcher)
                 checked |= {f"warehouse:{domain}.duckdb:{schema}.{table}": found.get(f"{schema}.{table}", 0)
                             for schema, table, _ in stores.tables(wh)}
-            finally:
-                wh.close()
     con.close()
     return checked

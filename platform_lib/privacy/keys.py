@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_lib.messages import brief
-from platform_lib.settings import MeshPaths
-from platform_lib.spec import Column
+from platform_lib.config import MeshPaths
+from platform_lib.declare.names import brief
+from platform_lib.declare.spec import Column
 
 # The kinds of identifier a subject is recognised by; the column names that carry them
 # are the mesh's common identifiers, plus every column classified as a pii email.

@@ -5,25 +5,22 @@ the rows of their output ports; `governance/retention.yaml` declares the stores 
 platform keeps on its own: quarantine, superseded port versions, the access audit log.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import yaml
-from dagster import JobDefinition, OpExecutionContext, Output, ScheduleDefinition, job, op
 from deltalake import DeltaTable
 from pydantic import BaseModel
 
-from platform_lib.audit import lit, q
+from platform_lib.config import MeshPaths
+from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
-from platform_lib.landing import EXTENSIONS, header
-from platform_lib.automation.settings import AUTOMATION
 from platform_lib.privacy.stores import reader
-from platform_lib.resources import MeshResource
-from platform_lib.settings import MeshPaths
-from platform_lib.spec import DataProduct, Source
-
-RETENTION_JOB = "retention"
+from platform_lib.storage import warehouse
+from platform_lib.storage.landing import EXTENSIONS, header
+from platform_lib.storage.ports import port_versions
+from platform_lib.storage.sql import lit, q
 
 
 class StoreRetention(BaseModel):
@@ -82,46 +79,24 @@ def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now:
     return int(metrics.get("num_deleted_rows", 0)), len(vacuumed)
 
 
-def retention_job(domain: str, sources: list[Source], products: list[DataProduct]) -> JobDefinition:
-    @op(name="expire_data", pool=f"duckdb_{domain}",
-        description=f"Physically remove {domain}'s data older than its declared retention from every store.")
-    def expire_data(context: OpExecutionContext, mesh: MeshResource):
-        paths, now, stores = mesh.paths, datetime.now(timezone.utc), store_retention()
-        con = duckdb.connect()
-        files = {s.id: expire_landing(con, paths, s, now) for s in sources}
-        con.close()
-        rows: dict[str, int] = {}
-        if paths.warehouse(domain).exists():
-            wh = duckdb.connect(str(paths.warehouse(domain)))
-            try:
-                rows = expire_warehouse(wh, sources, stores.quarantine_days, now)
-            finally:
-                wh.close()
-        ports = {}
-        for product in products:
-            for folder in sorted((paths.products / domain / product.name).glob("v*")):
-                if (folder / "_delta_log").is_dir():
-                    ports[f"{product.id}/{folder.name}"] = expire_port(folder, product, stores.port_old_versions_days, now)
-        context.log.info(f"retention in {domain}: {sum(files.values())} landing files, {sum(rows.values())} warehouse rows, "
-                         f"{sum(r for r, _ in ports.values())} port rows, {sum(f for _, f in ports.values())} old port files removed")
-        yield Output(None, metadata={
-            "landing_files_removed": sum(files.values()), "landing_files_by_source": files,
-            "warehouse_rows_removed": rows,
-            "port_rows_removed": {k: r for k, (r, _) in ports.items()},
-            "port_files_vacuumed": {k: f for k, (_, f) in ports.items()},
-        })
-
-    @job(name=RETENTION_JOB, tags={"mesh/privacy": "retention"},
-         description=f"Remove {domain}'s expired data: landing files, staged rows, quarantine, port rows and old port versions.")
-    def _retention():
-        expire_data()
-
-    return _retention
-
-
-def retention_schedule(job_def: JobDefinition) -> ScheduleDefinition:
-    return ScheduleDefinition(
-        name="retention_daily", job=job_def, cron_schedule="30 3 * * *", execution_timezone="UTC",
-        default_status=AUTOMATION.schedule_status,
-        description="Daily at 03:30 UTC: remove data past its declared retention from every store of the domain.",
-    )
+def expire_domain(paths: MeshPaths, domain: str, sources: list[Source], products: list[DataProduct],
+                  now: datetime) -> dict:
+    """Remove everything of `domain` past its retention, in every store; what was removed."""
+    stores = store_retention()
+    con = duckdb.connect()
+    files = {s.id: expire_landing(con, paths, s, now) for s in sources}
+    con.close()
+    rows: dict[str, int] = {}
+    if paths.warehouse(domain).exists():
+        with warehouse.connect(paths, domain) as wh:
+            rows = expire_warehouse(wh, sources, stores.quarantine_days, now)
+    ports = {}
+    for product in products:
+        for folder in port_versions(paths, domain, product.name):
+            ports[f"{product.id}/{folder.name}"] = expire_port(folder, product, stores.port_old_versions_days, now)
+    return {
+        "landing_files_removed": sum(files.values()), "landing_files_by_source": files,
+        "warehouse_rows_removed": rows,
+        "port_rows_removed": {k: r for k, (r, _) in ports.items()},
+        "port_files_vacuumed": {k: f for k, (_, f) in ports.items()},
+    }

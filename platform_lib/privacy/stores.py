@@ -9,17 +9,17 @@ Matching is by salted hash (`keys.sql_digest`) over the columns that carry ident
 from __future__ import annotations
 
 import json
-import time
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from platform_lib.audit import lit, q
-from platform_lib.landing import header
 from platform_lib.privacy.keys import sql_digest
+from platform_lib.storage.landing import header
+from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
 LANDING_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -129,29 +129,7 @@ def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: 
     return found
 
 
-def compact(db: Path) -> None:
-    """Rewrite the database file so deleted rows do not linger in freed blocks."""
-    fresh = db.with_name(f".{db.name}.compacting")
-    fresh.unlink(missing_ok=True)
-    con = duckdb.connect()
-    try:
-        con.execute(f"ATTACH {lit(str(db))} AS old")
-        con.execute(f"ATTACH {lit(str(fresh))} AS fresh")
-        con.execute("COPY FROM DATABASE old TO fresh")
-        con.execute("DETACH old")
-        con.execute("DETACH fresh")
-    finally:
-        con.close()
-    os.replace(fresh, db)
-    Path(f"{db}.wal").unlink(missing_ok=True)
-
-
 # ---- Delta output ports ----------------------------------------------------------------
-
-
-def port_folders(products_root: Path, domain: str | None = None) -> list[Path]:
-    root = products_root / domain if domain else products_root
-    return sorted(p.parent for p in root.rglob("_delta_log")) if root.is_dir() else []
 
 
 def port_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Path) -> int:

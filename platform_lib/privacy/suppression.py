@@ -10,9 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from platform_lib.audit import q
+from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import privacy_dir, salt, sql_digest
-from platform_lib.settings import MeshPaths
+from platform_lib.storage.sql import q
 
 TABLE = "_mesh_suppressed"
 

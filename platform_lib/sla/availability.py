@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from platform_lib.declare.checks import BLOCKING
+
 WINDOW_DAYS = 30
 
 
@@ -75,3 +77,11 @@ def measure(
         if ok is not None:
             healthy = ok
     return Availability(min(1.0, up / (now - start)), target, window_days)
+
+
+def measure_product(instance: DagsterInstance, key: AssetKey, target: float, now: float, published_now: bool,
+                    first_commit: float | None) -> Availability:
+    """A product's availability including the publish that is happening `now`."""
+    history = blocking_history(instance, key, list(BLOCKING), since=now - WINDOW_DAYS * 86400)
+    published = publications(instance, key) + ([now] if published_now else [])
+    return measure(now, published, [*history, (now, published_now)], first_commit, target)

@@ -67,3 +67,17 @@ def measure(code: list[Span], docs: list[Span], max_age_days: float) -> DocsCurr
         return DocsCurrency("unknown", None, None, max_age_days, f"no git history for the product's files ({type(err).__name__})")
     outdated = code_at - docs_at > max_age_days * 86400
     return DocsCurrency("outdated" if outdated else "current", code_at, docs_at, max_age_days)
+
+
+@dataclass(frozen=True)
+class DocSources:
+    """Where a product's code and its documentation live, for documentation currency."""
+
+    code: tuple[Span, ...]
+    docs: tuple[Span, ...]
+
+
+def measure_sources(sources: DocSources | None, max_age_days: float) -> DocsCurrency:
+    if sources is None:
+        return DocsCurrency("unknown", None, None, max_age_days, "no source files known")
+    return measure(list(sources.code), list(sources.docs), max_age_days)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import duckdb
 
-from platform_lib.audit import q
+from platform_lib.storage.sql import q
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from platform_lib.sla.checks import AVAILABILITY, DOCUMENTATION, FRESHNESS, QUALITY_SCORE, SCHEMA_STABILITY
-from platform_lib.spec import DataProduct
+from platform_lib.declare.checks import AVAILABILITY, DOCUMENTATION, FRESHNESS, QUALITY_SCORE, SCHEMA_STABILITY
+from platform_lib.declare.spec import DataProduct
 
 WINDOW = 30 * 86400
 # SLA check -> (metadata key holding the measured value, how the target reads)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from platform_lib.ports import OutputPort, fingerprint
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
-from platform_lib.workspace import code_locations, declared_products
+from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.dagster.workspace import code_locations, declared_products
+from platform_lib.storage.ports import OutputPort, fingerprint
 from tests.helpers import copy_of_built_mesh
 from tests.reliability.ledger import record
 
@@ -61,7 +61,7 @@ def _read_while_publishing(port_path: str, rounds: int, queue) -> None:
 
 
 def test_a_reader_racing_a_publisher_sees_whole_versions_only(tmp_path, request):
-    from platform_lib.spec import Column
+    from platform_lib.declare.spec import Column
 
     declared = declared_products(code_locations())[0]
     product = declared.model_copy(update={"name": "race", "primary_key": ("id",), "columns": (

@@ -6,15 +6,15 @@ processing the same batch again publishes nothing new."""
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 import signal
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
-from platform_lib.seed.increment import land_increment
-from platform_lib.settings import MeshPaths
+from platform_lib.config import MeshPaths
+from platform_lib.ops.seed.increment import land_increment
 from tests.helpers import copy_of_built_mesh, mesh
 from tests.reliability.ledger import record
 
@@ -90,7 +90,7 @@ def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_
 
     import psutil
 
-    from platform_lib.settings import PROJECT_ROOT
+    from platform_lib.config import PROJECT_ROOT
 
     root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "2"}

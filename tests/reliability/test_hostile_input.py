@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from platform_lib.cli import main
+from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.governance.access import AccessDenied
-from platform_lib.notebook import Mesh
-from platform_lib.ports_io import read_product
-from platform_lib.settings import PROJECT_ROOT, MeshPaths
+from platform_lib.lifecycle.read import read_product
+from platform_lib.ops.cli import main
+from platform_lib.ops.notebook import Mesh
 from tests.helpers import copy_of_built_mesh, mesh, query
 from tests.reliability.ledger import record
 
@@ -69,11 +69,9 @@ def files_of_project() -> set[str]:
     ("scaffold", "product", "marketing", OUTSIDE, "--from", "sales.accounts"),
     ("contracts", "snapshot", OUTSIDE),
 ], ids=lambda c: " ".join(c)[:60])
-def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, root, monkeypatch):
+def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, root, configure):
     # In-process through click's runner: the same `mesh` command, without a process start per case.
-    monkeypatch.setenv("MESH_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("MESH_PRINCIPAL", PRINCIPAL)
+    configure(home=str(root), dagster_home=str(root / "dagster"), principal=PRINCIPAL)
     before = files_of_project()
     out = CliRunner().invoke(main, list(command))
     assert out.exit_code != 0, f"accepted: {command[:3]}\n{out.output[-500:]}"
@@ -97,8 +95,8 @@ def test_a_filter_value_stays_a_value(root):
     assert out.returncode == 0 and json.loads(out.stdout) == [], out.stdout[-500:] + out.stderr[-500:]
 
 
-def test_an_ungranted_principal_reads_nothing_by_any_path(root, monkeypatch):
-    monkeypatch.setenv("MESH_HOME", str(root))
+def test_an_ungranted_principal_reads_nothing_by_any_path(root, configure):
+    configure(home=str(root))
     paths = MeshPaths(root)
     # dana.sdr holds no grant on sales.opportunity_pipeline.
     cli = mesh("read", "sales.opportunity_pipeline", "--format", "csv", root=root, principal="dana.sdr")

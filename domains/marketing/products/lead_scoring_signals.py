@@ -1,7 +1,6 @@
-from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
-
 from domains.marketing.domain import MARKETING
+from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
 # The scoring rule: points per signal in the 30 days before the scoring time, each
 # signal capped so no single behaviour dominates; unsubscribing costs 20 points; the

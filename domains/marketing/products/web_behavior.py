@@ -1,7 +1,6 @@
-from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
-from platform_lib.identifiers import ACCOUNT_ID, identifier
-
 from domains.marketing.domain import MARKETING
+from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 
 def count(name: str, description: str) -> Column:

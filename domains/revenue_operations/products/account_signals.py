@@ -1,8 +1,7 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import double, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, identifier
-
 from domains.revenue_operations.domain import REVENUE_OPERATIONS
+from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib.declare.columns import double, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 # The signal catalog: type -> (category, source product, what it means and how strong it is).
 SIGNAL_TYPES: dict[str, tuple[str, str, str]] = {

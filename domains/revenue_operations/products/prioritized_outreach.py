@@ -1,8 +1,7 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import count, double, integer, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
-
 from domains.revenue_operations.domain import REVENUE_OPERATIONS
+from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib.declare.columns import count, double, integer, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
 LATE_STAGES = ("proposal", "negotiation")
 WINDOW_DAYS = 14

@@ -1,8 +1,7 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import count, date, ts
-from platform_lib.identifiers import ACCOUNT_ID, identifier
-
 from domains.sales.domain import SALES
+from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib.declare.columns import count, date, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 ACCOUNT_INTERACTIONS = DataProduct(
     domain="sales",

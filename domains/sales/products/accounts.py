@@ -1,7 +1,6 @@
-from platform_lib import BuildContext, DataProduct, data_product
-
 from domains.sales.domain import SALES
 from domains.sales.sources import accounts as CRM_ACCOUNTS
+from platform_lib import BuildContext, DataProduct, data_product
 
 ACCOUNTS = DataProduct(
     domain="sales",

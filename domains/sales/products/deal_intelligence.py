@@ -1,8 +1,7 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import boolean, double, integer, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, identifier
-
 from domains.sales.domain import OPEN_STAGES, SALES
+from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib.declare.columns import boolean, double, integer, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 STALL_FLOOR_DAYS = 30  # never call a deal stalled before a month in one stage
 

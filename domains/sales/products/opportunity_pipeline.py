@@ -1,8 +1,7 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
-from platform_lib.columns import boolean, date, double, integer, key, text, ts
-from platform_lib.identifiers import ACCOUNT_ID, identifier
-
 from domains.sales.domain import FORECAST_CATEGORIES, OPEN_STAGES, SALES, STAGES
+from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib.declare.columns import boolean, date, double, integer, key, text, ts
+from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 OPPORTUNITY_PIPELINE = DataProduct(
     domain="sales",

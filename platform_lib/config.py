@@ -1,0 +1,159 @@
+"""The mesh's configuration, read once from the environment, and the layout under its root.
+
+`settings()` is the only reader of the environment in the platform: every `MESH_*`
+variable (and `DAGSTER_HOME`) is a field of `MeshSettings`, validated when first read.
+`MeshPaths` is the only place that knows where things live under the mesh root
+(`MESH_HOME`, by default `<project>/.mesh`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class MeshSettings(BaseSettings):
+    """Every setting of the mesh, from `MESH_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MESH_", frozen=True, extra="forbid", populate_by_name=True)
+
+    home: Path = PROJECT_ROOT / ".mesh"
+    # The Dagster instance the mesh records its runs in; default `<home>/dagster`.
+    dagster_home: Path | None = Field(None, validation_alias=AliasChoices("DAGSTER_HOME"))
+    # How much memory one domain's DuckDB may hold before it spills to disk (DuckDB's own
+    # default is 80% of RAM per database, so a few busy domains could claim the machine).
+    duckdb_memory_limit: str = "2GB"
+    # How many code locations `mesh build` runs at once, each in its own process; by
+    # default one per CPU. 1 runs them one after another in the command's own process.
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    # Where people reach the Dagster UI; contracts and alerts link to it.
+    ui_url: str = "http://127.0.0.1:3000"
+    # Whether sensors and schedules start on ('on' in production), and how often sensors look.
+    automation: Literal["on", "off"] = "off"
+    landing_sensor_seconds: int = Field(15, ge=1)
+    automation_sensor_seconds: int = Field(15, ge=1)
+    erasure_sensor_seconds: int = Field(30, ge=1)
+    # The governance registry (principals, grants, exemptions) and the contract snapshots.
+    governance: Path = PROJECT_ROOT / "governance"
+    contracts: Path = PROJECT_ROOT / "contracts"
+    # Who the caller is, when it is not the OS user mapped in the registry.
+    principal: str | None = None
+    # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
+    failpoints: str = ""
+    slack_webhook_url: str = ""
+
+    @field_validator("home", "dagster_home", "governance", "contracts", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        # Every process the platform starts agrees on a path whatever its working directory.
+        return v.expanduser().resolve() if v is not None else None
+
+    @field_validator("automation", mode="before")
+    @classmethod
+    def _switch(cls, v):
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("ui_url", mode="after")
+    @classmethod
+    def _no_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def failpoint_names(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.failpoints.split(",") if p.strip())
+
+    @property
+    def automation_running(self) -> bool:
+        return self.automation == "on"
+
+    @property
+    def paths(self) -> "MeshPaths":
+        return MeshPaths(self.home, self.dagster_home)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the mesh cannot use; the message names the variable."""
+
+
+def _read(**changes) -> MeshSettings:
+    try:
+        return MeshSettings(**changes)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            name = "DAGSTER_HOME" if field in ("dagster_home", "DAGSTER_HOME") else f"MESH_{field.upper()}"
+            problems.append(f"{name}: {e['msg']}")
+        raise SettingsError(f"invalid configuration: {'; '.join(problems)}. Fix the environment variable and run again.") from None
+
+
+_current: MeshSettings | None = None
+
+
+def settings() -> MeshSettings:
+    """The settings of this process, read from the environment the first time."""
+    global _current
+    if _current is None:
+        _current = _read()
+    return _current
+
+
+def configure(**changes) -> MeshSettings:
+    """Change settings for the rest of this process (the CLI's `--root`); forked workers
+    inherit them. Values are validated as if they came from the environment."""
+    global _current
+    _current = _read(**{**settings().model_dump(), **changes})
+    return _current
+
+
+@contextmanager
+def overridden(**changes):
+    """Settings changed for the duration of a block, then restored."""
+    global _current
+    before = settings()
+    configure(**changes)
+    try:
+        yield _current
+    finally:
+        _current = before
+
+
+@dataclass(frozen=True)
+class MeshPaths:
+    """The layout under one mesh root; the only place that knows it."""
+
+    home: Path
+    dagster_override: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> "MeshPaths":
+        return settings().paths
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def products(self) -> Path:
+        return self.home / "products"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.dagster_override or self.home / "dagster"
+
+    def landing_dir(self, domain: str, source: str) -> Path:
+        return self.landing / domain / source
+
+    def warehouse(self, domain: str) -> Path:
+        return self.home / "warehouse" / f"{domain}.duckdb"
+
+    def port(self, domain: str, product: str, major: int) -> Path:
+        return self.products / domain / product / f"v{major}"

@@ -1,0 +1,37 @@
+"""Declarative automation: a product updates when a product it reads publishes a new
+version, in its own domain or another, and only once that input's blocking checks passed.
+
+Staged sources are left out of the trigger: the landing sensor already runs every product
+downstream of new files in the same run."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition
+
+from platform_lib.config import settings
+from platform_lib.dagster.automation.switch import sensor_status
+
+STAGING = AssetSelection.tag("layer", "staging")
+
+
+def on_upstream_published() -> AutomationCondition:
+    AC = AutomationCondition
+    return (
+        (AC.newly_missing() | AC.any_deps_updated().ignore(STAGING)).since_last_handled()
+        & ~AC.any_deps_missing()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+        & AC.all_deps_blocking_checks_passed()
+    ).with_label("an input product published")
+
+
+def upstream_automation_sensor(domain: str) -> AutomationConditionSensorDefinition:
+    return AutomationConditionSensorDefinition(
+        f"{domain}_automation",
+        target=AssetSelection.all() - STAGING,
+        minimum_interval_seconds=settings().automation_sensor_seconds,
+        default_status=sensor_status(),
+        run_tags={"mesh/trigger": "automation", "mesh/code_location": domain},
+        description=f"Re-runs a {domain} product when a product it reads (in any domain) publishes a new version "
+                    "that passed its blocking checks.",
+    )

@@ -1,0 +1,114 @@
+"""Every asset check of a product or source, as Dagster sees it: the specs declared on the
+asset and the results a publish outcome turns into (names and meanings live in
+`declare/checks.py`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, FreshnessPolicy, MetadataValue
+
+from platform_lib.declare.checks import (
+    AUDIT_RULES,
+    AVAILABILITY,
+    BLOCKING,
+    DESCRIPTIONS,
+    DOCUMENTATION,
+    FRESHNESS,
+    QUALITY_SCORE,
+    SCHEMA_CONTRACT,
+    SCHEMA_STABILITY,
+)
+from platform_lib.declare.spec import DataProduct
+from platform_lib.lifecycle.audit import AuditResult
+from platform_lib.lifecycle.publish import Outcome
+
+# The audit's checks on a staged source, then a product's SLA checks beside them.
+AUDIT_CHECKS = (AUDIT_RULES, QUALITY_SCORE, SCHEMA_CONTRACT)
+PRODUCT_CHECKS = (*AUDIT_CHECKS, FRESHNESS, AVAILABILITY, SCHEMA_STABILITY, DOCUMENTATION)
+
+
+def _spec(key: AssetKey, name: str, blocking: bool) -> AssetCheckSpec:
+    return AssetCheckSpec(name, asset=key, blocking=blocking, description=DESCRIPTIONS[name])
+
+
+def source_check_specs(key: AssetKey) -> list[AssetCheckSpec]:
+    """Staging is internal: bad rows are quarantined and the rest staged; nothing blocks."""
+    return [_spec(key, name, blocking=False) for name in (AUDIT_RULES, QUALITY_SCORE)]
+
+
+def product_check_specs(key: AssetKey) -> list[AssetCheckSpec]:
+    return [_spec(key, name, blocking=name in BLOCKING or name == SCHEMA_STABILITY) for name in PRODUCT_CHECKS]
+
+
+def freshness_policy(product: DataProduct) -> FreshnessPolicy:
+    """Shown by the UI between runs: to keep events under the target, the product must
+    be republished at least that often."""
+    target = timedelta(minutes=product.sla.freshness_minutes)
+    return FreshnessPolicy.time_window(fail_window=target, warn_window=target / 2)
+
+
+def violation_metadata(result: AuditResult) -> dict:
+    meta: dict = {f"violations/{rule}": n for rule, n in sorted(result.violations.items())}
+    if result.samples:
+        meta["sample_failures"] = MetadataValue.json(
+            {rule: [json.loads(s) for s in rows] for rule, rows in sorted(result.samples.items())}
+        )
+    return meta
+
+
+def rule_checks(key: AssetKey, result: AuditResult, quality_min: float) -> list[AssetCheckResult]:
+    return [
+        AssetCheckResult(
+            asset_key=key, check_name=AUDIT_RULES, passed=not result.violations, severity=AssetCheckSeverity.WARN,
+            metadata={**result.counts(), **violation_metadata(result)},
+        ),
+        AssetCheckResult(
+            asset_key=key, check_name=QUALITY_SCORE, passed=result.quality_score >= quality_min,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"quality_score": float(round(result.quality_score, 6)), "target": float(quality_min)},
+        ),
+    ]
+
+
+def _stability(key: AssetKey, outcome: Outcome, today: date) -> AssetCheckResult:
+    product, verdict, pinned = outcome.product, outcome.stability, outcome.pinned_warnings
+    meta: dict = {"contract_version": product.version}
+    for major, sunset in product.deprecations.items():
+        meta[f"v{major}_days_to_sunset"] = (sunset - today).days
+    if verdict.problems:
+        meta["problems"] = "\n".join(verdict.problems)
+    if verdict.notes:
+        meta["notes"] = "\n".join(verdict.notes)
+    if pinned:
+        meta["deprecated_inputs"] = "\n".join(pinned)
+    return AssetCheckResult(
+        asset_key=key, check_name=SCHEMA_STABILITY, passed=verdict.ok and not pinned,
+        severity=AssetCheckSeverity.ERROR if not verdict.ok else AssetCheckSeverity.WARN, metadata=meta,
+    )
+
+
+def _measured(key: AssetKey, name: str, measured) -> AssetCheckResult:
+    return AssetCheckResult(asset_key=key, check_name=name, passed=measured.passed,
+                            severity=AssetCheckSeverity.WARN, metadata=measured.metadata())
+
+
+def outcome_checks(outcome: Outcome) -> list[AssetCheckResult]:
+    """Every check result of one publish, in the order the asset declares them."""
+    today = datetime.now(timezone.utc).date()
+    key = AssetKey(outcome.product.key_path)
+    enforced = outcome.contract
+    checks = [
+        *rule_checks(key, outcome.audit, outcome.product.sla.quality_min),
+        AssetCheckResult(
+            asset_key=key, check_name=SCHEMA_CONTRACT, passed=enforced.passed, severity=AssetCheckSeverity.ERROR,
+            metadata={"failure_cases": MetadataValue.json(enforced.failures)} if enforced.failures else {},
+        ),
+        _stability(key, outcome, today),
+        _measured(key, FRESHNESS, outcome.freshness),
+        _measured(key, DOCUMENTATION, outcome.documentation),
+    ]
+    if outcome.availability is not None:
+        checks.append(_measured(key, AVAILABILITY, outcome.availability))
+    return checks

@@ -1,0 +1,28 @@
+"""Every check a product or source carries: its name, what it means, whether it blocks
+publication. The one list the asset checks, the SLA report, the alerts and the contract
+exports name checks from."""
+
+from __future__ import annotations
+
+AUDIT_RULES = "audit_rules"
+QUALITY_SCORE = "quality_score"
+SCHEMA_CONTRACT = "schema_contract"
+FRESHNESS = "freshness"
+AVAILABILITY = "availability"
+SCHEMA_STABILITY = "schema_stability"
+DOCUMENTATION = "documentation_currency"
+
+# A failing blocking check keeps the batch out of the output port.
+BLOCKING = (QUALITY_SCORE, SCHEMA_CONTRACT)
+# The five service levels every product promises.
+SLA_CHECKS = (FRESHNESS, AVAILABILITY, SCHEMA_STABILITY, QUALITY_SCORE, DOCUMENTATION)
+
+DESCRIPTIONS = {
+    AUDIT_RULES: "Row rules from the declaration; failing rows are quarantined with their reason.",
+    QUALITY_SCORE: "Share of valid, complete records in the batch against the SLA target.",
+    SCHEMA_CONTRACT: "The batch conforms to the product's Pandera schema (types, nullability, accepted values, no extra columns).",
+    FRESHNESS: "p99 of publish time minus event time for the batch's new records, against the SLA target.",
+    AVAILABILITY: "Share of the trailing 30 days the port served a version that passed its blocking checks.",
+    SCHEMA_STABILITY: "The contract matches its snapshot, or breaking changes carry a major bump and 30-day notice; inputs are not pinned to deprecated versions.",
+    DOCUMENTATION: "The product's code did not change more than the allowed days after its documentation (git history).",
+}

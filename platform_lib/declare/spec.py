@@ -1,0 +1,225 @@
+"""The one declaration of a data product (and of the raw sources a domain stages).
+
+Everything else — the Dagster asset and its metadata, the Pandera schema, the audit
+rules, the output port, later the contract export and catalog entry — is derived from
+these objects. dbt products build the same `DataProduct` from their model YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from platform_lib.declare.purposes import CONSENT_PRODUCT, PERSON_COLUMNS, PURPOSES
+from platform_lib.declare.types import LogicalType
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+Classification = Literal["public", "internal", "pii"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Owner(_Frozen):
+    """Who answers for a product: the owning team and a named role in it."""
+
+    team: str
+    role: str
+
+    @property
+    def dagster_owner(self) -> str:
+        return f"team:{self.team}"
+
+
+class Column(_Frozen):
+    name: str
+    type: LogicalType
+    description: str = ""
+    classification: Classification = "internal"
+    pii_category: str | None = None
+    # How the governed read path hides a pii column from consumers without PII access.
+    masking: Literal["hash", "redact"] | None = None
+    nullable: bool = True
+    accepted_values: tuple[str, ...] | None = None
+    # `source.column` inside the same domain's staging area, e.g. "contacts.contact_id".
+    references: str | None = None
+    pattern: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError(f"column name '{v}' must be snake_case")
+        return v
+
+
+class Rule(_Frozen):
+    """A row-level quality rule: rows where `valid_when` is false are quarantined."""
+
+    name: str
+    valid_when: str
+    description: str
+
+
+class SLA(_Frozen):
+    """Service-level targets; these defaults are the seed every product starts from."""
+
+    freshness_minutes: float = 15
+    availability: float = 0.995
+    breaking_change_notice_days: int = 30
+    quality_min: float = 0.95
+    docs_max_age_days: int = 7
+
+
+class Domain(_Frozen):
+    """A domain declares itself once: its team, owner and default consumers."""
+
+    name: str
+    description: str
+    owner: Owner
+    consumers: tuple[str, ...] = ()
+
+
+class _Declared(_Frozen):
+    domain: str
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    rules: tuple[Rule, ...] = ()
+    retention_days: int = 730
+
+    @field_validator("name", "domain")
+    @classmethod
+    def _snake(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError(f"'{v}' must be snake_case")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_are_columns(self):
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.id}: duplicate column names in {names}")
+        missing = [k for k in self.primary_key if k not in names]
+        if missing:
+            raise ValueError(f"{self.id}: primary key {missing} is not among the columns")
+        return self
+
+    @property
+    def id(self) -> str:
+        return f"{self.domain}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+class Source(_Declared):
+    """A raw source-system export the domain lands and stages in its own DuckDB file."""
+
+    format: Literal["csv", "jsonl", "parquet"]
+    event_time: str
+    retention_days: int = 400
+
+    @property
+    def key_path(self) -> list[str]:
+        return [self.domain, "staging", self.name]
+
+    @property
+    def table(self) -> str:
+        return f"staging.{self.name}"
+
+
+class DataProduct(_Declared):
+    """A published data product: the contract consumers rely on."""
+
+    version: str
+    owner: Owner
+    consumers: tuple[str, ...] = ()
+    sla: SLA = Field(default_factory=SLA)
+    tier: Literal["bronze", "silver", "gold"] = "gold"
+    # Asset keys this product reads, as dotted paths: "marketing.staging.email_events"
+    # (own staging) or "product.product_health_scores" (another domain's output port).
+    inputs: tuple[str, ...] = ()
+    # The timestamp column freshness is measured on: when the row's newest event happened.
+    event_time: str
+    kind: Literal["python", "dbt"] = "python"
+    # Older major versions still published beside this one, until their sunset date, and
+    # optionally the SQL (over `{batch}`, this version's audited batch) that shapes them.
+    deprecations: dict[int, date] = Field(default_factory=dict)
+    compatibility: dict[int, str] = Field(default_factory=dict)
+    retention_days: int | None = None  # a global policy requires every product to declare it
+    # What contact-level personal data in it is used for (see privacy/purposes.py); a
+    # consent-based purpose keeps only contacts who consented to it.
+    purpose: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consent_is_an_input(cls, data):
+        """A consent-based purpose reads the consent record like any other input."""
+        if isinstance(data, dict) and PURPOSES.get(data.get("purpose") or "") and \
+                f"{data.get('domain')}.{data.get('name')}" != CONSENT_PRODUCT:
+            inputs = tuple(data.get("inputs") or ())
+            if CONSENT_PRODUCT not in inputs:
+                data = {**data, "inputs": (*inputs, CONSENT_PRODUCT)}
+        return data
+
+    @field_validator("purpose")
+    @classmethod
+    def _known_purpose(cls, v: str | None) -> str | None:
+        if v is not None and v not in PURPOSES:
+            raise ValueError(f"purpose '{v}' is not one of {', '.join(PURPOSES)}")
+        return v
+
+    @property
+    def consent_flag(self) -> str | None:
+        return PURPOSES.get(self.purpose or "")
+
+    @property
+    def personal_columns(self) -> list[str]:
+        """Columns that make this contact-level personal data."""
+        return [c.name for c in self.columns if c.name in PERSON_COLUMNS or c.classification == "pii"]
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not SEMVER.match(v):
+            raise ValueError(f"version '{v}' is not semantic (MAJOR.MINOR.PATCH)")
+        return v
+
+    @model_validator(mode="after")
+    def _event_time_is_a_timestamp(self):
+        col = next((c for c in self.columns if c.name == self.event_time), None)
+        if col is None or col.type != "timestamp":
+            raise ValueError(f"{self.id}: event_time '{self.event_time}' must name a timestamp column")
+        return self
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def key_path(self) -> list[str]:
+        return [self.domain, self.name]
+
+    @property
+    def build_table(self) -> str:
+        """Where the build step leaves the candidate batch, in the domain's DuckDB."""
+        return f"build.{self.name}" if self.kind == "python" else f"main.{self.name}"
+
+    @property
+    def product_inputs(self) -> tuple[str, ...]:
+        """Inputs that are data products (`domain.product[@vN]`), own domain's included:
+        they are always read from their output ports, never from build tables."""
+        return tuple(i for i in self.inputs if len(i.split("@")[0].split(".")) == 2)
+
+    @property
+    def classification(self) -> str:
+        levels = [c.classification for c in self.columns]
+        return next((lv for lv in ("pii", "internal") if lv in levels), "public")

@@ -1,0 +1,174 @@
+"""Write, audit, publish: the one path every product's batch takes to its output port.
+
+The build has left a candidate batch in the domain's DuckDB. The audit quarantines
+failing rows and enforces the Pandera contract on the rest; only when every blocking
+check passes is the batch committed to the Delta output port, together with the older
+major versions still inside their deprecation notice. Otherwise the previous port
+version keeps serving and the outcome names the product, rule and fix. The five SLAs
+are measured on the way; the orchestrator turns the outcome into its checks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+from dagster import AssetKey, DagsterInstance, MetadataValue
+
+from platform_lib.config import MeshPaths
+from platform_lib.declare import versions
+from platform_lib.declare.checks import QUALITY_SCORE, SCHEMA_CONTRACT, SCHEMA_STABILITY
+from platform_lib.declare.spec import DataProduct
+from platform_lib.lifecycle import consent, contract
+from platform_lib.lifecycle.audit import AuditResult, audit
+from platform_lib.sla import availability, docs_currency, freshness
+from platform_lib.storage import failpoints
+from platform_lib.storage.ports import OutputPort
+from platform_lib.storage.sql import q
+
+
+@dataclass
+class Outcome:
+    """What one publish did and measured: the audit, the contract, the five SLAs, and
+    why the batch was held back, if it was."""
+
+    product: DataProduct
+    audit: AuditResult
+    contract: contract.ContractResult
+    stability: versions.Verdict
+    pinned_warnings: tuple[str, ...]
+    freshness: freshness.Freshness
+    documentation: docs_currency.DocsCurrency
+    availability: availability.Availability | None = None
+    metadata: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def published(self) -> bool:
+        return not self.failures
+
+    def error(self) -> str:
+        return (
+            f"{self.product.id} was not published; the previous output-port version keeps serving. "
+            + " ".join(self.failures)
+            + " Rejected rows are in quarantine.records of the domain's DuckDB file."
+        )
+
+
+@dataclass(frozen=True)
+class PublishContext:
+    """What a publish needs besides the batch: where, who, and the history to measure."""
+
+    paths: MeshPaths
+    run_id: str
+    instance: DagsterInstance
+    doc_sources: docs_currency.DocSources | None = None
+    pinned_warnings: tuple[str, ...] = ()
+
+
+def scratch_table(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Where an audited batch waits for its publish: an in-memory database attached to the
+    run's connection. The batch is needed only until it is committed to the port, so it
+    is never written to the domain's DuckDB file (for a large batch, most of the cost)."""
+    con.execute("ATTACH IF NOT EXISTS ':memory:' AS scratch")
+    con.execute("CREATE SCHEMA IF NOT EXISTS scratch.audited")
+    return f"scratch.audited.{name}"
+
+
+def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, candidate: str, ctx: PublishContext) -> Outcome:
+    now = datetime.now(timezone.utc)
+    audited = scratch_table(con, product.name)
+    started = time.perf_counter()
+    result = audit(con, product, candidate, audited, ctx.run_id, writable=product.consent_flag is not None)
+    failpoints.reached("audit.write")
+    # Quality is judged on the whole batch; consent then narrows what may be published.
+    without_consent = consent.apply(con, product, audited)
+    enforced = contract.enforce(con, product, audited)
+    audit_seconds = time.perf_counter() - started
+    port = OutputPort.of(ctx.paths, product)
+    outcome = Outcome(
+        product, result, enforced,
+        stability=versions.check(product, now.date()),
+        pinned_warnings=ctx.pinned_warnings,
+        freshness=_freshness(con, product, audited, port, now),
+        documentation=docs_currency.measure_sources(ctx.doc_sources, product.sla.docs_max_age_days),
+        metadata=result.counts() | {"audit_seconds": round(audit_seconds, 3)},
+    )
+    if product.consent_flag:
+        outcome.metadata |= {"purpose": product.purpose, "rows_without_consent": without_consent}
+    if result.quality_score < product.sla.quality_min:
+        worst = max(result.violations.items(), key=lambda kv: kv[1], default=("", 0))
+        outcome.failures.append(
+            f"Check {QUALITY_SCORE} failed: {result.quality_score:.2%} of {result.rows_in} rows are valid, "
+            f"below the {product.sla.quality_min:.0%} target (most failures: {worst[0]}, {worst[1]} rows). "
+            "Fix the upstream data or the build, then re-run."
+        )
+    if not enforced.passed:
+        outcome.failures.append(
+            f"Check {SCHEMA_CONTRACT} failed: the batch does not match the declared schema "
+            f"({enforced.failures[:3]}). Fix the build so it returns the declared columns and types."
+        )
+    if not outcome.stability.ok:
+        outcome.failures.append(f"Check {SCHEMA_STABILITY} failed: {chr(10).join(outcome.stability.problems)}")
+    legacy = {major: _shape_deprecated(con, product, audited, major, old) for major, old in versions.served_majors(product, now.date()).items()}
+    for major, (old, table, enforced_old) in legacy.items():
+        if not enforced_old.passed:
+            outcome.failures.append(
+                f"The v{major} shape of the batch does not match the v{major} contract ({enforced_old.failures[:3]}); "
+                f"fix compatibility[{major}] in the declaration."
+            )
+    if outcome.published:
+        started = time.perf_counter()
+        pub = port.publish(con, audited, product, ctx.run_id)
+        outcome.metadata.update(result.accounting(withheld_after_audit=without_consent))
+        outcome.metadata.update(
+            {
+                "publish_seconds": round(time.perf_counter() - started, 3),
+                "dagster/row_count": pub.rows,
+                "rows_published": pub.rows,
+                "delta_version": pub.delta_version,
+                "content_changed": pub.changed,
+                "fingerprint": pub.fingerprint,
+                "output_port": MetadataValue.path(str(pub.path)),
+                "product_version": product.version,
+            }
+        )
+        for major, (old, table, _) in legacy.items():
+            served = OutputPort.of(ctx.paths, old, major).publish(con, table, old, ctx.run_id)
+            outcome.metadata[f"v{major}_delta_version"] = served.delta_version
+            outcome.metadata[f"v{major}_output_port"] = MetadataValue.path(str(served.path))
+    outcome.availability = availability.measure_product(
+        ctx.instance, AssetKey(product.key_path), product.sla.availability, time.time(), outcome.published, _first_commit(port))
+    return outcome
+
+
+def _freshness(con, product: DataProduct, audited: str, port: OutputPort, now: datetime) -> freshness.Freshness:
+    previous = None
+    if port.exists():
+        con.register("_mesh_previous", port.dataset())
+        previous = "_mesh_previous"
+    try:
+        return freshness.measure(con, audited, product.event_time, previous, now, product.sla.freshness_minutes)
+    finally:
+        if previous:
+            con.unregister("_mesh_previous")
+
+
+def _first_commit(port: OutputPort) -> float | None:
+    if not port.exists():
+        return None
+    history = port.table().history()
+    return min(h["timestamp"] for h in history) / 1000 if history else None
+
+
+def _shape_deprecated(con, product: DataProduct, audited: str, major: int, snapshot: dict):
+    """Shape this batch into an older major's contract and enforce that contract on it."""
+    old = versions.product_from_contract(product, snapshot)
+    table = scratch_table(con, f"{product.name}__v{major}")
+    shape = product.compatibility.get(major) or "SELECT {columns} FROM {batch}".replace(
+        "{columns}", ", ".join(q(c.name) for c in old.columns)
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {shape.replace('{batch}', audited)}")
+    return old, table, contract.enforce(con, old, table)

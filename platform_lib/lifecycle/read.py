@@ -1,0 +1,174 @@
+"""Reading products: always from output ports, never from another domain's DuckDB."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+from platform_lib.config import MeshPaths
+from platform_lib.declare import versions as contracts
+from platform_lib.declare.names import brief
+from platform_lib.governance import access, audit_log, registry
+from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
+from platform_lib.storage.sql import q
+
+PRODUCT_REF = re.compile(r"^(?P<domain>[a-z][a-z0-9_]*)\.(?P<product>[a-z][a-z0-9_]*)(?:@v(?P<major>[1-9]\d*))?$")
+
+
+def parse_ref(ref: str) -> tuple[str, str, int | None]:
+    """`domain.product` or `domain.product@vN`."""
+    m = PRODUCT_REF.match(ref)
+    if not m:
+        raise ValueError(f"'{brief(ref)}' is not a product id; expected 'domain.product' or 'domain.product@vN'")
+    return m["domain"], m["product"], int(m["major"]) if m["major"] else None
+
+
+def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:
+    """The pinned major version, or the newest one served."""
+    domain, product, major = parse_ref(ref)
+    if major is None:
+        majors = [int(p.name[1:]) for p in port_versions(paths, domain, product)]
+        if not majors:
+            raise ProductNotPublished(f"{domain}.{product} has no output port yet: its domain must publish it first")
+        major = majors[-1]
+    return OutputPort(paths.port(domain, product, major))
+
+
+def deprecation(ref: str, today: date) -> str | None:
+    """A warning when `ref` pins a deprecated major version; an error once it is retired."""
+    domain, product, major = parse_ref(ref)
+    if major is None:
+        return None
+    snapshot = contracts.load_snapshot(f"{domain}.{product}", major) or {}
+    notice = snapshot.get("deprecation")
+    if not notice:
+        return None
+    sunset = date.fromisoformat(notice["sunset"])
+    if today > sunset:
+        raise RetiredVersion(
+            f"{ref} was retired on {sunset}; it is no longer published. Move the input to "
+            f"{domain}.{product}@{notice['superseded_by']} (see contracts/{domain}/{product}/)."
+        )
+    return f"{ref} is deprecated and retires on {sunset} ({(sunset - today).days} days); move to {notice['superseded_by']}"
+
+
+class RetiredVersion(LookupError):
+    pass
+
+
+def port_table_name(ref: str) -> str:
+    domain, product, _ = parse_ref(ref)
+    return f"ports.{domain}__{product}"
+
+
+def _major(port: OutputPort) -> int:
+    return int(port.path.name[1:])
+
+
+def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, consumer_domain: str) -> str:
+    """Copy another domain's published product into this domain's DuckDB, read through
+    its Delta output port as the domain's service principal (grants and masking apply),
+    as `ports.<domain>__<product>`."""
+    port = resolve_port(paths, ref)
+    product_id = ".".join(parse_ref(ref)[:2])
+    principal = registry.service_principal(consumer_domain)
+    decision = _decide(principal, product_id, _major(port), purpose=f"build of {consumer_domain}", paths=paths)
+    table = port_table_name(ref)
+    con.execute("CREATE SCHEMA IF NOT EXISTS ports")
+    con.register("_mesh_port", port.dataset())
+    try:
+        columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
+        masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
+    finally:
+        con.unregister("_mesh_port")
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
+    return table
+
+
+FILTER = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(=|!=|<=|>=|<|>)\s*(.+?)\s*$")
+
+
+def parse_filters(where: list[str] | None, columns: list[str]) -> tuple[str, list]:
+    """`column op value` conditions, ANDed, as parameterised SQL (values never become SQL)."""
+    clauses, params = [], []
+    for condition in where or []:
+        m = FILTER.match(condition)
+        if not m or m[1] not in columns:
+            raise ValueError(
+                f"filter '{brief(condition)}' is not 'column op value' over this product's columns (op: = != < <= > >=)"
+            )
+        clauses.append(f"{q(m[1])} {m[2]} ?")
+        params.append(m[3].strip("'\""))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def read_product(
+    ref: str,
+    *,
+    columns: list[str] | None = None,
+    where: list[str] | None = None,
+    limit: int | None = None,
+    purpose: str | None = None,
+    principal: str | None = None,
+    paths: MeshPaths | None = None,
+) -> pa.Table:
+    """Read a published product from its output port as an Arrow table, as `principal`
+    (default: the caller's identity). No grant: `AccessDenied`; a grant without PII
+    access: PII columns come back hashed or redacted. Every read is audited."""
+    paths = paths or MeshPaths.from_env()
+    who = registry.principals().get(principal) if principal else registry.current_principal()
+    if who is None:
+        raise registry.UnknownPrincipal(f"principal '{principal}' is not in governance/principals.yaml")
+    port = resolve_port(paths, ref)
+    product_id = ".".join(parse_ref(ref)[:2])
+    decision = _decide(who, product_id, _major(port), purpose, paths)
+    masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+    con = duckdb.connect()
+    try:
+        con.register("product", port.dataset())
+        available = con.sql("SELECT * FROM product LIMIT 0").columns
+        chosen = columns or available
+        unknown = [c for c in chosen if c not in available]
+        if unknown:
+            raise ValueError(f"{product_id} has no columns {[brief(c) for c in unknown]}; it has {available}")
+        masked_filters = [w for w in where or [] if (m := FILTER.match(w)) and m[1] in masks]
+        if masked_filters:
+            raise access.AccessDenied(f"cannot filter on masked PII columns without PII access: {masked_filters}")
+        condition, params = parse_filters(where, available)
+        sql = f"SELECT {access.masked_select(chosen, masks)} FROM product{condition}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        table = con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
+    _log(who, product_id, _major(port), chosen, table.num_rows, purpose, decision, paths)
+    return table
+
+
+def _decide(principal, product_id: str, major: int, purpose: str | None, paths: MeshPaths) -> access.Decision:
+    decision = access.decide(principal, product_id, major, datetime.now(timezone.utc).date())
+    if not decision.allowed:
+        _log(principal, product_id, major, [], 0, purpose, decision, paths)
+        raise access.AccessDenied(decision.reason)
+    return decision
+
+
+def _log(principal, product_id, major, columns, rows, purpose, decision, paths) -> None:
+    audit_log.append(
+        {
+            "principal": principal.id,
+            "product": product_id,
+            "version": f"v{major}",
+            "columns": list(columns),
+            "rows": int(rows),
+            "purpose": purpose or (decision.grant.purpose if decision.grant else ""),
+            "decision": decision.name,
+            "reason": decision.reason,
+        },
+        paths,
+    )

@@ -1,0 +1,237 @@
+"""`mesh build`: materialize the mesh, one real Dagster run per code location, producers
+before consumers (a run cannot span code locations), independent locations side by side,
+recorded in the instance the UI reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance
+
+from platform_lib.config import settings
+from platform_lib.dagster.workspace import CodeLocation, in_dependency_order
+from platform_lib.declare.names import brief
+from platform_lib.ops.instance import process_tags, recover_orphaned_runs
+from platform_lib.ops.parallel import fork_each
+
+
+@dataclass
+class AssetOutcome:
+    key: AssetKey
+    rows_published: int | None = None
+    rows_quarantined: int | None = None
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    materialized: bool = False
+    seconds: float | None = None
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.key.path)
+
+
+@dataclass
+class LocationOutcome:
+    location: str
+    run_id: str | None
+    success: bool
+    seconds: float
+    assets: list[AssetOutcome]
+    error: str | None = None
+
+
+class UnknownSelector(ValueError):
+    pass
+
+
+def check_selectors(locations: Sequence[CodeLocation], selectors: Sequence[str]) -> None:
+    """Every selector names a code location, or an asset of one; refused before anything runs."""
+    names = {loc.name for loc in locations}
+    for sel in selectors:
+        if sel.split(".")[0] not in names:
+            raise UnknownSelector(f"'{brief(sel)}' names no code location; expected one of {sorted(names)} "
+                                  "or DOMAIN.PRODUCT")
+        for location in locations:
+            if sel.split(".")[0] == location.name:
+                selection_for(location, [sel])
+
+
+def selection_for(location: CodeLocation, selectors: Sequence[str]) -> set[AssetKey]:
+    """Selectors: a domain name (all its assets) or `domain.product` (the product and its
+    upstream assets inside the domain; other domains are read from their ports)."""
+    if not selectors:
+        return set(location.asset_keys)
+    keys: set[AssetKey] = set()
+    for sel in selectors:
+        parts = sel.split(".")
+        if parts[0] != location.name:
+            continue
+        if len(parts) == 1:
+            return set(location.asset_keys)
+        key = AssetKey(parts)
+        if key not in location.asset_keys:
+            raise UnknownSelector(f"'{brief(sel)}' is not an asset of code location {location.name}")
+        graph = location.defs.resolve_asset_graph()
+        keys |= {k for k in AssetSelection.assets(key).upstream().resolve(graph) if k in location.asset_keys}
+    return keys
+
+
+def build_mesh(
+    instance: DagsterInstance,
+    locations: list[CodeLocation],
+    selectors: Sequence[str] = (),
+    on_progress: Callable[[str], None] = lambda _: None,
+    log_level: str = "WARNING",
+    workers: int | None = None,
+) -> list[LocationOutcome]:
+    """One run per selected code location. A location starts once the locations it reads
+    from have published; independent ones run side by side, each in its own process (a
+    domain writes only its own DuckDB file, so they never contend for one). A location
+    whose producer failed is not run: it would only read the producer's previous version.
+
+    The children are forked, so a process that has already read a Delta table (whose
+    runtime a fork cannot carry) passes `workers=1`, as the notebook API does."""
+    check_selectors(locations, selectors)
+    recover_orphaned_runs(instance)
+    plan = [(loc, keys) for loc in in_dependency_order(locations) if (keys := selection_for(loc, selectors))]
+    workers = settings().workers if workers is None else workers
+    if workers > 1 and len(plan) > 1 and not instance.is_ephemeral:
+        return _build_side_by_side(instance, plan, workers, on_progress, log_level)
+    outcomes = []
+    for location, keys in plan:
+        on_progress(f"{location.name}: materializing {len(keys)} assets")
+        outcome = run_location(instance, location, keys, log_level)
+        outcomes.append(outcome)
+        on_progress(_finished(outcome))
+        if not outcome.success:
+            break
+    return outcomes
+
+
+def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[AssetKey], log_level: str) -> LocationOutcome:
+    """Materialize `keys` of one code location as one Dagster run, recorded in `instance`."""
+    started = time.monotonic()
+    job = location.defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=sorted(keys, key=lambda k: k.path),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
+    )
+    outcome = LocationOutcome(
+        location=location.name,
+        run_id=result.run_id,
+        success=result.success,
+        seconds=time.monotonic() - started,
+        assets=_asset_outcomes(instance, result.run_id, keys),
+    )
+    if not result.success:
+        outcome.error = _failure_message(instance, result.run_id)
+    return outcome
+
+
+def _finished(outcome: LocationOutcome) -> str:
+    return f"{outcome.location}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s"
+
+
+def _import_once_for_children(locations: list[CodeLocation]) -> None:
+    """Forked children inherit the parent's imports: the audit's libraries (and dbt's, for
+    locations that run dbt) are imported here once, not again in every child."""
+    import pandera.ibis  # noqa: F401
+
+    if any("dbt" in spec.kinds for loc in locations for a in loc.defs.assets if isinstance(a, AssetsDefinition) for spec in a.specs):
+        import platform_lib.dagster.dbt_cli  # noqa: F401
+
+
+def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str) -> list[LocationOutcome]:
+    _import_once_for_children([loc for loc, _ in plan])
+    keys_of = {loc.name: keys for loc, keys in plan}
+    ref = instance.get_ref()
+    outcomes: dict[str, LocationOutcome] = {}
+    started: dict[str, float] = {}
+
+    def start(location: CodeLocation, producers: set[str]) -> bool:
+        failed = sorted(n for n in producers if n not in outcomes or not outcomes[n].success)
+        if failed:
+            on_progress(f"{location.name}: not run, its producer {', '.join(failed)} did not publish")
+            return False
+        on_progress(f"{location.name}: materializing {len(keys_of[location.name])} assets")
+        started[location.name] = time.monotonic()
+        return True
+
+    def work(location: CodeLocation) -> LocationOutcome:  # in the child: the instance opened afresh
+        with DagsterInstance.from_ref(ref) as own:
+            return run_location(own, location, keys_of[location.name], log_level)
+
+    def done(location: CodeLocation, outcome: LocationOutcome | None, exitcode: int | None) -> None:
+        if outcome is None:
+            outcome = LocationOutcome(location.name, None, False, time.monotonic() - started[location.name], [],
+                                      f"the process building {location.name} ended without a result (exit code {exitcode}); "
+                                      "its run is marked failed by the next mesh command")
+        outcomes[location.name] = outcome
+        on_progress(_finished(outcome))
+
+    fork_each([loc for loc, _ in plan], workers, work, start, done)
+    return [outcomes[loc.name] for loc, _ in plan if loc.name in outcomes]
+
+
+def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:
+    by_key = {k: AssetOutcome(k) for k in keys}
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    step_of: dict[AssetKey, str] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            ended[event.step_key] = record.timestamp
+        if getattr(event.event_specific_data, "asset_key", None) is not None or event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.asset_key
+            if key is not None:
+                step_of.setdefault(key, event.step_key)
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.step_materialization_data.materialization
+            out = by_key.get(mat.asset_key)
+            if out:
+                out.materialized = True
+                out.rows_published = _int(mat.metadata.get("rows_published") or mat.metadata.get("rows_valid"))
+                out.rows_quarantined = _int(mat.metadata.get("rows_quarantined"))
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            ev = event.event_specific_data
+            out = by_key.get(ev.asset_key)
+            if out:
+                if ev.passed:
+                    out.checks_passed += 1
+                else:
+                    out.checks_failed.append(f"{ev.check_name} ({ev.severity.value.lower()})")
+                if out.rows_quarantined is None and "rows_quarantined" in ev.metadata:
+                    out.rows_quarantined = _int(ev.metadata["rows_quarantined"])
+    for key, out in by_key.items():
+        step = step_of.get(key)
+        if step in started and step in ended:
+            out.seconds = ended[step] - started[step]
+    return sorted(by_key.values(), key=lambda o: o.key.path)
+
+
+def _failure_message(instance: DagsterInstance, run_id: str) -> str:
+    messages = []
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        error = record.dagster_event.event_specific_data.error
+        messages.append(_root_message(error))
+    return "\n".join(messages) or "the run failed; see its logs in the Dagster UI"
+
+
+def _root_message(error) -> str:
+    while error.cause is not None and "Failure" not in error.cls_name:
+        error = error.cause
+    return error.message.strip()
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(getattr(value, "value", value))

@@ -1,0 +1,114 @@
+"""The mesh from a notebook: discover, read (governed), combine on common identifiers, and
+materialize, each in a line or two.
+
+    from platform_lib.ops.notebook import Mesh
+    mesh = Mesh(principal="frank.finance")
+    mesh.catalog()                                   # every product, its owner and version
+    mesh.read("sales.opportunity_pipeline")          # a pandas DataFrame, through the grants
+    mesh.combine(["sales.opportunity_pipeline", "customer_success.account_health"], on="account_id")
+    mesh.materialize("marketing.web_behavior")       # a real run, in the UI's run history
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from platform_lib.catalog.search import search
+from platform_lib.config import MeshPaths
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
+from platform_lib.declare.spec import DataProduct
+from platform_lib.governance import registry
+from platform_lib.lifecycle.read import read_product
+
+COMMON_IDENTIFIER_NAMES = frozenset(c.name for c in (ACCOUNT_ID, CONTACT_ID, USER_ID))
+
+
+@dataclass
+class Mesh:
+    """The mesh as `principal` sees it (default: `MESH_PRINCIPAL` or the OS user's)."""
+
+    principal: str | None = None
+    paths: MeshPaths = field(default_factory=MeshPaths.from_env)
+
+    def __post_init__(self):
+        who = registry.principals().get(self.principal) if self.principal else registry.current_principal()
+        if who is None:
+            raise registry.UnknownPrincipal(f"principal '{self.principal}' is not in governance/principals.yaml")
+        self.principal = who.id
+
+    @cached_property
+    def _locations(self):
+        from platform_lib.dagster.workspace import code_locations
+
+        return code_locations()
+
+    @cached_property
+    def products(self) -> dict[str, DataProduct]:
+        from platform_lib.dagster.workspace import declared_products
+
+        return {p.id: p for p in declared_products(self._locations)}
+
+    def catalog(self, text: str = "", **filters) -> pd.DataFrame:
+        """Products matching `text` (all when empty), best first; filters as `mesh catalog`."""
+        hits = search(list(self.products.values()), text, **filters)
+        return pd.DataFrame([{
+            "product": h.product.id, "version": h.product.version, "owner": h.product.owner.role,
+            "description": h.product.description.split(". ")[0], "identifiers": self.identifiers(h.product.id),
+        } for h in hits])
+
+    def identifiers(self, product_id: str) -> list[str]:
+        """The common identifiers a product carries: what it can be combined on."""
+        return [c.name for c in self.products[product_id].columns if c.name in COMMON_IDENTIFIER_NAMES]
+
+    def read(self, ref: str, *, columns: Sequence[str] | None = None, where: Sequence[str] | None = None,
+             limit: int | None = None, purpose: str | None = None) -> pd.DataFrame:
+        """A product's current (or `ref@major`) version; refused without a grant, PII masked
+        without PII access, audited like every read."""
+        table = read_product(ref, columns=list(columns) if columns else None, where=list(where) if where else None,
+                             limit=limit, purpose=purpose, principal=self.principal, paths=self.paths)
+        return table.to_pandas()
+
+    def combine(self, refs: Sequence[str], on: str = "account_id", how: str = "left") -> pd.DataFrame:
+        """Products joined on a common identifier; columns other than `on` are prefixed with
+        their product name where two products share a name."""
+        if on not in COMMON_IDENTIFIER_NAMES:
+            raise ValueError(f"'{on}' is not a common identifier; combine on one of {sorted(COMMON_IDENTIFIER_NAMES)}")
+        missing = [r for r in refs if on not in self.identifiers(r.split("@")[0])]
+        if missing:
+            raise ValueError(f"{missing} do not carry {on}; `mesh.identifiers(product)` shows what each can join on")
+        frames = [self.read(r) for r in refs]
+        names = [r.split("@")[0].split(".")[1] for r in refs]
+        combined = frames[0]
+        for frame, name in zip(frames[1:], names[1:]):
+            shared = (set(frame.columns) & set(combined.columns)) - {on}
+            combined = combined.merge(frame.rename(columns={c: f"{name}.{c}" for c in shared}), on=on, how=how)
+        return combined
+
+    def materialize(self, product_id: str) -> str:
+        """Run the product (and what it needs in its domain) as a real Dagster run on the
+        mesh's instance, the one the UI shows; returns the run id."""
+        from platform_lib.ops.build import build_mesh
+        from platform_lib.ops.instance import mesh_instance
+
+        if product_id not in self.products:
+            raise KeyError(f"no product '{product_id}'; `mesh.catalog()` lists them")
+        [outcome] = build_mesh(mesh_instance(self.paths), self._locations, [product_id], workers=1)
+        if not outcome.success:
+            raise RuntimeError(f"{product_id} did not publish (run {outcome.run_id}): {outcome.error}")
+        return outcome.run_id
+
+    def runs(self, limit: int = 10) -> pd.DataFrame:
+        """The latest runs on the mesh's instance, as the UI's run history lists them."""
+        from platform_lib.ops.instance import mesh_instance
+
+        records = mesh_instance(self.paths).get_run_records(limit=limit)
+        return pd.DataFrame([{
+            "run_id": r.dagster_run.run_id, "status": r.dagster_run.status.value,
+            "location": r.dagster_run.tags.get("mesh/code_location"),
+            "assets": sorted(".".join(k.path) for k in r.dagster_run.asset_selection or []),
+            "created": r.create_timestamp,
+        } for r in records])

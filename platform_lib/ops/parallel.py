@@ -1,0 +1,72 @@
+"""Work per code location in forked processes, side by side: a location starts once the
+locations it reads from are done. A domain writes only its own DuckDB file, so locations
+that do not read each other never contend for one; a child that dies takes only its own
+location down."""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from typing import Any
+
+from platform_lib.dagster.workspace import CodeLocation
+
+_PR_SET_PDEATHSIG = 1
+
+
+def fork_each(
+    locations: list[CodeLocation],
+    workers: int,
+    work: Callable[[CodeLocation], Any],
+    start: Callable[[CodeLocation, set[str]], bool],
+    done: Callable[[CodeLocation, Any, int | None], None],
+) -> None:
+    """Run `work(location)` in a forked child per location, `workers` at a time, each after
+    the locations it reads from (among `locations`) are done. `start(location, producers)`
+    may decline a location, which then counts as done without running; `done(location,
+    result, exitcode)` gets what `work` returned, or None from a child that died."""
+    fork = multiprocessing.get_context("fork")
+    names = {loc.name for loc in locations}
+    needs = {loc.name: loc.upstream_domains & names for loc in locations}
+    # Those most locations wait on first, so the longest chain starts early.
+    waiting = sorted(locations, key=lambda loc: -sum(loc.name in n for n in needs.values()))
+    finished: set[str] = set()
+    running: dict[Connection, tuple[CodeLocation, multiprocessing.Process]] = {}
+    while waiting or running:
+        for location in [loc for loc in waiting if needs[loc.name] <= finished]:
+            if len(running) == workers:
+                break
+            waiting.remove(location)
+            if not start(location, needs[location.name]):
+                finished.add(location.name)
+                continue
+            receive, send = fork.Pipe(duplex=False)
+            child = fork.Process(target=_child, args=(work, location, send, os.getpid()))
+            child.start()
+            send.close()
+            running[receive] = (location, child)
+        if not running:
+            continue  # every location ready was declined: look again at those waiting on them
+        for receive in wait_for(list(running)):
+            location, child = running.pop(receive)
+            try:
+                result = receive.recv()
+            except EOFError:
+                result = None
+            child.join()
+            finished.add(location.name)
+            done(location, result, child.exitcode)
+
+
+def _child(work: Callable[[CodeLocation], Any], location: CodeLocation, send: Connection, parent: int) -> None:
+    if sys.platform == "linux":  # killed with the command that started it, as a single process would be
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the command died before this child could ask to die with it
+    send.send(work(location))

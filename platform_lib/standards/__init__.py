@@ -1,1 +1,0 @@
-"""Exports of the mesh's declarations in open standards other tools read without adapters."""
