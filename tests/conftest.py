@@ -33,12 +33,18 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def configure(monkeypatch):
-    """Change the platform's settings for one test: they are read from the environment once
-    per process, so a test changes them here, and they are restored after it."""
+    """Change the platform's settings for one test, in this process (settings are read from
+    the environment once per process) and for the processes it starts; restored after it."""
     from platform_lib import config
 
     monkeypatch.setattr(config, "_current", config.settings())
-    return config.configure
+
+    def change(**changes):
+        for name, value in changes.items():
+            monkeypatch.setenv("DAGSTER_HOME" if name == "dagster_home" else f"MESH_{name.upper()}", str(value))
+        return config.configure(**changes)
+
+    return change
 
 
 def shared_folder(tmp_path_factory, name: str) -> Path:
