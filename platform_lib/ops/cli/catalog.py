@@ -1,0 +1,142 @@
+"""Finding and describing data products: `catalog` search, `product show`, and the published
+`contracts` consumers rely on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from platform_lib.config import MeshPaths
+from platform_lib.declare.names import brief
+from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdout, table
+
+
+@click.command()
+@click.argument("text", required=False, default="")
+@click.option("--domain", default=None)
+@click.option("--owner", default=None, help="Owner team or role (substring).")
+@click.option("--tag", default=None, help="tier, domain, classification or kind (python/dbt).")
+@click.option("--column", default=None, help="Only products carrying this column.")
+@click.option("--classification", type=click.Choice(["public", "internal", "pii"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def catalog(text: str, domain, owner, tag, column, classification, as_json: bool) -> None:
+    """Search every domain's data products; the best match comes first."""
+    from platform_lib.catalog.search import search
+    from platform_lib.dagster.workspace import code_locations, declared_products
+
+    hits = search(declared_products(code_locations()), text, domain=domain, owner=owner, tag=tag, column=column,
+                  classification=classification)
+    if as_json:
+        click.echo(json.dumps([h.as_dict() for h in hits], indent=2))
+        return
+    stdout().print(table(
+        f"{len(hits)} data product(s)", ("product", "version", "owner", "description"),
+        ((p.id, p.version, p.owner.role, p.description[:110] + ("..." if len(p.description) > 110 else ""))
+         for p in (h.product for h in hits)),
+    ))
+
+
+@click.group()
+def product() -> None:
+    """One data product in detail."""
+
+
+@product.command("show")
+@click.argument("product_id")
+@click.option("--json", "as_json", is_flag=True)
+@root_option
+def product_show(product_id: str, as_json: bool, root: str | None) -> None:
+    """Description, owner, versions served, schema, SLAs, consumers and grants, lineage, port, sample rows."""
+    from platform_lib.catalog.show import describe
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.ops.instance import mesh_instance
+
+    paths = mesh_paths(root)
+    everything = declared_products(code_locations())
+    found = next((p for p in everything if p.id == product_id), None)
+    if found is None:
+        raise click.ClickException(f"no data product {product_id}; try `mesh catalog {product_id.split('.')[-1]}`")
+    facts = describe(found, everything, paths, mesh_instance(paths))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, default=str))
+        return
+    out = stdout()
+    out.print(f"[bold]{facts['id']}[/] {facts['version']}  owner: {facts['owner']['role']} (team {facts['owner']['team']})")
+    out.print(facts["description"])
+    out.print(f"output port: {facts['output_port']}")
+    out.print("served: " + (", ".join(f"{v['major']} (delta v{v['delta_version']}, {v['rows']:,} rows)" for v in facts["served"]) or "not yet published"))
+    out.print(f"upstream: {', '.join(facts['upstream']) or '-'}\ndownstream: {', '.join(facts['downstream']) or '-'}")
+    out.print(f"consumers: {', '.join(facts['consumers']) or '-'}; grants: "
+              + (", ".join(f"{g['consumer']} ({'PII' if g['pii_allowed'] else 'masked'})" for g in facts["grants"]) or "-"))
+    out.print(table("schema", ("column", "type", "required", "classification", "description"),
+                    ((c["name"], c["type"], str(c["required"]), c["classification"], c["description"]) for c in facts["schema"])))
+    out.print(table("SLAs", ("SLA", "target", "current", "status"),
+                    ((s["sla"], s["target"], s["current"], {True: "met", False: "missed", None: "-"}[s["passing"]])
+                     for s in facts.get("sla_status", []))))
+    if isinstance(facts["sample"], str):
+        out.print(f"sample rows {facts['sample']}")
+    else:
+        out.print(table("sample rows (governed read)", facts["sample"][0] if facts["sample"] else {},
+                        (row.values() for row in facts["sample"])))
+
+
+@click.group()
+def contracts() -> None:
+    """Published contracts: check them against their snapshots, record new snapshots."""
+
+
+@contracts.command("check")
+def contracts_check() -> None:
+    """Fail on a breaking change without a major bump and a 30-day deprecation notice."""
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.declare import versions as registry
+
+    today = datetime.now(timezone.utc).date()
+    failed = 0
+    for product in declared_products(code_locations()):
+        verdict = registry.check(product, today)
+        mark = "[green]ok[/]" if verdict.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {product.id} {product.version}" + "".join(f"\n    {p}" for p in verdict.problems + verdict.notes))
+        failed += not verdict.ok
+    if failed:
+        raise click.ClickException(f"{failed} product contract(s) need attention; see above")
+
+
+@contracts.command("snapshot")
+@click.argument("products", nargs=-1)
+def contracts_snapshot(products: tuple[str, ...]) -> None:
+    """Record the current contract of PRODUCTS (default: all) in contracts/."""
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.declare import versions as registry
+
+    today = datetime.now(timezone.utc).date()
+    declared = declared_products(code_locations())
+    unknown = sorted(set(products) - {p.id for p in declared})
+    if unknown:
+        raise click.BadParameter(f"no such products: {[brief(u) for u in unknown]}", param_hint="PRODUCTS")
+    for product in declared:
+        if products and product.id not in products:
+            continue
+        for path in registry.write_snapshot(product, today):
+            console.print(f"wrote {path}")
+
+
+@contracts.command("export")
+@click.option("--format", "fmt", type=click.Choice(["odcs", "odps"]), required=True,
+              help="odcs: Open Data Contract Standard v3, one per served major; odps: Open Data Product Standard v1, one per product.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write into.")
+@click.option("--domain", default=None, help="Only this domain's products.")
+def contracts_export(fmt: str, out: Path, domain: str | None) -> None:
+    """Write every product's contract (ODCS) or descriptor (ODPS) as YAML into OUT."""
+    from platform_lib.catalog.export import export
+    from platform_lib.dagster.workspace import code_locations, declared_products
+
+    products = declared_products(code_locations())
+    chosen = [p for p in products if domain in (None, p.domain)]
+    if not chosen:
+        raise click.ClickException(f"no products declared in domain '{domain}'")
+    written = export(fmt, chosen, out, MeshPaths.from_env(), everything=products)
+    console.print(f"wrote {len(written)} {fmt.upper()} file(s) to {out}")

@@ -1,0 +1,118 @@
+"""Data through the mesh: `seed` a landing zone, `build` the products, `read` one, and `home`
+to point a shell at the mesh root."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+import click
+
+from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdout, table
+
+
+@click.command()
+@click.option("--scale", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed; same seed, same files.")
+@click.option("--as-of", "as_of", default=None, help="Extraction time of the newest batch (ISO 8601, UTC). Default: today 00:00 UTC.")
+@root_option
+def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
+    """Write a synthetic landing zone for all four domains' source systems."""
+    from platform_lib.ops.seed import generate
+
+    paths = mesh_paths(root)
+    when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None
+    started = time.monotonic()
+    manifest = generate(paths.home, scale=scale, seed=seed, as_of=when)
+    rows = sum(s["rows"] for s in manifest["sources"].values())
+    console.print(
+        f"landing zone written to {paths.landing}: {len(manifest['sources'])} sources, {rows:,} records "
+        f"in {time.monotonic() - started:.1f}s; defects manifest {paths.landing / '_manifest.json'}"
+    )
+
+
+@click.command()
+@click.option("--select", "selectors", multiple=True, help="Domain (`marketing`) or product (`marketing.web_behavior`); repeatable.")
+@root_option
+def build(selectors: tuple[str, ...], root: str | None) -> None:
+    """Materialize the mesh (or a selection) as Dagster runs, producers first."""
+    from platform_lib.dagster.workspace import code_locations
+    from platform_lib.ops.build import UnknownSelector, build_mesh
+    from platform_lib.ops.instance import mesh_instance
+
+    paths = mesh_paths(root)
+    instance = mesh_instance(paths)
+    started = time.monotonic()
+    try:
+        outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+    except UnknownSelector as err:
+        raise click.BadParameter(str(err), param_hint="--select") from None
+    stdout(width=200).print(table(
+        f"mesh build ({time.monotonic() - started:.1f}s)",
+        ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "step time"),
+        ((a.name, "yes" if a.materialized else "[red]no[/]", _n(a.rows_published), _n(a.rows_quarantined),
+          str(a.checks_passed), ", ".join(a.checks_failed) or "-", "-" if a.seconds is None else f"{a.seconds:.1f}s")
+         for loc in outcomes for a in loc.assets),
+        right=("published", "rows", "quarantined", "checks passed", "step time"),
+    ))
+    failed = [o for o in outcomes if not o.success]
+    if failed:
+        for o in failed:
+            console.print(f"[red]FAILED[/] code location {o.location} (run {o.run_id}):\n{o.error}")
+        sys.exit(1)
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+@click.command()
+@click.argument("product")
+@click.option("--version", "major", default=None, help="Major version, e.g. v1 (default: the newest served).")
+@click.option("--columns", default=None, help="Comma-separated columns.")
+@click.option("--where", multiple=True, help="Filter 'column op value' (op: = != < <= > >=); repeatable, ANDed.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--purpose", default=None, help="Why you read it (recorded in the audit log).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True)
+@root_option
+def read(product: str, major: str | None, columns: str | None, where: tuple[str, ...], limit: int, purpose: str | None,
+         fmt: str, root: str | None) -> None:
+    """Read a published product from its output port: DOMAIN.PRODUCT (grants and masking apply)."""
+    import pyarrow.parquet as pq
+
+    from platform_lib.governance.access import AccessDenied
+    from platform_lib.governance.registry import UnknownPrincipal
+    from platform_lib.lifecycle.read import read_product
+    from platform_lib.storage.ports import ProductNotPublished
+
+    paths = mesh_paths(root)
+    ref = f"{product}@{major}" if major else product
+    try:
+        data = read_product(ref, columns=columns.split(",") if columns else None, where=list(where), limit=limit,
+                            purpose=purpose, paths=paths)
+    except (ValueError, LookupError, ProductNotPublished, AccessDenied, UnknownPrincipal) as err:
+        raise click.ClickException(str(err)) from err
+    if fmt == "parquet":
+        sink = click.get_binary_stream("stdout")
+        pq.write_table(data, sink)
+        return
+    frame = data.to_pandas()
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")), indent=2))
+    else:
+        rows = (("" if v is None else str(v) for v in row) for row in frame.itertuples(index=False))
+        stdout(width=None).print(table(f"{product} ({len(frame)} rows)", frame.columns, rows))
+
+
+@click.command()
+@root_option
+def home(root: str | None) -> None:
+    """Print the mesh root and the Dagster home (for `export`)."""
+    from platform_lib.ops.instance import dagster_home
+
+    paths = mesh_paths(root)
+    click.echo(f"MESH_HOME={paths.home}\nDAGSTER_HOME={dagster_home(paths)}")

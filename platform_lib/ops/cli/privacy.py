@@ -1,0 +1,105 @@
+"""The right to erasure: `erase` plans, runs, resumes and reports erasure requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+
+from platform_lib.config import MeshPaths
+from platform_lib.ops.cli._common import console, mesh_paths, root_option, table
+
+
+@click.command()
+@click.option("--subject", default=None, help="contact:ID | email:ADDRESS | user:ID | account:ID (account = customer offboarding).")
+@click.option("--reason", default=None, help="Why: the legal basis or ticket, kept in the audit log.")
+@click.option("--request-id", default=None, help="Name the request, or resume an interrupted one.")
+@click.option("--plan", "plan_only", is_flag=True, help="Print where the subject is and what would be recomputed; change nothing.")
+@click.option("--status", "status", is_flag=True, help="Show requests (or --request-id's) with progress and deadline.")
+@click.option("--json", "as_json", is_flag=True)
+@root_option
+def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None:
+    """Right to erasure: remove a person or company from every store of the mesh, prove it."""
+    from platform_lib.ops import erasure as coordinator
+    from platform_lib.privacy import erasure
+    from platform_lib.privacy.keys import BadSubject, Subject
+
+    paths = mesh_paths(root)
+    if status:
+        _erasure_status(paths, request_id, as_json)
+        return
+    if subject is None and request_id is None:
+        raise click.UsageError("give --subject (with --reason) for a new request, or --request-id to resume one")
+    try:  # refused before any code location loads
+        parsed = Subject.parse(subject) if subject is not None else None
+    except BadSubject as err:
+        raise click.BadParameter(str(err), param_hint="--subject") from None
+    from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
+    from platform_lib.ops.instance import mesh_instance
+
+    locations = code_locations()
+    domains = [loc.name for loc in locations]
+    products = declared_products(locations)
+    declared = [*declared_sources(locations), *products]
+    if parsed is not None:
+        if plan_only:
+            request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products)
+            _print_plan(request, found, as_json)
+            return
+        if not reason:
+            raise click.UsageError("--reason is required: it is the request's record of why")
+        request = erasure.open_request(parsed, reason, paths, domains, declared, products, request_id)
+    else:
+        try:
+            request = erasure.load(paths, request_id)
+        except (LookupError, ValueError) as err:
+            raise click.ClickException(str(err)) from None
+    console.print(f"erasure {request.request_id}: subject {request.subject_kind} #{request.subject_hash[:12]}, "
+                  f"deadline {request.deadline:%Y-%m-%d}")
+    try:
+        done = coordinator.execute(request.request_id, locations, mesh_instance(paths), paths,
+                                   on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+    except coordinator.ErasureFailed as err:
+        raise click.ClickException(str(err)) from None
+    removed = sum(n for p in done.domains.values() for n in p.rows_removed.values())
+    console.print(f"[green]complete[/] {done.request_id}: {removed} rows removed, {len(done.stores_checked)} stores "
+                  f"verified empty of the subject at {done.verified_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _print_plan(request, found: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"subject_kind": request.subject_kind, "identifiers": len(request.hashes),
+                               "carrier_columns": sorted(request.carriers), **found}, indent=2))
+        return
+    console.print(f"Erasure plan for {request.subject_kind} #{request.subject_hash[:12]} "
+                  f"({len(request.hashes)} identifiers across the mesh; columns {', '.join(sorted(request.carriers))})")
+    for domain, held in found["holds"].items():
+        console.print(f"[bold]{domain}[/]: {sum(held.values())} rows in {len(held)} stores")
+        for store, n in held.items():
+            console.print(f"    {n:>6}  {store}")
+        if found["recompute"].get(domain):
+            console.print(f"    recompute: {', '.join(found['recompute'][domain])}")
+
+
+def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> None:
+    from platform_lib.privacy import erasure
+
+    try:
+        requests = [erasure.load(paths, request_id)] if request_id else erasure.all_requests(paths)
+    except (LookupError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    now = datetime.now(timezone.utc)
+    rows = [{"request_id": r.request_id, "status": r.status, "subject": f"{r.subject_kind} #{r.subject_hash[:12]}",
+             "received_at": r.received_at.isoformat(), "deadline": r.deadline.isoformat(),
+             "days_left": (r.deadline - now).days, "domains": {d: p.phase for d, p in r.domains.items()},
+             "rows_removed": sum(n for p in r.domains.values() for n in p.rows_removed.values()),
+             "verified_at": r.verified_at.isoformat() if r.verified_at else None} for r in requests]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    console.print(table(
+        "erasure requests", ("request", "status", "subject", "domains confirmed", "rows removed", "deadline", "verified"),
+        ((r["request_id"], r["status"], r["subject"], f"{sum(p == 'confirmed' for p in r['domains'].values())}/{len(r['domains'])}",
+          str(r["rows_removed"]), f"{r['deadline'][:10]} ({r['days_left']} days left)", r["verified_at"] or "-") for r in rows),
+    ))
