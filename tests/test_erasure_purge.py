@@ -10,8 +10,23 @@ from deltalake import DeltaTable, write_deltalake
 from platform_lib.config import MeshPaths
 from platform_lib.privacy import erasure
 from platform_lib.privacy.keys import Subject
+from platform_lib.privacy.stores import Store
 
 ERASED, KEPT = "CON-0000001", "CON-0000002"
+
+
+def test_a_store_keeps_the_string_form_requests_on_disk_record(tmp_path):
+    paths = MeshPaths(tmp_path / "mesh")
+    made = {
+        "landing:landing/marketing/contacts/part-1.csv": Store.landing(paths, paths.landing / "marketing/contacts/part-1.csv"),
+        "warehouse:sales.duckdb:staging.contacts": Store.table("sales", "staging.contacts"),
+        "port:marketing/web_behavior/v1": Store.port(paths, paths.port("marketing", "web_behavior", 1)),
+        "history:marketing/web_behavior/v1": Store.port(paths, paths.port("marketing", "web_behavior", 1), current=False),
+    }
+    for key, store in made.items():
+        assert str(store) == key and Store.parse(key) == store
+    assert Store.parse("port:marketing/web_behavior/v1").product == "web_behavior"
+    assert Store.parse("landing:landing/marketing/contacts/part-1.csv").path(paths) == paths.landing / "marketing/contacts/part-1.csv"
 
 
 def test_an_older_port_version_holding_the_subject_is_purged(tmp_path):

@@ -10,7 +10,6 @@ finds nothing left.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from platform_lib.config import MeshPaths
@@ -26,6 +26,7 @@ from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.keys import KINDS, PERSON_KINDS, Subject, column_kind, digest, privacy_dir, salt
+from platform_lib.privacy.stores import Store
 from platform_lib.storage.ports import all_ports
 from platform_lib.storage.sql import q
 from platform_lib.storage.warehouse import compact
@@ -42,8 +43,9 @@ Phase = Literal["pending", "erased", "rebuilt", "confirmed"]
 
 class DomainPart(BaseModel):
     phase: Phase = "pending"
-    # Where the plan found the subject: `port:` a port's current version, `history:` only its
-    # older versions. The erase step works on these and on whatever changed since the plan.
+    # Where the plan found the subject, by `str(Store)`: `port:` a port's current version,
+    # `history:` only its older versions. The erase step works on these and on whatever
+    # changed since the plan.
     holds: dict[str, int] = Field(default_factory=dict)
     rows_removed: dict[str, int] = Field(default_factory=dict)
     rebuild: list[str] = Field(default_factory=list)  # products to recompute in this domain
@@ -117,8 +119,7 @@ def domain_lock(paths: MeshPaths, domain: str):
     """One erasure step at a time per domain, across processes."""
     lock = privacy_dir(paths) / "locks" / f"{domain}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with FileLock(lock):  # exclusive; waits as long as it takes
         yield
 
 
@@ -245,16 +246,16 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
         here: dict[str, int] = {}
         for f in stores.landing_files(paths.landing / domain):
             if n := stores.landing_matches(con, matcher, f):
-                here[f"landing:{f.relative_to(paths.home)}"] = n
+                here[str(Store.landing(paths, f))] = n
         db = paths.warehouse(domain)
         if db.exists():
             with connect_warehouse(paths, domain, read_only=True) as wh:
                 matcher.load(wh)
-                here |= {f"warehouse:{domain}.duckdb:{t}": n for t, n in stores.warehouse_matches(wh, matcher).items()}
+                here |= {str(Store.table(domain, t)): n for t, n in stores.warehouse_matches(wh, matcher).items()}
         for folder in all_ports(paths, domain):
             if anywhere := stores.port_files_matches(con, matcher, folder):
                 current = stores.port_matches(con, matcher, folder)
-                here[f"{'port' if current else 'history'}:{folder.relative_to(paths.products)}"] = current or anywhere
+                here[str(Store.port(paths, folder, current=bool(current)))] = current or anywhere
         found[domain] = here
     con.close()
     return {"holds": found, "recompute": recompute(products, found)}
@@ -264,9 +265,9 @@ def recompute(products: list[DataProduct], found: dict[str, dict[str, int]]) -> 
     """Products whose port held the subject, and products derived, along lineage across
     domains, from any store that held it. No other product can hold the subject once its
     inputs are erased, so none other is recomputed."""
-    holders = {f"{d}.staging.{k.split(':staging.')[-1]}" for d, held in found.items() for k in held if ":staging." in k}
-    ports = {k.removeprefix("port:").rsplit("/", 1)[0].replace("/", ".") for held in found.values() for k in held
-             if k.startswith("port:")}
+    held = [(d, Store.parse(k)) for d, keys in found.items() for k in keys]
+    holders = {f"{d}.{s.name}" for d, s in held if s.kind == "warehouse" and s.name.startswith("staging.")}
+    ports = {f"{s.domain}.{s.product}" for _, s in held if s.kind == "port"}
     affected = {p.id for p in products if p.id in ports}
     changed = True
     while changed:
@@ -304,22 +305,23 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         removed: dict[str, int] = {}
         con = duckdb.connect()
         matcher.load(con)
+        held = {Store.parse(k) for k in part.holds}
         for f in stores.landing_files(paths.landing / domain):
-            key = f"landing:{f.relative_to(paths.home)}"
-            if key in part.holds or _changed_since(f, request.planned_at):
-                if n := stores.rewrite_landing_file(con, matcher, f, known=key in part.holds):
-                    removed[key] = n
+            store = Store.landing(paths, f)
+            if store in held or _changed_since(f, request.planned_at):
+                if n := stores.rewrite_landing_file(con, matcher, f, known=store in held):
+                    removed[str(store)] = n
         for folder in all_ports(paths, domain):
-            name = folder.relative_to(paths.products)
-            if f"port:{name}" in part.holds or _changed_since(folder / "_delta_log", request.planned_at):
+            store = Store.port(paths, folder)
+            if store in held or _changed_since(folder / "_delta_log", request.planned_at):
                 if n := stores.erase_port_rows(con, matcher, folder, request_id):
-                    removed[f"port:{name}"] = n
+                    removed[str(store)] = n
         con.close()
         db = paths.warehouse(domain)
         if db.exists():
             with connect_warehouse(paths, domain) as wh:
                 matcher.load(wh)
-                removed |= {f"warehouse:{domain}.duckdb:{t}": n
+                removed |= {str(Store.table(domain, t)): n
                             for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
         record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id])
         return removed
@@ -334,18 +336,16 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         part = request.domains[domain]
         if part.phase == "confirmed":
             return {}
-        touched = {*part.holds, *part.rows_removed}
-        changed = {f"{domain}/{name}" for name in part.rebuild} | {
-            k.split(":", 1)[1].rsplit("/", 1)[0] for k in touched if k.startswith(("port:", "history:"))}
-        ports = [folder for folder in all_ports(paths, domain)
-                 if str(folder.relative_to(paths.products).parent) in changed]
+        touched = {Store.parse(k) for k in (*part.holds, *part.rows_removed)}
+        changed = {*part.rebuild, *(s.product for s in touched if s.kind in ("port", "history") and s.domain == domain)}
+        ports = [folder for folder in all_ports(paths, domain) if Store.port(paths, folder).product in changed]
         purged = sum(stores.purge_history(folder) for folder in ports)
         # Deleted and replaced rows linger in the file's freed blocks until it is rewritten.
         db = paths.warehouse(domain)
-        rewritten = db.exists() and (part.rebuild or any(k.startswith("warehouse:") for k in touched))
+        rewritten = db.exists() and (part.rebuild or any(s.kind == "warehouse" for s in touched))
         if rewritten:
             compact(db)
-        landing = [paths.home / k.removeprefix("landing:") for k in touched if k.startswith("landing:")]
+        landing = [s.path(paths) for s in touched if s.kind == "landing"]
         left = scan(paths, request, [domain], landing=landing, ports=ports, warehouse=bool(rewritten))
         if any(left.values()):
             raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
@@ -383,7 +383,7 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
         if left:
             request.planned_at = datetime.now(timezone.utc)
             for domain, part in request.domains.items():
-                held = {k: n for k, n in left.items() if _domain_of(k) == domain}
+                held = {k: n for k, n in left.items() if Store.parse(k).domain == domain}
                 if held:
                     request.domains[domain] = DomainPart(holds=held, rebuild=part.rebuild, runs=part.runs)
             save(paths, request)
@@ -400,17 +400,6 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
         return request
 
 
-def _domain_of(store: str) -> str:
-    """The domain a store key belongs to: `landing:landing/<d>/...`, `port:<d>/...`,
-    `history:<d>/...`, `warehouse:<d>.duckdb:...`."""
-    kind, _, where = store.partition(":")
-    if kind == "landing":
-        return Path(where).parts[1]
-    if kind == "warehouse":
-        return where.split(".duckdb:", 1)[0]
-    return where.split("/", 1)[0]
-
-
 def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landing: list[Path] | None = None,
          ports: list[Path] | None = None, warehouse: bool = True) -> dict[str, int]:
     """Rows of the subject left in every store of `domains`: each landing file, each
@@ -422,15 +411,15 @@ def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landi
     matcher.load(con)
     for domain in domains:
         for f in stores.landing_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
-            checked[f"landing:{f.relative_to(paths.home)}"] = stores.landing_matches(con, matcher, f)
+            checked[str(Store.landing(paths, f))] = stores.landing_matches(con, matcher, f)
         for folder in all_ports(paths, domain) if ports is None else ports:
-            checked[f"port:{folder.relative_to(paths.products)}"] = stores.port_files_matches(con, matcher, folder)
+            checked[str(Store.port(paths, folder))] = stores.port_files_matches(con, matcher, folder)
         db = paths.warehouse(domain)
         if warehouse and db.exists():
             with connect_warehouse(paths, domain, read_only=True) as wh:
                 matcher.load(wh)
                 found = stores.warehouse_matches(wh, matcher)
-                checked |= {f"warehouse:{domain}.duckdb:{schema}.{table}": found.get(f"{schema}.{table}", 0)
+                checked |= {str(Store.table(domain, f"{schema}.{table}")): found.get(f"{schema}.{table}", 0)
                             for schema, table, _ in stores.tables(wh)}
     con.close()
     return checked

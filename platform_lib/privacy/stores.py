@@ -3,7 +3,7 @@ records in each: landing files, a domain's DuckDB warehouse (staging, build tabl
 copies, quarantine) and Delta output ports with all their retained versions.
 
 Matching is by salted hash (`keys.sql_digest`) over the columns that carry identifiers;
-`carriers` maps those column names to their identifier kind.
+`carriers` maps those column names to their identifier kind. `Store` names one store.
 """
 
 from __future__ import annotations
@@ -13,16 +13,83 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import sql_digest
 from platform_lib.storage.landing import header
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
 LANDING_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+# ---- naming a store --------------------------------------------------------------------
+
+StoreKind = Literal["landing", "warehouse", "port", "history"]
+
+
+@dataclass(frozen=True)
+class Store:
+    """One store of a domain: a landing file, a warehouse table, or a port folder (`port`
+    when its current version holds the subject, `history` when only older versions do).
+
+    Erasure requests record stores by `str(store)` (`landing:landing/<domain>/<file>`,
+    `warehouse:<domain>.duckdb:<schema>.<table>`, `port:<domain>/<product>/v<N>`,
+    `history:...`), and `mesh erase` shows that form: it is on disk in existing requests,
+    so `__str__` and `parse` are its only writer and reader and must keep it as it is."""
+
+    kind: StoreKind
+    domain: str
+    name: str  # landing: the file under the domain's landing folder; warehouse: `schema.table`; else `<product>/v<N>`
+
+    @classmethod
+    def landing(cls, paths: MeshPaths, file: Path) -> Store:
+        domain, *rest = file.relative_to(paths.landing).parts
+        return cls("landing", domain, "/".join(rest))
+
+    @classmethod
+    def table(cls, domain: str, table: str) -> Store:
+        return cls("warehouse", domain, table)
+
+    @classmethod
+    def port(cls, paths: MeshPaths, folder: Path, current: bool = True) -> Store:
+        domain, *rest = folder.relative_to(paths.products).parts
+        return cls("port" if current else "history", domain, "/".join(rest))
+
+    @classmethod
+    def parse(cls, key: str) -> Store:
+        kind, _, where = key.partition(":")
+        if kind == "landing" and where.startswith("landing/"):
+            domain, _, name = where.removeprefix("landing/").partition("/")
+        elif kind == "warehouse":
+            domain, _, name = where.partition(".duckdb:")
+        elif kind in ("port", "history"):
+            domain, _, name = where.partition("/")
+        else:
+            domain = name = ""
+        if not (domain and name):
+            raise ValueError(f"'{key}' names no store (landing:, warehouse:, port: or history:)")
+        return cls(kind, domain, name)
+
+    def __str__(self) -> str:
+        if self.kind == "landing":
+            return f"landing:landing/{self.domain}/{self.name}"
+        if self.kind == "warehouse":
+            return f"warehouse:{self.domain}.duckdb:{self.name}"
+        return f"{self.kind}:{self.domain}/{self.name}"
+
+    @property
+    def product(self) -> str:
+        """A port's product name (`port` and `history` only)."""
+        return self.name.rsplit("/", 1)[0]
+
+    def path(self, paths: MeshPaths) -> Path:
+        """The landing file or port folder (`landing`, `port` and `history` only)."""
+        return (paths.landing if self.kind == "landing" else paths.products) / self.domain / self.name
 
 
 @dataclass(frozen=True)
