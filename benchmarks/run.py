@@ -133,8 +133,9 @@ print(time.perf_counter() - started)
 
 def definition_loads(work: Path, products: int, repeat: int, only: set[str] | None = None) -> dict[str, float]:
     """Cold load of each code location (or `only` these) and of a synthetic domain, each in a fresh process."""
-    from benchmarks.synthetic_domain import write_domain
     from platform_lib.dagster.workspace import code_locations
+
+    from benchmarks.synthetic_domain import write_domain
 
     loads = {}
     for location in (loc for loc in code_locations() if only is None or loc.name in only):

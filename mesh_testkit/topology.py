@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 from dagster import DagsterInstance
+from dotenv import dotenv_values
 
 from mesh_testkit.postgres import LocalPostgres, free_port
 from platform_lib.config import PROJECT_ROOT
@@ -27,12 +28,9 @@ _PLACE_BOUND = {"MESH_HOME", "DAGSTER_HOME", "MESH_POSTGRES_URL", "MESH_UI_URL"}
 
 
 def production_settings() -> dict[str, str]:
-    found = {}
-    for line in (DEPLOY / "production.env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            found[name.strip()] = value.strip()
-    return {k: v for k, v in found.items() if k not in _PLACE_BOUND}
+    """deploy/production.env, less the names bound to the production network."""
+    found = dotenv_values(DEPLOY / "production.env")
+    return {k: v for k, v in found.items() if k not in _PLACE_BOUND and v is not None}
 
 
 class Topology:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from deltalake import DeltaTable
 
-from benchmarks.floor import compiled_models, run_floor
-from benchmarks.run import audit_of_rows, definition_loads
 from platform_lib.config import MeshPaths
 from platform_lib.dagster.workspace import code_locations, declared_products
+
+from benchmarks.floor import compiled_models, run_floor
+from benchmarks.run import audit_of_rows, definition_loads
 from tests.helpers import copy_of_built_mesh
 
 

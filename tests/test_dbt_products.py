@@ -9,10 +9,11 @@ import shutil
 from dagster import AssetKey, DagsterEventType, materialize
 from deltalake import DeltaTable
 
-from domains.marketing.domain import MARKETING
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.dbt import DbtResource, dbt_products
 from platform_lib.dagster.resources import domain_resources
+
+from domains.marketing.domain import MARKETING
 from tests.helpers import copy_of_built_mesh, mesh
 
 KEY = AssetKey(["marketing", "campaign_engagement"])

@@ -14,6 +14,7 @@ import pytest
 from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
+
 from tests.helpers import copy_of_built_mesh, mesh, query, traces
 
 

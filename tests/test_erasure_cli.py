@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from platform_lib.config import PROJECT_ROOT
+
 from tests.helpers import copy_of_built_mesh, mesh, query, traces
 
 

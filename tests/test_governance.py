@@ -17,6 +17,7 @@ from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID
 from platform_lib.governance import policies
 from platform_lib.governance.access import AccessDenied
 from platform_lib.lifecycle.read import read_product
+
 from tests.helpers import mesh
 
 

@@ -10,6 +10,7 @@ from dagster import AssetKey, DagsterEventType
 from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
+
 from tests.helpers import domain_defs, materialize_domain
 
 PRODUCTS = ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals")

@@ -12,6 +12,7 @@ from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.workspace import code_locations
+
 from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 PRODUCTS = {

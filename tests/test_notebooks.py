@@ -11,6 +11,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from nbclient import NotebookClient
 
 from platform_lib.config import PROJECT_ROOT
+
 from tests.helpers import copy_of_built_mesh
 
 

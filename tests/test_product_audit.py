@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 
 from platform_lib import Column, DataProduct, data_product
 from platform_lib.config import MeshPaths
+
 from tests.helpers import query
 from tests.sla_lab import OWNER, build, land
 
@@ -86,6 +87,7 @@ def test_a_batch_landed_twice_is_staged_once_and_a_changed_copy_is_not_a_duplica
 
     from platform_lib import staging_asset
     from platform_lib.dagster.resources import domain_resources
+
     from tests.sla_lab import EVENTS
 
     land(tmp_path, "batch", [5, 6, 7])

@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.resources import domain_resources
 from platform_lib.dagster.retention import retention_job
+
 from tests import sla_lab
 
 DAY = 24 * 60

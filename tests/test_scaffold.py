@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from platform_lib.config import PROJECT_ROOT
+
 from tests.helpers import copy_of_built_mesh
 
 # dbt's parse (target/) is kept: the copy's projects are unchanged, so loads reuse it.

@@ -16,6 +16,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.lifecycle.read import RetiredVersion, deprecation
 from platform_lib.sla import docs_currency
+
 from tests import sla_lab
 from tests.helpers import mesh
 

@@ -16,6 +16,7 @@ import yaml
 from platform_lib.catalog.export import export
 from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
+
 from tests import sla_lab
 from tests.helpers import mesh
 from tests.test_mesh import ALL

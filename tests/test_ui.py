@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from platform_lib.config import PROJECT_ROOT
+
 from tests.test_mesh import ALL
 
 QUERY = """{ assetNodes {

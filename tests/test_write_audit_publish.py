@@ -6,6 +6,7 @@ import duckdb
 from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
+
 from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
 
 

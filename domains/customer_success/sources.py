@@ -4,7 +4,9 @@ from platform_lib import Source
 from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, date, double, integer, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
-DOMAIN = "customer_success"
+from domains.customer_success.domain import CUSTOMER_SUCCESS
+
+DOMAIN = CUSTOMER_SUCCESS.name
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("open", "pending", "solved", "closed")
 

@@ -1,12 +1,13 @@
 """Marketing's code location."""
 
+from platform_lib import domain_definitions
+from platform_lib.config import PROJECT_ROOT
+
 from domains.marketing.domain import MARKETING
 from domains.marketing.products.contact_consent import contact_consent
 from domains.marketing.products.lead_scoring_signals import lead_scoring_signals
 from domains.marketing.products.web_behavior import web_behavior
 from domains.marketing.sources import SOURCES
-from platform_lib import domain_definitions
-from platform_lib.config import PROJECT_ROOT
 
 defs = domain_definitions(
     MARKETING,

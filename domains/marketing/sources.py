@@ -5,7 +5,9 @@ from platform_lib import Source
 from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, boolean, date, double, integer, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
-DOMAIN = "marketing"
+from domains.marketing.domain import MARKETING
+
+DOMAIN = MARKETING.name
 
 
 ACCOUNT_REF = identifier(ACCOUNT_ID, references="accounts.account_id")

@@ -4,7 +4,9 @@ from platform_lib import Source
 from platform_lib.declare.columns import CREATED_AT, EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, integer, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID, identifier
 
-DOMAIN = "product"
+from domains.product.domain import PRODUCT
+
+DOMAIN = PRODUCT.name
 # The product knows an account once it has a workspace.
 ACCOUNT_REF = identifier(ACCOUNT_ID, references="workspaces.account_id")
 FEATURES = ("dashboards", "reports", "automations", "api", "alerts", "sso", "data_import", "collaboration")

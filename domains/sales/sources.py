@@ -1,11 +1,12 @@
 """What the CRM exports: accounts, contacts, opportunities, stage history, activities."""
 
-from domains.sales.domain import FORECAST_CATEGORIES, STAGES
 from platform_lib import Source
 from platform_lib.declare.columns import CREATED_AT, EXTRACTED_AT, OCCURRED_AT, UPDATED_AT, date, double, integer, key, text
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
 
-DOMAIN = "sales"
+from domains.sales.domain import FORECAST_CATEGORIES, SALES, STAGES
+
+DOMAIN = SALES.name
 ACCOUNT_REF = identifier(ACCOUNT_ID, references="accounts.account_id")
 
 accounts = Source(

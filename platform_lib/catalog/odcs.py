@@ -10,14 +10,11 @@ from __future__ import annotations
 from platform_lib.config import MeshPaths, settings
 from platform_lib.declare import versions as snapshots
 from platform_lib.declare.spec import DataProduct
-from platform_lib.declare.types import DELTA_TYPES
+from platform_lib.declare.types import DELTA_TYPES, ODCS_TYPES
 from platform_lib.governance import registry
 
 API_VERSION = "v3.1.0"
 
-# Mesh logical types -> ODCS logicalType.
-LOGICAL = {"string": "string", "integer": "integer", "double": "number", "boolean": "boolean",
-           "date": "date", "timestamp": "timestamp"}
 
 
 def contract_id(product_id: str, major: int) -> str:
@@ -44,9 +41,8 @@ def major_version(product: DataProduct, major: int) -> str:
 
 def _column_facts(product: DataProduct, major: int) -> list[dict]:
     """Columns as the contract of `major` promises them."""
-    pk = set(product.primary_key)
     if major == product.major:
-        return [{"name": c.name, "type": c.type, "required": (not c.nullable) or c.name in pk,
+        return [{"name": c.name, "type": c.type, "required": product.required(c),
                  "classification": c.classification, "pii_category": c.pii_category,
                  "description": c.description, "accepted_values": c.accepted_values, "pattern": c.pattern}
                 for c in product.columns]
@@ -62,7 +58,7 @@ def _column_facts(product: DataProduct, major: int) -> list[dict]:
 def _property(col: dict, pk: list[str]) -> dict:
     prop = {
         "name": col["name"],
-        "logicalType": LOGICAL[col["type"]],
+        "logicalType": ODCS_TYPES[col["type"]],
         "physicalType": DELTA_TYPES[col["type"]],
         "required": bool(col["required"]),
         "classification": col["classification"],

@@ -31,7 +31,7 @@ def describe(product: DataProduct, everything: list[DataProduct], paths: MeshPat
         "consumers": list(product.consumers),
         "grants": [g.model_dump(mode="json") for g in registry.grants() if g.product == product.id],
         "schema": [
-            {"name": c.name, "type": c.type, "required": not c.nullable or c.name in product.primary_key,
+            {"name": c.name, "type": c.type, "required": product.required(c),
              "classification": c.classification, "description": c.description}
             for c in product.columns
         ],

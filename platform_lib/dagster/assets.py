@@ -12,11 +12,11 @@ from platform_lib.config import MeshPaths
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, rule_checks, source_check_specs
 from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
+from platform_lib.declare.identifiers import KINDS, kind_of
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.lifecycle.audit import audit
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
 from platform_lib.lifecycle.read import deprecation, import_port
-from platform_lib.privacy.keys import KINDS, column_kind
 from platform_lib.privacy.suppression import suppressed_when
 from platform_lib.sla.doc_sources import describe, python_sources
 from platform_lib.storage.landing import MALFORMED_LINE, landed_files, quarantine_drifted, quarantine_unreadable, read_landed
@@ -85,7 +85,7 @@ def staging_asset(source: Source) -> AssetsDefinition:
 
 def identifier_carriers(source: Source) -> set[str]:
     """Columns a person or company is recognised by, also under a drifted file's names."""
-    return {c.name for c in source.columns if column_kind(c)} | set(KINDS[:3]) | {"email"}
+    return {c.name for c in source.columns if kind_of(c)} | set(KINDS)
 
 
 # Staging is internal: bad rows are quarantined and the rest staged; products gate publishing.

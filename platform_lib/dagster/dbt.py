@@ -40,9 +40,9 @@ from platform_lib.dagster.assets import import_inputs
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs
 from platform_lib.dagster.metadata import product_metadata, product_tags
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
+from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.declare.types import logical_from_sql
-from platform_lib.governance.policies import COMMON_IDENTIFIERS
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
 from platform_lib.sla.doc_sources import dbt_sources, describe
 

@@ -11,7 +11,6 @@ DECLARATION = "mesh/declaration"
 
 
 def column_schema(decl: _Declared) -> TableSchema:
-    pk = set(decl.primary_key)
     return TableSchema(
         columns=[
             TableColumn(
@@ -19,7 +18,7 @@ def column_schema(decl: _Declared) -> TableSchema:
                 type=c.type,
                 description=c.description or None,
                 constraints=TableColumnConstraints(
-                    nullable=c.nullable and c.name not in pk,
+                    nullable=not decl.required(c),
                     unique=list(decl.primary_key) == [c.name],
                     other=[f"one of {list(c.accepted_values)}"] if c.accepted_values else [],
                 ),

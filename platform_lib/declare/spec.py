@@ -119,6 +119,10 @@ class _Declared(_Frozen):
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    def required(self, column: Column) -> bool:
+        """Whether every row must hold a value: a key column, or one declared not nullable."""
+        return not column.nullable or column.name in self.primary_key
+
 
 class Source(_Declared):
     """A raw source-system export the domain lands and stages in its own DuckDB file."""

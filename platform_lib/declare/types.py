@@ -1,4 +1,4 @@
-"""Logical column types: one table mapping each to DuckDB, Arrow and Pandera."""
+"""Logical column types, and every map from them: DuckDB, Arrow, Delta, ODCS, Ibis (Pandera) and dbt."""
 
 from __future__ import annotations
 
@@ -35,6 +35,31 @@ DELTA_TYPES: dict[str, str] = {
     "date": "date",
     "timestamp": "timestamp",
 }
+
+# ODCS `logicalType` of each type (the contract export).
+ODCS_TYPES: dict[str, str] = {
+    "string": "string",
+    "integer": "integer",
+    "double": "number",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
+
+def ibis_types() -> dict:
+    """The Ibis type of each, for Pandera's Ibis backend (imported only when a contract runs)."""
+    import ibis.expr.datatypes as dt
+
+    return {
+        "string": dt.String(),
+        "integer": dt.Int64(),
+        "double": dt.Float64(),
+        "boolean": dt.Boolean(),
+        "date": dt.Date(),
+        "timestamp": dt.Timestamp(timezone="UTC", scale=6),
+    }
+
 
 # How a scaffolded dbt model declares each type (`data_type` in its YAML).
 SQL_TYPES = {"string": "varchar", "integer": "bigint", "double": "double", "boolean": "boolean", "date": "date",

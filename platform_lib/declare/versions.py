@@ -25,7 +25,6 @@ WIDENS = {("integer", "double"), ("date", "timestamp")}
 
 def contract_of(product: DataProduct) -> dict:
     """The published contract: what a consumer may rely on."""
-    pk = set(product.primary_key)
     return {
         "id": product.id,
         "version": product.version,
@@ -35,7 +34,7 @@ def contract_of(product: DataProduct) -> dict:
             {
                 "name": c.name,
                 "type": c.type,
-                "required": (not c.nullable) or c.name in pk,
+                "required": product.required(c),
                 "accepted_values": list(c.accepted_values) if c.accepted_values else None,
                 "classification": c.classification,
                 **({"pii_category": c.pii_category, "masking": c.masking} if c.classification == "pii" else {}),

@@ -3,11 +3,12 @@ carries the hash of the one before it, so editing or removing any entry breaks t
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+
+from filelock import FileLock
 
 from platform_lib.config import MeshPaths
 
@@ -27,8 +28,7 @@ def append(record: dict, paths: MeshPaths | None = None) -> dict:
     """Append `record` (principal, product, version, columns, rows, purpose, decision)."""
     path = log_path(paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time keeps the chain linear
+    with FileLock(f"{path}.lock"), path.open("a+") as fh:  # one writer at a time keeps the chain linear
         fh.seek(0)
         lines = fh.read().splitlines()
         last = json.loads(lines[-1]) if lines else None

@@ -11,12 +11,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 
-from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
+from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.purposes import PURPOSES
 from platform_lib.declare.spec import SEMVER, DataProduct
 from platform_lib.governance import registry
 
-COMMON_IDENTIFIERS = {c.name: c for c in (ACCOUNT_ID, CONTACT_ID, USER_ID)}
 IDENTIFIER_LOOKALIKE = re.compile(r"^(acct|accnt|account|cust|customer|contact|cntct|usr|user)(_?id|_?key|_?num)?$|^(accountid|contactid|userid)$")
 MIN_DESCRIPTION = 20
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from platform_lib.declare.identifiers import kind_of
 from platform_lib.declare.spec import Column, _Declared
 from platform_lib.declare.types import DUCKDB_TYPES
-from platform_lib.privacy.keys import column_kind
 from platform_lib.storage.quarantine import ensure_quarantine
 from platform_lib.storage.sql import lit, q
 
@@ -77,9 +77,8 @@ def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[
     row's quarantine rule. Columns in `typed` already hold their declared type (a built
     product), so their rules skip the text checks that raw landed values need."""
     rules: list[CompiledRule] = []
-    pk = set(decl.primary_key)
     for col in decl.columns:
-        rules.extend(_column_rules(decl.id, col, required=col.name in pk or not col.nullable, typed=col.name in typed))
+        rules.extend(_column_rules(decl.id, col, required=decl.required(col), typed=col.name in typed))
     for col in decl.columns:
         if col.references:
             table, ref_col = col.references.split(".")
@@ -320,7 +319,7 @@ def _quarantine(con, decl: _Declared, rules: list[CompiledRule], bad: dict[str, 
                             AND qr.record_hash = md5(CAST(v.rec AS VARCHAR)))"""
     )
     # Samples go into run metadata, which erasure cannot reach: personal values stay in quarantine.
-    personal = {c.name for c in decl.columns if c.classification == "pii" or column_kind(c)}
+    personal = {c.name for c in decl.columns if c.classification == "pii" or kind_of(c)}
     shown = "to_json(struct_pack(" + ", ".join(
         f"{q(c)} := " + (f"CASE WHEN {q(c)} IS NULL THEN NULL ELSE {lit(REDACTED)} END" if c in personal else q(c))
         for c in cols) + "))"

@@ -8,27 +8,14 @@ from dataclasses import dataclass
 import duckdb
 
 from platform_lib.declare.spec import DataProduct
-
-
-def _ibis_dtypes():
-    import ibis.expr.datatypes as dt
-
-    return {
-        "string": dt.String(),
-        "integer": dt.Int64(),
-        "double": dt.Float64(),
-        "boolean": dt.Boolean(),
-        "date": dt.Date(),
-        "timestamp": dt.Timestamp(timezone="UTC", scale=6),
-    }
+from platform_lib.declare.types import ibis_types
 
 
 def pandera_schema(product: DataProduct):
     """A `pandera.ibis.DataFrameSchema`: types, nullability, accepted values, strict columns."""
     import pandera.ibis as pa
 
-    dtypes = _ibis_dtypes()
-    required = set(product.primary_key)
+    dtypes = ibis_types()
     columns = {}
     for col in product.columns:
         checks = []
@@ -37,7 +24,7 @@ def pandera_schema(product: DataProduct):
         columns[col.name] = pa.Column(
             dtypes[col.type],
             checks=checks,
-            nullable=col.nullable and col.name not in required,
+            nullable=not product.required(col),
             description=col.description,
         )
     return pa.DataFrameSchema(columns, strict=True, name=product.id, description=product.description)

@@ -19,12 +19,10 @@ import pandas as pd
 
 from platform_lib.catalog.search import search
 from platform_lib.config import MeshPaths
-from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, USER_ID
+from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import DataProduct
 from platform_lib.governance import registry
 from platform_lib.lifecycle.read import read_product
-
-COMMON_IDENTIFIER_NAMES = frozenset(c.name for c in (ACCOUNT_ID, CONTACT_ID, USER_ID))
 
 
 @dataclass
@@ -62,7 +60,7 @@ class Mesh:
 
     def identifiers(self, product_id: str) -> list[str]:
         """The common identifiers a product carries: what it can be combined on."""
-        return [c.name for c in self.products[product_id].columns if c.name in COMMON_IDENTIFIER_NAMES]
+        return [c.name for c in self.products[product_id].columns if c.name in COMMON_IDENTIFIERS]
 
     def read(self, ref: str, *, columns: Sequence[str] | None = None, where: Sequence[str] | None = None,
              limit: int | None = None, purpose: str | None = None) -> pd.DataFrame:
@@ -75,8 +73,8 @@ class Mesh:
     def combine(self, refs: Sequence[str], on: str = "account_id", how: str = "left") -> pd.DataFrame:
         """Products joined on a common identifier; columns other than `on` are prefixed with
         their product name where two products share a name."""
-        if on not in COMMON_IDENTIFIER_NAMES:
-            raise ValueError(f"'{on}' is not a common identifier; combine on one of {sorted(COMMON_IDENTIFIER_NAMES)}")
+        if on not in COMMON_IDENTIFIERS:
+            raise ValueError(f"'{on}' is not a common identifier; combine on one of {sorted(COMMON_IDENTIFIERS)}")
         missing = [r for r in refs if on not in self.identifiers(r.split("@")[0])]
         if missing:
             raise ValueError(f"{missing} do not carry {on}; `mesh.identifiers(product)` shows what each can join on")

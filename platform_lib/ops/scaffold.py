@@ -50,7 +50,7 @@ PRODUCT_PY = '''from platform_lib import BuildContext, Column, DataProduct, data
 from domains.{domain}.domain import {const}
 
 {upper} = DataProduct(
-    domain="{domain}",
+    domain={const}.name,
     name="{name}",
     version="1.0.0",
     retention_days=365,

@@ -22,11 +22,13 @@ from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from platform_lib.config import MeshPaths
+from platform_lib.declare.identifiers import KINDS, PERSON_KINDS, kind_of
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
-from platform_lib.privacy.keys import KINDS, PERSON_KINDS, Subject, column_kind, digest, privacy_dir, salt
+from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt
 from platform_lib.privacy.stores import Store
+from platform_lib.storage.landing import domain_files
 from platform_lib.storage.ports import all_ports
 from platform_lib.storage.sql import q
 from platform_lib.storage.warehouse import compact
@@ -147,8 +149,8 @@ def record_part(paths: MeshPaths, request_id: str, domain: str, **changes) -> Er
 
 def carriers_of(declared: list[Source | DataProduct]) -> dict[str, str]:
     """Column name -> identifier kind, for every column that recognises a subject."""
-    found = {k: k for k in KINDS[:3]} | {"email": "email"}
-    found |= {c.name: kind for d in declared for c in d.columns if (kind := column_kind(c))}
+    found = {k: k for k in KINDS}
+    found |= {c.name: kind for d in declared for c in d.columns if (kind := kind_of(c))}
     return found
 
 
@@ -244,7 +246,7 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
     matcher.load(con)
     for domain in domains:
         here: dict[str, int] = {}
-        for f in stores.landing_files(paths.landing / domain):
+        for f in domain_files(paths.landing / domain):
             if n := stores.landing_matches(con, matcher, f):
                 here[str(Store.landing(paths, f))] = n
         db = paths.warehouse(domain)
@@ -306,7 +308,7 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         con = duckdb.connect()
         matcher.load(con)
         held = {Store.parse(k) for k in part.holds}
-        for f in stores.landing_files(paths.landing / domain):
+        for f in domain_files(paths.landing / domain):
             store = Store.landing(paths, f)
             if store in held or _changed_since(f, request.planned_at):
                 if n := stores.rewrite_landing_file(con, matcher, f, known=store in held):
@@ -410,7 +412,7 @@ def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landi
     con = duckdb.connect()
     matcher.load(con)
     for domain in domains:
-        for f in stores.landing_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
+        for f in domain_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
             checked[str(Store.landing(paths, f))] = stores.landing_matches(con, matcher, f)
         for folder in all_ports(paths, domain) if ports is None else ports:
             checked[str(Store.port(paths, folder))] = stores.port_files_matches(con, matcher, folder)

@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from platform_lib.config import MeshPaths
+from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, FORMATS, USER_ID
 from platform_lib.declare.names import brief
-from platform_lib.declare.spec import Column
 
-# The kinds of identifier a subject is recognised by; the column names that carry them
-# are the mesh's common identifiers, plus every column classified as a pii email.
-KINDS = ("account_id", "contact_id", "user_id", "email")
-PERSON_KINDS = ("contact_id", "user_id", "email")
-SUBJECT_KINDS = {"account": "account_id", "contact": "contact_id", "user": "user_id", "email": "email"}
-FORMATS = {
-    "account_id": re.compile(r"^ACC-\d{6}$"),
-    "contact_id": re.compile(r"^CON-\d{7}$"),
-    "user_id": re.compile(r"^USR-\d{7}$"),
-    "email": re.compile(r"^[^@\s'\"\\;]{1,128}@[A-Za-z0-9.-]{1,253}$"),
-}
+SUBJECT_KINDS = {"account": ACCOUNT_ID.name, "contact": CONTACT_ID.name, "user": USER_ID.name, "email": "email"}
 
 
 class BadSubject(ValueError):
@@ -57,14 +46,6 @@ class Subject:
 
 def normalize(value: str) -> str:
     return value.strip().lower() if "@" in value else value.strip()
-
-
-def column_kind(column: Column) -> str | None:
-    if column.name in KINDS[:3]:
-        return column.name
-    if column.pii_category == "email":
-        return "email"
-    return None
 
 
 def salt(paths: MeshPaths) -> str:

@@ -16,9 +16,8 @@ from pydantic import BaseModel
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
-from platform_lib.privacy.stores import reader
 from platform_lib.storage import warehouse
-from platform_lib.storage.landing import EXTENSIONS, header
+from platform_lib.storage.landing import header, reader, source_files
 from platform_lib.storage.ports import port_versions
 from platform_lib.storage.sql import lit, q
 
@@ -43,7 +42,7 @@ def expire_landing(con: duckdb.DuckDBPyConnection, paths: MeshPaths, source: Sou
     removed = 0
     cutoff = _cutoff(source.retention_days, now)
     folder = paths.landing_dir(source.domain, source.name)
-    for f in sorted(folder.glob(f"*{EXTENSIONS[source.format]}")) if folder.is_dir() else []:
+    for f in source_files(folder, source.format):
         columns = header(source.format, f)
         if source.event_time not in columns:
             continue

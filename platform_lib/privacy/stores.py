@@ -20,11 +20,10 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import sql_digest
-from platform_lib.storage.landing import header
+from platform_lib.storage.landing import COPY_OPTIONS, FORMAT_OF, header, reader
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
-LANDING_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
 # ---- naming a store --------------------------------------------------------------------
@@ -120,22 +119,8 @@ class Matcher:
 # ---- landing files ---------------------------------------------------------------------
 
 
-def landing_files(landing: Path) -> list[Path]:
-    return sorted(p for p in landing.rglob("*") if p.suffix in LANDING_FORMATS and p.is_file()) if landing.is_dir() else []
-
-
-def reader(path: Path, columns: list[str]) -> str:
-    fmt = LANDING_FORMATS[path.suffix]
-    if fmt == "csv":
-        return f"read_csv({lit(str(path))}, all_varchar = true, header = true)"
-    if fmt == "jsonl":
-        spec = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns) + "}"
-        return f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {spec})"
-    return f"read_parquet({lit(str(path))})"
-
-
 def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
-    columns = header(LANDING_FORMATS[path.suffix], path)
+    columns = header(FORMAT_OF[path.suffix], path)
     where = matcher.where(columns)
     if not where:
         return 0
@@ -145,7 +130,7 @@ def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path
 def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path, known: bool = False) -> int:
     """Rewrite the file without the subject's rows (atomically); a file left empty is removed.
     A file `known` to hold the subject is parsed once; any other is counted first."""
-    columns = header(LANDING_FORMATS[path.suffix], path)
+    columns = header(FORMAT_OF[path.suffix], path)
     where = matcher.where(columns)
     if not where or not (known or landing_matches(con, matcher, path)):
         return 0
@@ -157,7 +142,7 @@ def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path:
             path.unlink()
         elif removed:
             tmp = path.with_name(f".{path.name}.erasing")
-            fmt = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[LANDING_FORMATS[path.suffix]]
+            fmt = COPY_OPTIONS[FORMAT_OF[path.suffix]]
             con.execute(f"COPY (SELECT * EXCLUDE (_mesh_subject) FROM _mesh_landing WHERE NOT _mesh_subject) "
                         f"TO {lit(str(tmp))} ({fmt})")
             os.replace(tmp, path)

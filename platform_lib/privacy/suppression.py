@@ -3,12 +3,12 @@ landed row that carries one, so a later ingest or rebuild never brings a subject
 
 from __future__ import annotations
 
-import fcntl
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock
 
 from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import privacy_dir, salt, sql_digest
@@ -32,8 +32,7 @@ def add(paths: MeshPaths, new: set[str], request_id: str) -> int:
     """Append hashes not yet listed; returns how many were new."""
     path = list_path(paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with FileLock(f"{path}.lock"), path.open("a+") as fh:
         fh.seek(0)
         known = {json.loads(line)["hash"] for line in fh.read().splitlines() if line.strip()}
         now = datetime.now(timezone.utc).isoformat()

@@ -23,6 +23,9 @@ from platform_lib.storage.quarantine import quarantine_insert
 from platform_lib.storage.sql import lit, q
 
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
+FORMAT_OF = {extension: fmt for fmt, extension in EXTENSIONS.items()}
+# How DuckDB writes each format back (erasure rewrites landed files; the seed lands them).
+COPY_OPTIONS = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}
 PARQUET_MAGIC = b"PAR1"
 MAX_LINE_BYTES = 64 * 1024 * 1024
 MALFORMED_LINE = "malformed_line"
@@ -46,8 +49,29 @@ class LandedFiles:
     empty: list[Path] = field(default_factory=list)
 
 
+def source_files(directory: Path, fmt: str) -> list[Path]:
+    """A source's landed files in name order (batches are named in arrival order)."""
+    return sorted(directory.glob(f"*{EXTENSIONS[fmt]}")) if directory.is_dir() else []
+
+
+def domain_files(directory: Path) -> list[Path]:
+    """Every landed file of any format under a domain's (or the whole) landing folder."""
+    return sorted(p for p in directory.rglob("*") if p.suffix in FORMAT_OF and p.is_file()) if directory.is_dir() else []
+
+
+def reader(path: Path, columns: list[str]) -> str:
+    """SQL reading one landed file as text columns, whatever its format."""
+    fmt = FORMAT_OF[path.suffix]
+    if fmt == "csv":
+        return f"read_csv({lit(str(path))}, all_varchar = true, header = true)"
+    if fmt == "jsonl":
+        spec = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns) + "}"
+        return f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {spec})"
+    return f"read_parquet({lit(str(path))})"
+
+
 def landed_files(source: Source, directory: Path) -> LandedFiles:
-    files = sorted(directory.glob(f"*{EXTENSIONS[source.format]}")) if directory.is_dir() else []
+    files = source_files(directory, source.format)
     expected = [c.name for c in source.columns]
     found = LandedFiles([], {}, {}, [])
     for f in files:

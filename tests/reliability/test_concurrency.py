@@ -15,6 +15,7 @@ import duckdb
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.workspace import code_locations, declared_products
 from platform_lib.storage.ports import OutputPort, fingerprint
+
 from tests.helpers import copy_of_built_mesh
 from tests.reliability.ledger import record
 

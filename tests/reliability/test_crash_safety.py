@@ -15,6 +15,7 @@ from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
 from platform_lib.ops.seed.increment import land_increment
+
 from tests.helpers import copy_of_built_mesh, mesh
 from tests.reliability.ledger import record
 

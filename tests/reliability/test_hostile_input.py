@@ -18,6 +18,7 @@ from platform_lib.governance.access import AccessDenied
 from platform_lib.lifecycle.read import read_product
 from platform_lib.ops.cli import main
 from platform_lib.ops.notebook import Mesh
+
 from tests.helpers import copy_of_built_mesh, mesh, query
 from tests.reliability.ledger import record
 

@@ -1,6 +1,7 @@
-from domains.marketing.domain import MARKETING
 from platform_lib import BuildContext, Column, DataProduct, data_product
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+
+from domains.marketing.domain import MARKETING
 
 
 def flag(name: str, description: str) -> Column:
@@ -8,7 +9,7 @@ def flag(name: str, description: str) -> Column:
 
 
 CONTACT_CONSENT = DataProduct(
-    domain="marketing",
+    domain=MARKETING.name,
     name="contact_consent",
     version="1.0.0",
     retention_days=2555,

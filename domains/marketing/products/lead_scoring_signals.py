@@ -1,6 +1,7 @@
-from domains.marketing.domain import MARKETING
 from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+
+from domains.marketing.domain import MARKETING
 
 # The scoring rule: points per signal in the 30 days before the scoring time, each
 # signal capped so no single behaviour dominates; unsubscribing costs 20 points; the
@@ -23,7 +24,7 @@ def signal(name: str, description: str) -> Column:
 
 
 LEAD_SCORING_SIGNALS = DataProduct(
-    domain="marketing",
+    domain=MARKETING.name,
     name="lead_scoring_signals",
     version="1.2.0",
     retention_days=730,

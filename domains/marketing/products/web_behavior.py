@@ -1,6 +1,7 @@
-from domains.marketing.domain import MARKETING
 from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
+
+from domains.marketing.domain import MARKETING
 
 
 def count(name: str, description: str) -> Column:
@@ -8,7 +9,7 @@ def count(name: str, description: str) -> Column:
 
 
 WEB_BEHAVIOR = DataProduct(
-    domain="marketing",
+    domain=MARKETING.name,
     name="web_behavior",
     version="1.0.0",
     retention_days=730,

@@ -1,10 +1,11 @@
-from domains.revenue_operations.domain import REVENUE_OPERATIONS
 from platform_lib import BuildContext, DataProduct, data_product
 from platform_lib.declare.columns import count, double, integer, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
+from domains.revenue_operations.domain import REVENUE_OPERATIONS
+
 ACCOUNT_360 = DataProduct(
-    domain="revenue_operations",
+    domain=REVENUE_OPERATIONS.name,
     name="account_360",
     version="1.0.0",
     retention_days=730,

@@ -1,7 +1,8 @@
-from domains.revenue_operations.domain import REVENUE_OPERATIONS
 from platform_lib import BuildContext, DataProduct, Rule, data_product
 from platform_lib.declare.columns import double, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
+
+from domains.revenue_operations.domain import REVENUE_OPERATIONS
 
 # The signal catalog: type -> (category, source product, what it means and how strong it is).
 SIGNAL_TYPES: dict[str, tuple[str, str, str]] = {
@@ -42,7 +43,7 @@ SIGNAL_TYPES: dict[str, tuple[str, str, str]] = {
 CATALOG = "\n".join(f"- `{name}` ({cat}, from {src}): {text_}" for name, (cat, src, text_) in SIGNAL_TYPES.items())
 
 ACCOUNT_SIGNALS = DataProduct(
-    domain="revenue_operations",
+    domain=REVENUE_OPERATIONS.name,
     name="account_signals",
     version="1.0.0",
     retention_days=730,

@@ -1,14 +1,15 @@
-from domains.revenue_operations.domain import REVENUE_OPERATIONS
 from platform_lib import BuildContext, DataProduct, Rule, data_product
 from platform_lib.declare.columns import count, double, integer, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+
+from domains.revenue_operations.domain import REVENUE_OPERATIONS
 
 LATE_STAGES = ("proposal", "negotiation")
 WINDOW_DAYS = 14
 HALF_LIFE_DAYS = 7
 
 PRIORITIZED_OUTREACH = DataProduct(
-    domain="revenue_operations",
+    domain=REVENUE_OPERATIONS.name,
     name="prioritized_outreach",
     version="1.1.1",
     retention_days=730,

@@ -1,10 +1,11 @@
-from domains.sales.domain import SALES
 from platform_lib import BuildContext, DataProduct, Rule, data_product
 from platform_lib.declare.columns import count, date, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
+from domains.sales.domain import SALES
+
 ACCOUNT_INTERACTIONS = DataProduct(
-    domain="sales",
+    domain=SALES.name,
     name="account_interactions",
     version="1.0.0",
     retention_days=730,

@@ -1,9 +1,10 @@
-from domains.sales.domain import SALES
-from domains.sales.sources import accounts as CRM_ACCOUNTS
 from platform_lib import BuildContext, DataProduct, data_product
 
+from domains.sales.domain import SALES
+from domains.sales.sources import accounts as CRM_ACCOUNTS
+
 ACCOUNTS = DataProduct(
-    domain="sales",
+    domain=SALES.name,
     name="accounts",
     version="1.0.0",
     retention_days=730,

@@ -1,12 +1,13 @@
-from domains.sales.domain import OPEN_STAGES, SALES
 from platform_lib import BuildContext, DataProduct, Rule, data_product
 from platform_lib.declare.columns import boolean, double, integer, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
+from domains.sales.domain import OPEN_STAGES, SALES
+
 STALL_FLOOR_DAYS = 30  # never call a deal stalled before a month in one stage
 
 DEAL_INTELLIGENCE = DataProduct(
-    domain="sales",
+    domain=SALES.name,
     name="deal_intelligence",
     version="1.0.0",
     retention_days=730,

@@ -1,10 +1,11 @@
-from domains.sales.domain import FORECAST_CATEGORIES, OPEN_STAGES, SALES, STAGES
 from platform_lib import BuildContext, DataProduct, Rule, data_product
 from platform_lib.declare.columns import boolean, date, double, integer, key, text, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
+from domains.sales.domain import FORECAST_CATEGORIES, OPEN_STAGES, SALES, STAGES
+
 OPPORTUNITY_PIPELINE = DataProduct(
-    domain="sales",
+    domain=SALES.name,
     name="opportunity_pipeline",
     version="1.0.0",
     retention_days=730,

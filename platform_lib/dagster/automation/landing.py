@@ -21,7 +21,7 @@ from platform_lib.config import settings
 from platform_lib.dagster.automation.switch import sensor_status
 from platform_lib.dagster.resources import MeshResource
 from platform_lib.declare.spec import Source
-from platform_lib.storage.landing import EXTENSIONS
+from platform_lib.storage.landing import source_files
 
 LANDING_TRIGGER = "landing"
 
@@ -42,8 +42,7 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
         arrived: dict[AssetKey, list[str]] = {}
         for source in sources:
             folder = paths.landing_dir(source.domain, source.name)
-            files = sorted(folder.glob(f"*{EXTENSIONS[source.format]}")) if folder.is_dir() else []
-            for f in files:
+            for f in source_files(folder, source.format):
                 stat = f.stat()
                 name, version = str(f.relative_to(paths.home)), f"{stat.st_size}:{stat.st_mtime_ns}"
                 current[name] = version

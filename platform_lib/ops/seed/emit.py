@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from platform_lib.ops.seed.render import MALFORMED, NULL, Cat, Ts, render
-from platform_lib.ops.seed.writer import EXTENSION, write_batch
+from platform_lib.ops.seed.writer import write_batch
+from platform_lib.storage.landing import EXTENSIONS
 
 DEFECT_RATES = {"null_key": 0.002, "duplicate_record": 0.003, "unknown_enum": 0.002,
                 "malformed_timestamp": 0.002, "unknown_reference": 0.002, "late_event": 0.01}
@@ -56,7 +57,7 @@ def emit_snapshot(table: Table, landing: Path, as_of: int) -> dict:
     """An entity table exported whole at as_of (no defects)."""
     data = {n: render(k, v) for n, (k, v) in table.columns.items()}
     data["extracted_at"] = render(Ts, np.full(table.rows, as_of, dtype=np.int64))
-    path = landing / table.domain / table.name / f"part-00000.{EXTENSION[table.fmt]}"
+    path = landing / table.domain / table.name / f"part-00000{EXTENSIONS[table.fmt]}"
     write_batch(pa.table(data), path, table.fmt)
     return _entry(table, [path], landing, table.rows, {})
 
@@ -103,7 +104,7 @@ def emit_events(table: Table, landing: Path, batches: Batches, rng: np.random.Ge
         if b == drift_batch:
             data = {DRIFT[3] if k == DRIFT[2] else k: v for k, v in data.items()}
             counts["schema_drift"] = len(rows)
-        path = landing / table.domain / table.name / f"part-{b:05d}.{EXTENSION[table.fmt]}"
+        path = landing / table.domain / table.name / f"part-{b:05d}{EXTENSIONS[table.fmt]}"
         write_batch(pa.table(data), path, table.fmt)
         paths.append(path)
         written += len(rows)

@@ -17,9 +17,7 @@ import duckdb
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import Source
-from platform_lib.ops.seed.writer import COPY_OPTIONS
-from platform_lib.privacy.stores import reader
-from platform_lib.storage.landing import EXTENSIONS, landed_files
+from platform_lib.storage.landing import COPY_OPTIONS, EXTENSIONS, landed_files, reader
 from platform_lib.storage.sql import lit, q
 
 STAMP = "%Y-%m-%dT%H:%M:%SZ"

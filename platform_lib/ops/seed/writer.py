@@ -8,8 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-EXTENSION = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}
-COPY_OPTIONS = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}
+from platform_lib.storage.landing import COPY_OPTIONS
 
 
 def write_batch(table: pa.Table, path: Path, fmt: str) -> None:
