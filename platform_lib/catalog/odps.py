@@ -5,8 +5,8 @@ major version."""
 from __future__ import annotations
 
 from platform_lib.catalog import odcs
+from platform_lib.declare.names import parse_ref
 from platform_lib.declare.spec import DataProduct
-from platform_lib.lifecycle.read import parse_ref
 
 API_VERSION = "v1.0.0"
 

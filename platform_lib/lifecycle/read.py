@@ -10,20 +10,10 @@ import pyarrow as pa
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
-from platform_lib.declare.names import brief
+from platform_lib.declare.names import brief, parse_ref
 from platform_lib.governance import access, audit_log, registry
 from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
 from platform_lib.storage.sql import q
-
-PRODUCT_REF = re.compile(r"^(?P<domain>[a-z][a-z0-9_]*)\.(?P<product>[a-z][a-z0-9_]*)(?:@v(?P<major>[1-9]\d*))?$")
-
-
-def parse_ref(ref: str) -> tuple[str, str, int | None]:
-    """`domain.product` or `domain.product@vN`."""
-    m = PRODUCT_REF.match(ref)
-    if not m:
-        raise ValueError(f"'{brief(ref)}' is not a product id; expected 'domain.product' or 'domain.product@vN'")
-    return m["domain"], m["product"], int(m["major"]) if m["major"] else None
 
 
 def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:

@@ -61,8 +61,8 @@ def access() -> None:
 @click.option("--version", "major", default="v1", show_default=True)
 def access_request(product: str, purpose: str, pii: bool, major: str) -> None:
     """Ask for a data-usage agreement on PRODUCT."""
+    from platform_lib.declare.names import parse_ref
     from platform_lib.governance import registry, requests
-    from platform_lib.lifecycle.read import parse_ref
 
     try:
         parse_ref(product)
