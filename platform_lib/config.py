@@ -9,7 +9,6 @@ variable (and `DAGSTER_HOME`) is a field of `MeshSettings`, validated when first
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,18 +113,6 @@ def configure(**changes) -> MeshSettings:
     return _current
 
 
-@contextmanager
-def overridden(**changes):
-    """Settings changed for the duration of a block, then restored."""
-    global _current
-    before = settings()
-    configure(**changes)
-    try:
-        yield _current
-    finally:
-        _current = before
-
-
 @dataclass(frozen=True)
 class MeshPaths:
     """The layout under one mesh root; the only place that knows it."""
@@ -135,6 +122,7 @@ class MeshPaths:
 
     @classmethod
     def from_env(cls) -> "MeshPaths":
+        """The configured layout: `MESH_HOME` (or `--root`) and `DAGSTER_HOME`."""
         return settings().paths
 
     @property
