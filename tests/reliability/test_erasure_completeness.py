@@ -54,7 +54,8 @@ def test_erasure_finds_the_subject_in_quarantine_and_unparsed_files_by_content(r
     (landing / "contacts" / "part-drift.csv").write_text(
         f"person,e_mail,company\n{subject},{email},ACC-000001\n{other},{other_email},ACC-000002\n")
     (landing / "email_events" / "part-broken.jsonl").write_text(
-        f'{{"event_id": "E-broken-1", "contact_id": "{subject}",\nsent to {email}\n{{"event_id": "E-broken-2", "contact_id": "{third}",\n')
+        f'{{"event_id": "E-ok"}}\n{{"event_id": "E-broken-1", "contact_id": "{subject}",\nsent to {email}\n'
+        f'{{"event_id": "E-broken-2", "contact_id": "{third}",\n')
     (landing / "content_downloads" / "part-short.csv").write_text(
         "download_id,contact_id\nD-short-1,{}\nD-short-2,{}\n".format(subject, third))
     stage(root, "contacts", "email_events", "content_downloads")
@@ -62,7 +63,7 @@ def test_erasure_finds_the_subject_in_quarantine_and_unparsed_files_by_content(r
 
     out = mesh("erase", "--subject", f"contact:{subject}", "--reason", "GDPR Art. 17", root=root)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "complete" in out.stdout
+    assert "complete" in out.stdout + out.stderr
     assert traces(root, [subject, email]) == []
     # Nobody else's record was lost: the other people's lines and quarantined records stay.
     assert other in (landing / "contacts" / "part-drift.csv").read_text()
