@@ -74,15 +74,15 @@ def test_erasure_finds_the_subject_in_quarantine_and_unparsed_files_by_content(r
     # counted, never written to quarantine.
     before = stage(root, "contacts", "email_events")
     (landing / "contacts" / "part-again.csv").write_text(f"person,e_mail\n{subject},{email}\n{other},{other_email}\n")
-    (landing / "email_events" / "part-again.jsonl").write_text(f'{{"contact_id": "{subject}", broken\n')
+    (landing / "email_events" / "part-again.jsonl").write_text(f'{{"event_id": "E-again"}}\n{{"contact_id": "{subject}", broken\n')
     after = stage(root, "contacts", "email_events")
     assert outside_landing(traces(root, [subject, email])) == []
     grew = {s: {k: after[s][k] - before[s][k] for k in ("rows_in", "rows_quarantined", "rows_withheld")} for s in after}
     assert grew["contacts"] == {"rows_in": 2, "rows_quarantined": 1, "rows_withheld": 1}, grew
-    assert grew["email_events"] == {"rows_in": 1, "rows_quarantined": 0, "rows_withheld": 1}, grew
+    assert grew["email_events"] == {"rows_in": 2, "rows_quarantined": 1, "rows_withheld": 1}, grew
     for meta in after.values():
         assert meta["rows_in"] == meta["rows_published"] + meta["rows_quarantined"] + meta["exact_duplicates_dropped"] + meta["rows_withheld"]
-    record(request, rows_in=3, rows_accounted=sum(g["rows_quarantined"] + g["rows_withheld"] for g in grew.values()),
+    record(request, rows_in=4, rows_accounted=sum(g["rows_quarantined"] + g["rows_withheld"] for g in grew.values()),
            note="subject landed again after erasure")
 
 
