@@ -30,6 +30,9 @@ class MeshSettings(BaseSettings):
     # How much memory one domain's DuckDB may hold before it spills to disk (DuckDB's own
     # default is 80% of RAM per database, so a few busy domains could claim the machine).
     duckdb_memory_limit: str = "2GB"
+    # How long to wait for a domain's DuckDB file another process holds (a build) before
+    # giving up with `WarehouseBusy`; an erasure's part then waits for its next pass.
+    warehouse_wait_seconds: float = Field(100.0, ge=0)
     # How many code locations `mesh build` runs at once, each in its own process; by
     # default one per CPU. 1 runs them one after another in the command's own process.
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)

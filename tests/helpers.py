@@ -107,7 +107,10 @@ def traces(root: Path, needles: list[str]) -> list[str]:
         data = f.read_bytes().lower()
         found += [f"{f.relative_to(root)} (bytes)" for n in needles if n.encode() in data]
         if f.suffix == ".parquet":
-            text = json.dumps(pq.read_table(f).to_pylist(), default=str).lower()
+            try:
+                text = json.dumps(pq.read_table(f).to_pylist(), default=str).lower()
+            except Exception:  # a landed file that is not Parquet: its raw bytes were searched above
+                continue
             found += [f"{f.relative_to(root)} (rows)" for n in needles if n in text]
         if f.suffix == ".duckdb":
             con = duckdb.connect(str(f), read_only=True)

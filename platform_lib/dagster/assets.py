@@ -17,7 +17,7 @@ from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.lifecycle.audit import audit
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
 from platform_lib.lifecycle.read import deprecation, import_port
-from platform_lib.privacy.suppression import suppressed_when
+from platform_lib.privacy.suppression import suppressed_when, withheld_text
 from platform_lib.sla.doc_sources import describe, python_sources
 from platform_lib.storage.landing import MALFORMED_LINE, landed_files, quarantine_drifted, quarantine_unreadable, read_landed
 from platform_lib.storage.quarantine import ensure_quarantine
@@ -52,12 +52,14 @@ def staging_asset(source: Source) -> AssetsDefinition:
             def suppressed(columns: list[str]) -> str | None:
                 return suppressed_when(con, paths, [c for c in columns if c in carriers])
 
+            withhold = withheld_text(con, paths)  # erased subjects are never kept, not even in quarantine
             drift_rows, drift_suppressed, drift_malformed = quarantine_drifted(
-                con, source, files, context.run_id, paths.home, suppressed)
-            malformed = read_landed(con, source, files, paths.home, context.run_id) + drift_malformed
+                con, source, files, context.run_id, paths.home, suppressed, withhold)
+            malformed, lines_withheld = read_landed(con, source, files, paths.home, context.run_id, withhold)
+            malformed += drift_malformed
             quarantine_unreadable(con, source, files.unreadable, paths.home, context.run_id)
             drop = suppressed([c.name for c in source.columns])
-            rows_suppressed = drift_suppressed
+            rows_suppressed = drift_suppressed + lines_withheld
             if drop:  # erased subjects never come back, not even into quarantine; hashed once per row
                 rows_suppressed += con.execute(f"DELETE FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
             result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)

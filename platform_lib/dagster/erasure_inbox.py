@@ -68,8 +68,12 @@ def intake(paths: MeshPaths, domain: str, name: str) -> erasure.ErasureRequest:
         raise erasure.ErasureFailed(f"erasure inbox: {path.name} was not accepted ({why}); see inbox/rejected/") from None
     locations = code_locations()
     products = declared_products(locations)
-    request = erasure.open_request(subject, reason, paths, [loc.name for loc in locations],
-                                   [*declared_sources(locations), *products], products, body.get("request_id"))
+    try:
+        request = erasure.open_request(subject, reason, paths, [loc.name for loc in locations],
+                                       [*declared_sources(locations), *products], products, body.get("request_id"))
+    except erasure.ErasureWaiting:  # recorded and suppressed; the sensor plans it on a later tick
+        request = next(r for r in erasure.all_requests(paths) if r.subject_hash == erasure.subject_hash(paths, subject)
+                       and r.status == "open")
     path.unlink()
     return request
 
@@ -92,6 +96,13 @@ def erasure_inbox_sensor(domain: str, erasure_job: JobDefinition, recompute_job:
             part = request.domains.get(domain)
             if request.status != "open" or part is None or part.phase == "confirmed":
                 continue
+            if request.planned_at is None:  # recorded while a warehouse was busy: one domain plans it
+                if domain == min(request.domains):
+                    history = _runs_of(context, request.request_id, domain, "plan")
+                    if all(r.dagster_run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
+                                                    DagsterRunStatus.CANCELED) for r in history):
+                        runs.append(_step_run(request, domain, "plan", len(history), erasure_job.name, recompute_job.name))
+                continue
             if any(request.domains[d].phase != "confirmed" for d in producers if d in request.domains):
                 continue
             step = NEXT_STEP[part.phase]
@@ -102,7 +113,7 @@ def erasure_inbox_sensor(domain: str, erasure_job: JobDefinition, recompute_job:
                    for r in history):
                 continue  # in flight
             attempt = sum(r.dagster_run.status != DagsterRunStatus.SUCCESS for r in history)
-            if attempt >= MAX_ATTEMPTS:
+            if attempt >= MAX_ATTEMPTS and not part.waiting:  # a busy warehouse is retried until it is free
                 context.log.error(f"erasure {request.request_id}: {domain}'s {step} step failed {attempt} times; "
                                   f"see its runs, fix, then run `mesh erase --request-id {request.request_id}`")
                 continue

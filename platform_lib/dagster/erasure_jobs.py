@@ -2,17 +2,18 @@
 
 from typing import Literal
 
-from dagster import AssetSelection, Config, JobDefinition, OpExecutionContext, Output, define_asset_job, job, op
+from dagster import AssetSelection, Config, Failure, JobDefinition, OpExecutionContext, Output, define_asset_job, job, op
 
 from platform_lib.dagster.resources import MeshResource
 from platform_lib.privacy import erasure
+from platform_lib.storage.warehouse import WarehouseBusy
 
 ERASURE_JOB = "erasure"
 RECOMPUTE_JOB = "erasure_recompute"
 
 
 class ErasureStep(Config):
-    phase: Literal["intake", "erase", "purge"]
+    phase: Literal["intake", "plan", "erase", "purge"]
     request_id: str = ""
     inbox_file: str = ""  # intake: the claimed inbox file's name
 
@@ -30,8 +31,20 @@ def erasure_job(domain: str) -> JobDefinition:
             context.log.info(f"erasure {request.request_id} opened from the inbox; deadline {request.deadline:%Y-%m-%d}")
             yield Output(None, metadata={"request_id": request.request_id, "phase": "intake"})
             return
+        if config.phase == "plan":
+            from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
+
+            locations = code_locations()
+            products = declared_products(locations)
+            erasure.prepare(mesh.paths, config.request_id, [loc.name for loc in locations],
+                            [*declared_sources(locations), *products], products)
+            yield Output(None, metadata={"request_id": config.request_id, "phase": "plan"})
+            return
         step = erasure.erase_part if config.phase == "erase" else erasure.purge_part
-        found = step(mesh.paths, config.request_id, domain, context.run_id)
+        try:
+            found = step(mesh.paths, config.request_id, domain, context.run_id)
+        except WarehouseBusy as err:  # recorded on the request; the next pass runs the step again
+            raise Failure(str(erasure.note_waiting(mesh.paths, config.request_id, domain, str(err)))) from None
         label = "rows_removed" if config.phase == "erase" else "rows_left"
         context.log.info(f"erasure {config.request_id} {config.phase} in {domain}: {sum(found.values())} {label}")
         yield Output(None, metadata={"request_id": config.request_id, "phase": config.phase,

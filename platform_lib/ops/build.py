@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance
 
 from platform_lib.config import settings
-from platform_lib.dagster.workspace import CodeLocation, in_dependency_order
+from platform_lib.dagster.workspace import CodeLocation, declared_sources, in_dependency_order
 from platform_lib.declare.names import brief
 from platform_lib.ops.instance import process_tags, recover_orphaned_runs
 from platform_lib.ops.parallel import fork_each
+from platform_lib.storage.landing import unknown_folders
 
 
 @dataclass
@@ -95,6 +96,11 @@ def build_mesh(
     runtime a fork cannot carry) passes `workers=1`, as the notebook API does."""
     check_selectors(locations, selectors)
     recover_orphaned_runs(instance)
+    declared: dict[str, set[str]] = {loc.name: set() for loc in locations}
+    for source in declared_sources(locations):
+        declared.setdefault(source.domain, set()).add(source.name)
+    for warning in unknown_folders(settings().paths.landing, declared):
+        on_progress(f"warning: {warning}")
     plan = [(loc, keys) for loc in in_dependency_order(locations) if (keys := selection_for(loc, selectors))]
     workers = settings().workers if workers is None else workers
     if workers > 1 and len(plan) > 1 and not instance.is_ephemeral:

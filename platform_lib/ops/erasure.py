@@ -17,15 +17,21 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 ErasureFailed = erasure.ErasureFailed
+ErasureWaiting = erasure.ErasureWaiting
 
 
-def _run_step(location: CodeLocation, instance: DagsterInstance, request_id: str, phase: str) -> None:
+def _run_step(location: CodeLocation, instance: DagsterInstance, request_id: str, phase: str, paths: MeshPaths) -> None:
     result = location.defs.get_job_def(ERASURE_JOB).execute_in_process(
         instance=instance, raise_on_error=False,
         run_config={"ops": {"erase_subject": {"config": {"request_id": request_id, "phase": phase}}}, **QUIET},
         tags={"mesh/erasure": request_id, "mesh/code_location": location.name, **process_tags()},
     )
     if not result.success:
+        part = erasure.load(paths, request_id).domains.get(location.name)
+        if part is not None and part.waiting:
+            raise ErasureWaiting(f"erasure {request_id} is recorded; {location.name}'s part waits: {part.waiting}. It "
+                                 f"resumes with `mesh erase --request-id {request_id}` (or the erasure inbox sensor's "
+                                 f"next pass); `mesh erase --status` follows it")
         raise ErasureFailed(f"erasure {request_id}: the {phase} step failed in {location.name} (run {result.run_id}); "
                             f"see the run in the Dagster UI, fix, and re-run `mesh erase --request-id {request_id}`")
 
@@ -46,6 +52,12 @@ def execute(request_id: str, locations: list[CodeLocation], instance: DagsterIns
     """Carry every domain's part to `confirmed`; the last confirmation verifies the whole
     mesh. If that scan finds the subject again, the domains holding it get one more pass."""
     recover_orphaned_runs(instance)
+    if erasure.load(paths, request_id).planned_at is None:  # recorded while a warehouse was busy
+        from platform_lib.dagster.workspace import declared_products, declared_sources
+
+        products = declared_products(locations)
+        erasure.prepare(paths, request_id, [loc.name for loc in locations], [*declared_sources(locations), *products], products)
+        on_progress("planned")
     for _ in range(2):
         for location in in_dependency_order(locations):
             _carry(location, instance, request_id, paths, on_progress)
@@ -63,7 +75,7 @@ def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, p
     if part is None or part.phase == "confirmed":
         return
     if part.phase == "pending":
-        _run_step(location, instance, request_id, "erase")
+        _run_step(location, instance, request_id, "erase", paths)
         on_progress(f"{location.name}: subject's rows removed")
     part = erasure.load(paths, request_id).domains[location.name]
     if part.phase == "erased":
@@ -71,7 +83,7 @@ def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, p
             _recompute(location, instance, request_id, part.rebuild)
             on_progress(f"{location.name}: recomputed {', '.join(part.rebuild)}")
         erasure.record_part(paths, request_id, location.name, phase="rebuilt")
-    _run_step(location, instance, request_id, "purge")
+    _run_step(location, instance, request_id, "purge", paths)
     on_progress(f"{location.name}: old versions purged, stores verified, part confirmed")
 
 

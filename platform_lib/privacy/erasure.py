@@ -26,12 +26,12 @@ from platform_lib.declare.identifiers import KINDS, PERSON_KINDS, kind_of
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
-from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt
+from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, sql_digest
 from platform_lib.privacy.stores import Store
 from platform_lib.storage.landing import domain_files
 from platform_lib.storage.ports import all_ports
 from platform_lib.storage.sql import q
-from platform_lib.storage.warehouse import compact
+from platform_lib.storage.warehouse import WarehouseBusy, compact
 from platform_lib.storage.warehouse import connect as connect_warehouse
 
 STATUTORY_DAYS = 30
@@ -39,6 +39,11 @@ STATUTORY_DAYS = 30
 
 class ErasureFailed(RuntimeError):
     pass
+
+
+class ErasureWaiting(ErasureFailed):
+    """The request is recorded, but a domain's warehouse is busy: its part waits for the
+    next pass (`mesh erase --request-id`, or the erasure inbox sensor's next tick)."""
 
 Phase = Literal["pending", "erased", "rebuilt", "confirmed"]
 
@@ -54,6 +59,7 @@ class DomainPart(BaseModel):
     runs: list[str] = Field(default_factory=list)
     files_purged: int = 0
     confirmed_at: datetime | None = None
+    waiting: str | None = None  # why the part could not run on its last attempt (a busy warehouse)
 
 
 class ErasureRequest(BaseModel):
@@ -64,9 +70,12 @@ class ErasureRequest(BaseModel):
     received_at: datetime
     hashes: list[str]
     carriers: dict[str, str]
+    identifiers: dict[str, list[str]] = Field(default_factory=dict)  # kind -> hashes, as resolved so far
     domains: dict[str, DomainPart]
     status: Literal["open", "complete"] = "open"
-    planned_at: datetime | None = None  # before it, stores not in a part's `holds` held nothing
+    # Before it, stores not in a part's `holds` held nothing. None: recorded, not yet planned
+    # (the subject's own identifier is already suppressed; planning resolves the others).
+    planned_at: datetime | None = None
     stores_checked: dict[str, int] = Field(default_factory=dict)
     verified_at: datetime | None = None
 
@@ -154,11 +163,12 @@ def carriers_of(declared: list[Source | DataProduct]) -> dict[str, str]:
     return found
 
 
-def resolve(subject: Subject, paths: MeshPaths, domains: list[str], carriers: dict[str, str]) -> dict[str, set[str]]:
-    """Every identifier of the subject, following the links staging holds (a contact's
-    emails and product users; an account's contacts and users). Values stay in memory."""
-    values: dict[str, set[str]] = {k: set() for k in KINDS}
-    values[subject.key_kind].add(subject.value.lower())
+def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[str], carriers: dict[str, str]) -> dict[str, set[str]]:
+    """Every identifier of the subject, as salted hashes by kind, following the links staging
+    holds (a contact's emails and product users; an account's contacts and users), starting
+    from `identifiers`. Staging is matched by hash, so no raw identifier is ever needed."""
+    s = salt(paths)
+    values: dict[str, set[str]] = {k: set(identifiers.get(k, ())) for k in KINDS}
     for _ in range(4):  # links are at most a few hops deep
         before = sum(len(v) for v in values.values())
         for domain in domains:
@@ -170,13 +180,13 @@ def resolve(subject: Subject, paths: MeshPaths, domains: list[str], carriers: di
                     if schema != "staging":
                         continue
                     kinds = {c: carriers[c] for c in columns if c in carriers}
-                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values)
+                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values, s)
         if sum(len(v) for v in values.values()) == before:
             break
     return values
 
 
-def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]]) -> None:
+def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]], salt_hex: str) -> None:
     for col, kind in kinds.items():
         known = values[kind]
         if not known:
@@ -186,56 +196,107 @@ def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]])
         if not targets:
             continue
         sel = ", ".join(f"lower(trim(CAST({q(c)} AS VARCHAR)))" for c in targets)
-        rows = con.execute(f"SELECT DISTINCT {sel} FROM {table} WHERE lower(trim(CAST({q(col)} AS VARCHAR))) IN "
+        rows = con.execute(f"SELECT DISTINCT {sel} FROM {table} WHERE {sql_digest(salt_hex, q(col))} IN "
                            f"(SELECT unnest(?::VARCHAR[]))", [sorted(known)]).fetchall()
         for row in rows:
             for (c, k), v in zip(targets.items(), row):
                 if v:
-                    values[k].add(v)
+                    values[k].add(digest(salt_hex, v))
 
 
 # ---- opening, planning ----------------------------------------------------------------
+
+
+def subject_hash(paths: MeshPaths, subject: Subject) -> str:
+    return digest(salt(paths), subject.value)
+
+
+def _recorded(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
+              request_id: str | None) -> ErasureRequest:
+    """The request as it is first recorded: the subject's own identifier, not yet planned."""
+    s = salt(paths)
+    subject_hash = digest(s, subject.value)
+    return ErasureRequest(
+        request_id=request_id or f"ER-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:8]}",
+        subject_kind=subject.kind, subject_hash=subject_hash, reason=reason, received_at=datetime.now(timezone.utc),
+        hashes=[subject_hash], carriers=carriers_of(declared), identifiers={subject.key_kind: [subject_hash]},
+        domains={d: DomainPart() for d in domains},
+    )
+
+
+def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], declared: list,
+             products: list[DataProduct]) -> dict:
+    """Resolve the subject's identifiers and plan, on `request` in memory. Raises
+    `WarehouseBusy` when a domain's warehouse stays held."""
+    carriers = carriers_of(declared)
+    values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers)
+    kinds = {k for k, v in values.items() if v}
+    request.identifiers = {k: sorted(v) for k, v in values.items() if v}
+    request.hashes = sorted({h for vs in values.values() for h in vs} | set(request.hashes))
+    request.carriers = {c: k for c, k in carriers.items() if k in kinds}
+    planned_at = datetime.now(timezone.utc)
+    found = plan(request, paths, domains, products)
+    request.planned_at = planned_at
+    for domain, held in found["holds"].items():
+        request.domains[domain].holds = held
+    for domain, names in found["recompute"].items():
+        request.domains[domain].rebuild = names
+    return found
 
 
 def new_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
                 products: list[DataProduct], request_id: str | None = None) -> tuple[ErasureRequest, dict]:
     """The request and its plan, from declarations, staging links and lineage; nothing is
     written (`mesh erase --plan` stops here)."""
-    s = salt(paths)
-    carriers = carriers_of(declared)
-    values = resolve(subject, paths, domains, carriers)
-    kinds = {k for k, v in values.items() if v}
-    request = ErasureRequest(
-        request_id=request_id or f"ER-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:8]}",
-        subject_kind=subject.kind,
-        subject_hash=digest(s, subject.value),
-        reason=reason,
-        received_at=datetime.now(timezone.utc),
-        hashes=sorted({digest(s, v) for vs in values.values() for v in vs}),
-        carriers={c: k for c, k in carriers.items() if k in kinds},
-        domains={d: DomainPart() for d in domains},
-    )
-    request.planned_at = datetime.now(timezone.utc)
-    found = plan(request, paths, domains, products)
-    for domain, held in found["holds"].items():
-        request.domains[domain].holds = held
-    for domain, names in found["recompute"].items():
-        request.domains[domain].rebuild = names
-    return request, found
+    request = _recorded(subject, reason, paths, domains, declared, request_id)
+    return request, _planned(request, paths, domains, declared, products)
 
 
 def open_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
                  products: list[DataProduct], request_id: str | None = None) -> ErasureRequest:
-    """Create the request, or return the open one for the same subject or id, and suppress
-    the subject at once so no ingest from now on brings it back."""
+    """Create the request, or return the open one for the same subject or id. It is recorded,
+    and the subject suppressed, before anything that can fail; then it is planned. When a
+    warehouse is busy the request stays recorded, unplanned, and `ErasureWaiting` says so."""
     subject_hash = digest(salt(paths), subject.value)
     for existing in all_requests(paths):
         if existing.request_id == request_id or (existing.subject_hash == subject_hash and existing.status == "open"):
-            return existing
-    request, _ = new_request(subject, reason, paths, domains, declared, products, request_id)
+            return prepare(paths, existing.request_id, domains, declared, products)
+    request = _recorded(subject, reason, paths, domains, declared, request_id)
     suppression.add(paths, set(request.hashes), request.request_id)
     save(paths, request)
-    return request
+    return prepare(paths, request.request_id, domains, declared, products)
+
+
+def prepare(paths: MeshPaths, request_id: str, domains: list[str], declared: list,
+            products: list[DataProduct]) -> ErasureRequest:
+    """Plan a recorded request that is not planned yet (idempotent): every identifier the
+    subject resolves to is suppressed, and each part learns where the subject is."""
+    with request_lock(paths, request_id):
+        request = load(paths, request_id)
+        if request.planned_at is not None or request.status == "complete":
+            return request
+        try:
+            _planned(request, paths, domains, declared, products)
+        except WarehouseBusy as err:
+            why = f"waiting to plan: {err}"
+            for part in request.domains.values():
+                part.waiting = why
+            save(paths, request)
+            raise ErasureWaiting(f"erasure {request_id} is recorded and its subject suppressed, but it waits: {why}. "
+                                 f"It resumes with `mesh erase --request-id {request_id}` (or the erasure inbox "
+                                 f"sensor's next pass); `mesh erase --status` follows it") from None
+        for part in request.domains.values():
+            part.waiting = None
+        suppression.add(paths, set(request.hashes), request.request_id)
+        save(paths, request)
+        return request
+
+
+def note_waiting(paths: MeshPaths, request_id: str, domain: str, why: str) -> ErasureWaiting:
+    """Record that a domain's part could not run (its warehouse is busy); the error to raise."""
+    record_part(paths, request_id, domain, waiting=why)
+    return ErasureWaiting(f"erasure {request_id}: {domain}'s part waits: {why}. It resumes with `mesh erase "
+                          f"--request-id {request_id}` (or the erasure inbox sensor's next pass)")
 
 
 def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products: list[DataProduct]) -> dict:
@@ -303,6 +364,8 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         part = request.domains[domain]
         if part.phase != "pending":
             return part.rows_removed
+        if request.planned_at is None:
+            raise ErasureWaiting(f"erasure {request_id} is not planned yet; run `mesh erase --request-id {request_id}`")
         matcher = request.matcher(paths)
         removed: dict[str, int] = {}
         con = duckdb.connect()
@@ -325,7 +388,7 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
                 matcher.load(wh)
                 removed |= {str(Store.table(domain, t)): n
                             for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
-        record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id])
+        record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id], waiting=None)
         return removed
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,3 +71,30 @@ def digest(salt_hex: str, value: str) -> str:
 def sql_digest(salt_hex: str, expr: str) -> str:
     """The same digest computed by DuckDB over a column or JSON expression."""
     return f"sha256('{salt_hex}' || lower(trim(CAST({expr} AS VARCHAR))))"
+
+
+# ---- identifiers inside free text ------------------------------------------------------
+#
+# What the platform keeps but cannot parse by column (quarantined records, unparsed lines,
+# drifted or unreadable landed files) is searched by content: every token shaped like an
+# identifier (the common identifiers' formats, and e-mail addresses) is hashed as a column
+# value would be. The pattern is the same in DuckDB (RE2) and in Python.
+
+TEXT_TOKEN = (
+    "(?i)" + "|".join(rf"\b{FORMATS[name].pattern.strip('^$')}\b" for name in (ACCOUNT_ID.name, CONTACT_ID.name, USER_ID.name))
+    + r"|[^@\s'\"\\;,:<>()\[\]{}|=/]{1,128}@[A-Za-z0-9.-]{1,253}"
+)
+_TEXT_TOKEN = re.compile(TEXT_TOKEN)
+
+
+def text_digests(salt_hex: str, text: str) -> set[str]:
+    """The digest of every identifier-shaped token in `text` (Python side of `sql_text_match`)."""
+    return {digest(salt_hex, token.rstrip(".")) for token in _TEXT_TOKEN.findall(text)}
+
+
+def sql_text_match(salt_hex: str, expr: str, hashes_table: str) -> str:
+    """SQL true when `expr` (text) holds an identifier whose digest is in `hashes_table.h`."""
+    pattern = TEXT_TOKEN.replace("'", "''")
+    tokens = f"regexp_extract_all(CAST({expr} AS VARCHAR), '{pattern}')"
+    return (f"coalesce(list_has_any(list_transform({tokens}, lambda t: sha256('{salt_hex}' || lower(trim(rtrim(t, '.'))))), "
+            f"(SELECT list(h) FROM {hashes_table})), false)")

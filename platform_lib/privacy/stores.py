@@ -19,8 +19,8 @@ import duckdb
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from platform_lib.config import MeshPaths
-from platform_lib.privacy.keys import sql_digest
-from platform_lib.storage.landing import COPY_OPTIONS, FORMAT_OF, header, reader
+from platform_lib.privacy.keys import sql_digest, sql_text_match, text_digests
+from platform_lib.storage.landing import COPY_OPTIONS, FORMAT_OF, MAX_LINE_BYTES, Unreadable, header, landed_file, reader
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
@@ -108,6 +108,11 @@ class Matcher:
             return None
         return " OR ".join(f"coalesce({sql_digest(self.salt, q(c))} IN (SELECT h FROM {KEYS}), false)" for c in found)
 
+    def text(self, expr: str) -> str:
+        """For what is kept as text (quarantined records, unparsed lines): any identifier-shaped
+        token in it that is one of the subject's."""
+        return sql_text_match(self.salt, expr, KEYS)
+
     def where_json(self, record: str) -> str:
         """For quarantine: the original record is JSON, whatever its columns were."""
         return " OR ".join(
@@ -117,25 +122,132 @@ class Matcher:
 
 
 # ---- landing files ---------------------------------------------------------------------
+#
+# A landed file is searched by content, whatever state it is in: every line of a CSV or
+# JSON Lines file as text (so unparsed lines and drifted columns are covered), every row of
+# a Parquet file over its carrier columns and the text of its other columns; a file no
+# reader can open is read as raw bytes. Matching lines are removed; what parses by column
+# is also matched by its carrier columns.
+
+_NOT_TEXT = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
+             "DOUBLE", "FLOAT", "DECIMAL", "BOOLEAN", "DATE", "TIME", "TIMESTAMP", "INTERVAL", "BLOB")
+
+
+def _lines_sql(path: Path) -> str:
+    return (f"read_csv({lit(str(path))}, delim = {lit(chr(31))}, quote = '', escape = '', header = false, "
+            f"auto_detect = false, columns = {{'_line': 'VARCHAR'}}, max_line_size = {MAX_LINE_BYTES})")
+
+
+def _parquet_text(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], str]:
+    """A Parquet file's column names, and SQL for the text of its non-numeric columns."""
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
+    text = [q(name) for name, kind, *_ in described if not str(kind).upper().startswith(_NOT_TEXT)]
+    return [name for name, *_ in described], ("concat_ws(' ', " + ", ".join(f"CAST({c} AS VARCHAR)" for c in text) + ")"
+                                              if text else "NULL")
+
+
+def _by_column(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
+    """Rows matched by carrier column, for a file that parses by column (0 otherwise)."""
+    try:
+        columns = header(FORMAT_OF[path.suffix], path)
+        where = matcher.where(columns)
+        if not where:
+            return 0
+        return con.execute(f"SELECT count(*) FROM {reader(path, columns)} WHERE {where}").fetchall()[0][0]
+    except (Unreadable, duckdb.Error, UnicodeError):
+        return 0
+
+
+def _by_text(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
+    """Lines (CSV, JSON Lines) or rows (Parquet) whose text holds the subject; raw bytes when
+    no reader can open the file."""
+    fmt = FORMAT_OF.get(path.suffix)
+    try:
+        if fmt == "parquet":
+            columns, text = _parquet_text(con, path)
+            where = " OR ".join(w for w in (matcher.text(text), matcher.where(columns)) if w)
+            return con.execute(f"SELECT count(*) FROM read_parquet({lit(str(path))}) WHERE {where}").fetchall()[0][0]
+        if fmt in ("csv", "jsonl"):
+            return con.execute(f"SELECT count(*) FROM {_lines_sql(path)} WHERE {matcher.text('_line')}").fetchall()[0][0]
+    except duckdb.Error:
+        pass
+    return sum(1 for _ in _raw_lines(matcher, path, matching=True))
+
+
+def _raw_lines(matcher: Matcher, path: Path, matching: bool):
+    """The file's lines as bytes (each with its line end) that hold the subject (`matching`)
+    or do not."""
+    with path.open("rb") as fh:
+        for raw in fh:
+            hit = bool(text_digests(matcher.salt, raw.decode("utf-8", errors="replace")) & matcher.hashes)
+            if hit == matching:
+                yield raw
+
+
+def _is_binary(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return b"\x00" in fh.read(64 * 1024)
 
 
 def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
-    columns = header(FORMAT_OF[path.suffix], path)
-    where = matcher.where(columns)
-    if not where:
+    """Records of the subject in a landed file, whatever it holds (never fails on content)."""
+    if not landed_file(path):
         return 0
-    return con.execute(f"SELECT count(*) FROM {reader(path, columns)} WHERE {where}").fetchall()[0][0]
+    return max(_by_text(con, matcher, path), _by_column(con, matcher, path))
 
 
 def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path, known: bool = False) -> int:
-    """Rewrite the file without the subject's rows (atomically); a file left empty is removed.
-    A file `known` to hold the subject is parsed once; any other is counted first."""
-    columns = header(FORMAT_OF[path.suffix], path)
-    where = matcher.where(columns)
-    if not where or not (known or landing_matches(con, matcher, path)):
+    """Rewrite the file without the subject's records (atomically); a file left without
+    records is removed. Rows are matched by carrier column where the file parses, then any
+    line still holding the subject as text goes too. A file no reader can open and that
+    holds the subject as text is removed whole (it was never staged; quarantine records it)."""
+    if not landed_file(path):
         return 0
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
-                f"FROM {reader(path, columns)}")
+    removed = _rewrite_by_column(con, matcher, path) if known or _by_column(con, matcher, path) else 0
+    if not path.exists() or not _by_text(con, matcher, path):
+        return removed
+    fmt = FORMAT_OF.get(path.suffix)
+    if fmt == "parquet":
+        try:
+            columns, text = _parquet_text(con, path)
+            where = " OR ".join(w for w in (matcher.text(text), matcher.where(columns)) if w)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
+                        f"FROM read_parquet({lit(str(path))})")
+            return removed + _write_back(con, path)
+        except duckdb.Error:
+            pass
+    if fmt == "parquet" or _is_binary(path):
+        hits = _by_text(con, matcher, path)
+        path.unlink()
+        return removed + hits
+    tmp = path.with_name(f".{path.name}.erasing")
+    hits = sum(1 for _ in _raw_lines(matcher, path, matching=True))
+    with tmp.open("wb") as out:
+        out.writelines(_raw_lines(matcher, path, matching=False))
+    kept = [line for line in tmp.read_bytes().splitlines() if line.strip()]
+    if len(kept) <= (1 if fmt == "csv" else 0):  # nothing but a header is left
+        tmp.unlink()
+        path.unlink()
+    else:
+        os.replace(tmp, path)
+    return removed + hits
+
+
+def _rewrite_by_column(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path) -> int:
+    try:
+        columns = header(FORMAT_OF[path.suffix], path)
+        where = matcher.where(columns)
+        if not where:
+            return 0
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
+                    f"FROM {reader(path, columns)}")
+    except (Unreadable, duckdb.Error, UnicodeError):
+        return 0  # the text pass covers it
+    return _write_back(con, path)
+
+
+def _write_back(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Write `_mesh_landing` back to `path` without the subject's rows; returns them."""
     try:
         removed, total = con.execute("SELECT count(*) FILTER (WHERE _mesh_subject), count(*) FROM _mesh_landing").fetchone()
         if removed == total:
@@ -170,7 +282,10 @@ def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: 
     found = {}
     for schema, table, columns in tables(con):
         name = f"{q(schema)}.{q(table)}"
-        where = matcher.where_json("record") if (schema, table) == ("quarantine", "records") else matcher.where(columns)
+        if (schema, table) == ("quarantine", "records"):  # by column, and by content: drifted names, raw lines
+            where = f"{matcher.where_json('record')} OR {matcher.text('record')} OR {matcher.text('reason')}"
+        else:
+            where = matcher.where(columns)
         if not where:
             continue
         n = con.execute(f"SELECT count(*) FROM {name} WHERE {where}").fetchall()[0][0]

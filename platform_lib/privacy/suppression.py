@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 from filelock import FileLock
 
 from platform_lib.config import MeshPaths
-from platform_lib.privacy.keys import privacy_dir, salt, sql_digest
+from platform_lib.privacy.keys import privacy_dir, salt, sql_digest, sql_text_match
 from platform_lib.storage.sql import q
 
 TABLE = "_mesh_suppressed"
@@ -50,3 +51,15 @@ def suppressed_when(con: duckdb.DuckDBPyConnection, paths: MeshPaths, columns: l
     con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(listed)])
     s = salt(paths)
     return " OR ".join(f"coalesce({sql_digest(s, q(c))} IN (SELECT h FROM {TABLE}), false)" for c in columns)
+
+
+def withheld_text(con: duckdb.DuckDBPyConnection, paths: MeshPaths) -> Callable[[str], str | None]:
+    """For what is kept as text (a malformed line, a drifted record): SQL true when the text
+    holds a suppressed identifier anywhere, so it is withheld before it is written, even to
+    quarantine. None when nothing is suppressed."""
+    listed = hashes(paths)
+    if not listed:
+        return lambda _: None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(listed)])
+    s = salt(paths)
+    return lambda expr: sql_text_match(s, expr, TABLE)

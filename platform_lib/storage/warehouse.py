@@ -19,24 +19,35 @@ import duckdb
 from platform_lib.config import MeshPaths, settings
 from platform_lib.storage.sql import lit
 
-# Seconds between attempts to open a file another process holds (about 100 s in all).
-LOCK_WAITS = (*(0.1 * 2**i for i in range(10)), None)
+class WarehouseBusy(RuntimeError):
+    """Another process (a build, most often) holds a domain's DuckDB file for longer than
+    `MESH_WAREHOUSE_WAIT_SECONDS`. The message names the file, never its content."""
+
+
+def _held(err: duckdb.Error) -> bool:
+    return "lock" in str(err).lower()
 
 
 def open_file(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to one warehouse file (or a fresh one beside it), set up as every
-    domain connection is. The caller closes it."""
+    domain connection is. The caller closes it. While another process holds the file it
+    waits (backing off up to `MESH_WAREHOUSE_WAIT_SECONDS`), then raises `WarehouseBusy`."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": settings().duckdb_memory_limit}
-    for wait in LOCK_WAITS:  # another process may hold the file for a moment: wait, then give up
+    deadline, wait = time.monotonic() + settings().warehouse_wait_seconds, 0.1
+    while True:  # another process may hold the file for a moment: wait, then give up
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
-        except duckdb.IOException:
-            if wait is None:
+        except duckdb.IOException as err:
+            if not _held(err):
                 raise
-            time.sleep(wait)
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"{path.name} is busy: another process (a build?) has held it for "
+                                    f"{settings().warehouse_wait_seconds:.0f} s") from None
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            wait = min(wait * 2, 5.0)
     con.execute("SET TimeZone = 'UTC'")
     return con
 

@@ -171,6 +171,49 @@ def _resent_batch(root):
     return Landed("part-resent.jsonl", content, content.count(b"\n"))
 
 
+def _json_array(root):
+    return Landed("part-array.jsonl", json.dumps(clean_rows(root, "email_events", 6, "event_id")).encode() + b"\n", 0)
+
+
+def _top_level_values(root):
+    return Landed("part-scalars.jsonl", b'"just a string"\n42\n', 0)
+
+
+def _duplicated_header(root):
+    content = as_csv(clean_rows(root, "content_downloads", 5, "download_id"))
+    header, _, body = content.partition(b"\n")
+    lines = [line + b",x" for line in body.splitlines()]
+    return Landed("part-dupheader.csv", header + b"," + header.split(b",")[0] + b"\n" + b"\n".join(lines) + b"\n", 0)
+
+
+def _nested_parquet(root):
+    rows = clean_rows(root, "web_sessions", 8, "session_id")
+    nested = [{**r, "landing_path": {"path": r.get("landing_path"), "query": ["a", "b"]}} for r in rows]
+    return Landed("part-nested.parquet", as_parquet(nested), 8)
+
+
+def _nested_json_value(root):
+    rows = clean_rows(root, "email_events", 6, "event_id")
+    rows[0]["event_type"] = {"kind": "open"}
+    rows[1]["event_type"] = ["open", "click"]
+    return Landed("part-nested.jsonl", as_jsonl(rows), 6)
+
+
+def expect_reason(words: str):
+    def check(root, rel, meta):
+        assert words in reasons(root, rel), reasons(root, rel)
+    return check
+
+
+def expect_json_not_repr(root, rel, meta):
+    kept = [r for (r,) in query(root, DOMAIN, "SELECT CAST(record AS VARCHAR) FROM quarantine.records WHERE source_file = ?", [rel])]
+    assert kept and all("{'path'" not in r and '\\"path\\"' in r for r in kept), kept[:1]  # JSON text, not a repr
+
+
+def expect_not_empty(root, rel, meta):
+    assert rel not in meta["empty_files"], "a file holding records is not empty"
+
+
 def expect_all_duplicates(root, rel, meta):
     assert quarantined(root, rel) == {}, "a re-sent record is a duplicate, not a conflicting key"
     assert meta["rows_published"] == meta["rows_in"] - meta["rows_quarantined"] - meta["exact_duplicates_dropped"]
@@ -226,6 +269,15 @@ CASES = {
     "malformed_json_lines": Case("email_events", _broken_json, expect_rules(malformed_line=2)),
     "csv_lines_with_missing_fields": Case("content_downloads", _short_lines, expect_rules(malformed_line=2)),
     "same_batch_landed_twice": Case("email_events", _resent_batch, expect_all_duplicates),
+    "jsonl_file_holding_a_json_array": Case("email_events", _json_array, both(
+        expect_file("unreadable_files", "a JSON array"), expect_not_empty)),
+    "jsonl_file_of_top_level_values": Case("email_events", _top_level_values, both(
+        expect_file("unreadable_files", "top-level JSON"), expect_not_empty)),
+    "csv_with_a_duplicated_header_name": Case("content_downloads", _duplicated_header, both(
+        expect_file("unreadable_files", "more than once"), expect_reason("give every column its own name"))),
+    "nested_parquet_values": Case("web_sessions", _nested_parquet, both(
+        expect_rules(schema_drift=8), expect_reason("nested"), expect_json_not_repr)),
+    "nested_json_value": Case("email_events", _nested_json_value, both(expect_rules(malformed_line=2), expect_reason("nested"))),
 }
 
 
@@ -251,3 +303,18 @@ def test_bad_input_is_quarantined_with_its_reason_and_every_row_is_counted(name,
         assert (meta["rows_published"], meta["exact_duplicates_dropped"] - was["exact_duplicates_dropped"]) == \
             (was["rows_published"], landed.rows)
     record(request, rows_in=landed.rows, rows_accounted=accounted, note=name)
+
+
+def test_a_symlink_in_the_landing_zone_is_refused_never_followed(baseline, tmp_path, request):
+    base_root, before = baseline
+    root = tmp_path / "mesh"
+    shutil.copytree(base_root, root, ignore=shutil.ignore_patterns("dagster"))
+    link = root / "landing" / DOMAIN / "content_downloads" / "part-link.csv"
+    link.symlink_to("/etc/passwd")
+    meta = stage(root, [AssetKey([DOMAIN, "staging", "content_downloads"])])["content_downloads"]
+    rel = f"landing/{DOMAIN}/content_downloads/part-link.csv"
+    assert "symbolic link" in meta["unreadable_files"].get(rel, ""), meta["unreadable_files"]
+    assert quarantined(root, rel) == {"unreadable_file": 1}
+    assert not query(root, DOMAIN, "SELECT count(*) FROM quarantine.records WHERE contains(CAST(record AS VARCHAR), 'root:')")[0][0]
+    assert meta["rows_in"] == before["content_downloads"]["rows_in"]  # nothing of the linked file was read
+    record(request, rows_in=0, rows_accounted=0, note="symlink refused")

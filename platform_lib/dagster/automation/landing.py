@@ -21,7 +21,7 @@ from platform_lib.config import settings
 from platform_lib.dagster.automation.switch import sensor_status
 from platform_lib.dagster.resources import MeshResource
 from platform_lib.declare.spec import Source
-from platform_lib.storage.landing import source_files
+from platform_lib.storage.landing import source_files, unknown_folders
 
 LANDING_TRIGGER = "landing"
 
@@ -37,6 +37,8 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
     )
     def _landing(context: SensorEvaluationContext, mesh: MeshResource):
         paths = mesh.paths
+        for warning in unknown_folders(paths.landing, {domain: {s.name for s in sources}}, {domain}):
+            context.log.warning(warning)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         current: dict[str, str] = {}
         arrived: dict[AssetKey, list[str]] = {}

@@ -24,6 +24,7 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
     from platform_lib.ops import erasure as coordinator
     from platform_lib.privacy import erasure
     from platform_lib.privacy.keys import BadSubject, Subject
+    from platform_lib.storage.warehouse import WarehouseBusy
 
     paths = mesh_paths(root)
     if status:
@@ -44,12 +45,18 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
     declared = [*declared_sources(locations), *products]
     if parsed is not None:
         if plan_only:
-            request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products)
+            try:
+                request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products)
+            except WarehouseBusy as err:
+                raise click.ClickException(f"cannot plan now: {err}; try again once it is done") from None
             _print_plan(request, found, as_json)
             return
         if not reason:
             raise click.UsageError("--reason is required: it is the request's record of why")
-        request = erasure.open_request(parsed, reason, paths, domains, declared, products, request_id)
+        try:
+            request = erasure.open_request(parsed, reason, paths, domains, declared, products, request_id)
+        except erasure.ErasureWaiting as err:
+            raise click.ClickException(str(err)) from None
     else:
         try:
             request = erasure.load(paths, request_id)
@@ -94,12 +101,16 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
              "received_at": r.received_at.isoformat(), "deadline": r.deadline.isoformat(),
              "days_left": (r.deadline - now).days, "domains": {d: p.phase for d, p in r.domains.items()},
              "rows_removed": sum(n for p in r.domains.values() for n in p.rows_removed.values()),
-             "verified_at": r.verified_at.isoformat() if r.verified_at else None} for r in requests]
+             "verified_at": r.verified_at.isoformat() if r.verified_at else None,
+             "planned": r.planned_at is not None,
+             "waiting": {d: p.waiting for d, p in r.domains.items() if p.waiting}} for r in requests]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     console.print(table(
-        "erasure requests", ("request", "status", "subject", "domains confirmed", "rows removed", "deadline", "verified"),
+        "erasure requests", ("request", "status", "subject", "domains confirmed", "rows removed", "deadline", "verified", "waiting"),
         ((r["request_id"], r["status"], r["subject"], f"{sum(p == 'confirmed' for p in r['domains'].values())}/{len(r['domains'])}",
-          str(r["rows_removed"]), f"{r['deadline'][:10]} ({r['days_left']} days left)", r["verified_at"] or "-") for r in rows),
+          str(r["rows_removed"]), f"{r['deadline'][:10]} ({r['days_left']} days left)", r["verified_at"] or "-",
+          "; ".join(f"{d}: {why}" for d, why in r["waiting"].items()) or ("not planned yet" if not r["planned"] else "-"))
+         for r in rows),
     ))
