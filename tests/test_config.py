@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from platform_lib.config import PROJECT_ROOT
+
 from tests.helpers import mesh
 
 PLATFORM = PROJECT_ROOT / "platform_lib"

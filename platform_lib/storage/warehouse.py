@@ -19,6 +19,7 @@ import duckdb
 from platform_lib.config import MeshPaths, settings
 from platform_lib.storage.sql import lit
 
+
 class WarehouseBusy(RuntimeError):
     """Another process (a build, most often) holds a domain's DuckDB file for longer than
     `MESH_WAREHOUSE_WAIT_SECONDS`. The message names the file, never its content."""
