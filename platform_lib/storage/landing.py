@@ -117,7 +117,7 @@ def landed_files(source: Source, directory: Path) -> LandedFiles:
         except Unreadable as err:
             found.unreadable[f] = str(err)
             continue
-        if not columns:
+        if not columns or not _has_records(f, source.format):
             found.empty.append(f)
             continue
         missing = [c for c in expected if c not in columns]
@@ -131,6 +131,19 @@ def landed_files(source: Source, directory: Path) -> LandedFiles:
         else:
             found.conforming.append(f)
     return found
+
+
+def _has_records(path: Path, fmt: str) -> bool:
+    """Whether a file with a header holds a record: a CSV header alone, or a Parquet file of
+    no rows, is an empty export (a JSON Lines file names its columns only in a record)."""
+    if fmt == "parquet":
+        return pq.read_metadata(path).num_rows > 0
+    if fmt == "csv":
+        with path.open("rb") as fh:
+            lines = (line for line in fh if line.strip())
+            next(lines, None)  # the header
+            return next(lines, None) is not None
+    return True
 
 
 def _nested_columns(path: Path) -> dict[str, str]:

@@ -91,6 +91,22 @@ def _empty(root):
     return Landed("part-empty.csv", b"", 0)
 
 
+def _header_only(root):
+    first = sorted((root / "landing" / DOMAIN / "content_downloads").glob("*.csv"))[0]
+    return Landed("part-header-only.csv", first.read_bytes().splitlines(keepends=True)[0] + b"\n\n", 0)
+
+
+def _no_rows_parquet(root):
+    import io
+
+    import pyarrow.parquet as pq
+
+    template = pq.read_table(sorted((root / "landing" / DOMAIN / "web_sessions").glob("*.parquet"))[0])
+    out = io.BytesIO()
+    pq.write_table(template.slice(0, 0), out)
+    return Landed("part-no-rows.parquet", out.getvalue(), 0)
+
+
 def _truncated(root):
     template = sorted((root / "landing" / DOMAIN / "web_sessions").glob("*.parquet"))[0].read_bytes()
     return Landed("part-truncated.parquet", template[: len(template) // 2], 0)
@@ -253,6 +269,8 @@ def both(*checks):
 
 CASES = {
     "empty_file": Case("content_downloads", _empty, expect_file("empty_files", "")),
+    "csv_header_without_rows": Case("content_downloads", _header_only, expect_file("empty_files", "")),
+    "parquet_without_rows": Case("web_sessions", _no_rows_parquet, expect_file("empty_files", "")),
     "truncated_parquet": Case("web_sessions", _truncated, expect_file("unreadable_files", "truncated or corrupt Parquet")),
     "csv_wrong_delimiter": Case("content_downloads", _semicolons, both(
         expect_rules(schema_drift=12), lambda root, rel, meta: "semicolon-separated" in reasons(root, rel) or pytest.fail(reasons(root, rel)))),
