@@ -49,8 +49,9 @@ def write_profile(project_dir: Path, warehouse: Path, folder: Path) -> Path:
 
 
 def dbt_cli(project_dir: Path, profiles_dir: Path) -> DbtCliResource:
-    """dbt from this interpreter's environment, so an unactivated venv works too."""
-    executable = Path(sys.executable).parent / "dbt"
+    """dbt from this interpreter's environment, so an unactivated venv works too, started
+    through `mesh-dbt` so that it dies with the step that runs it."""
+    executable = Path(sys.executable).parent / "mesh-dbt"
     return MeshDbtCliResource(
         project_dir=str(project_dir),
         profiles_dir=str(profiles_dir),

@@ -5,19 +5,15 @@ location down."""
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from typing import Any
 
 from platform_lib.dagster.workspace import CodeLocation
-
-_PR_SET_PDEATHSIG = 1
+from platform_lib.ops.children import die_with_parent
 
 
 def fork_each(
@@ -65,8 +61,5 @@ def fork_each(
 
 
 def _child(work: Callable[[CodeLocation], Any], location: CodeLocation, send: Connection, parent: int) -> None:
-    if sys.platform == "linux":  # killed with the command that started it, as a single process would be
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)  # the command died before this child could ask to die with it
+    die_with_parent(parent)
     send.send(work(location))

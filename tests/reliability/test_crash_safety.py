@@ -112,3 +112,42 @@ def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_
 
     gone, alive = psutil.wait_procs(children, timeout=3)  # building Marketing alone takes longer
     assert alive == [], "a location's process outlived the build that started it"
+
+
+def test_killing_a_build_kills_the_dbt_run_it_started(built_mesh_template, tmp_path):
+    """`kill -9` of the command running a dbt step (a build here; an erasure's recompute
+    runs dbt the same way) leaves no dbt process writing to the domain's DuckDB file."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from platform_lib.config import PROJECT_ROOT
+
+    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "1"}
+    build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing"],
+                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def dbt_runs() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(build.pid).children(recursive=True):
+            try:
+                if any(part.endswith(("dbt", "mesh-dbt")) for part in child.cmdline()[:2]) and "build" in child.cmdline():
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    deadline = time.monotonic() + 240
+    while not (runs := dbt_runs()) and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runs, "the build ended before its dbt step started"
+
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+
+    gone, alive = psutil.wait_procs(runs, timeout=5)
+    assert alive == [], "a dbt run outlived the command that started it"

@@ -1,0 +1,29 @@
+"""Processes the mesh starts die with the command that started them: a `kill -9` of
+`mesh build` or `mesh erase` leaves no location process and no dbt run writing to a
+domain's files, as a single process would."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to kill this process when `parent` dies; exit at once if it already has."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before this child could ask to die with it
+
+
+def dbt() -> None:
+    """`mesh-dbt`: dbt itself, killed with the step that runs it. dagster-dbt starts it as
+    its dbt executable; the request to die survives the exec into dbt."""
+    die_with_parent(os.getppid())
+    executable = Path(sys.executable).parent / "dbt"
+    os.execv(executable, [str(executable), *sys.argv[1:]])
