@@ -11,9 +11,11 @@ import pyarrow as pa
 from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.declare.names import brief, parse_ref
+from platform_lib.declare.spec import NAME
 from platform_lib.governance import access, audit_log, registry
 from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
-from platform_lib.storage.sql import q
+from platform_lib.storage.sql import lit, q
+from platform_lib.storage.warehouse import connect as connect_warehouse
 
 
 def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:
@@ -162,3 +164,53 @@ def _log(principal, product_id, major, columns, rows, purpose, decision, paths) 
         },
         paths,
     )
+
+
+# The quarantine keeps rejected records whole, personal data included: its domain's owners
+# read them to fix their sources; a platform admin sees why rows were rejected, never the
+# records; anyone else is refused.
+QUARANTINE_COLUMNS = ("object", "rule", "reason", "run_id", "source_file", "quarantined_at")
+WITHHELD = "[withheld: the record may hold personal data; the owning team can read it]"
+
+
+def read_quarantine(
+    domain: str,
+    *,
+    object_id: str | None = None,
+    rule: str | None = None,
+    limit: int = 50,
+    principal: str | None = None,
+    paths: MeshPaths | None = None,
+) -> pa.Table:
+    """Rejected records of `domain`, newest first, as `principal` (default: the caller).
+    Every read is audited, refusals included."""
+    paths = paths or MeshPaths.from_env()
+    who = registry.principals().get(principal) if principal else registry.current_principal()
+    if who is None:
+        raise registry.UnknownPrincipal(f"principal '{brief(principal)}' is not in governance/principals.yaml")
+    if not NAME.match(domain) or not paths.warehouse(domain).exists():
+        raise LookupError(f"'{brief(domain)}' is not a domain with a warehouse; name one of the workspace's code locations")
+    owner = who.team == domain
+    if owner:
+        decision = access.Decision(True, False, f"{who.id} belongs to {domain}'s team")
+    elif who.platform_admin:
+        decision = access.Decision(True, True, f"{who.id} is a platform admin: records withheld")
+    else:
+        decision = access.Decision(False, True, f"{who.id} is not on {domain}'s team: only the owning team reads its "
+                                                "quarantine, which holds rejected records whole")
+        _log(who, f"quarantine:{domain}", 0, [], 0, None, decision, paths)
+        raise access.AccessDenied(decision.reason)
+    filters = [(column, value) for column, value in (("object", object_id), ("rule", rule)) if value]
+    where = " WHERE " + " AND ".join(f"{column} = ?" for column, _ in filters) if filters else ""
+    record = "CAST(record AS VARCHAR)" if owner else lit(WITHHELD)
+    with connect_warehouse(paths, domain, read_only=True) as con:
+        kept = con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_schema = 'quarantine' AND table_name = 'records'").fetchall()[0][0]
+        if kept:
+            table = con.sql(f"SELECT {', '.join(QUARANTINE_COLUMNS)}, {record} AS record FROM quarantine.records{where} "
+                            f"ORDER BY quarantined_at DESC, object, rule LIMIT {max(0, int(limit))}",
+                            params=[value for _, value in filters]).to_arrow_table()
+        else:
+            table = pa.table({c: pa.array([], pa.string()) for c in (*QUARANTINE_COLUMNS, "record")})
+    _log(who, f"quarantine:{domain}", 0, [*QUARANTINE_COLUMNS, "record"], table.num_rows, None, decision, paths)
+    return table
