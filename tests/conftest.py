@@ -34,11 +34,25 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def configure(monkeypatch):
     """Change the platform's settings for one test: they are read from the environment once
-    per process, so a test changes them here, and they are restored after it."""
+    per process, so a test changes them here, and they are restored after it. The change is
+    also put in the environment, so the processes the test starts (`mesh`, a kernel) see the
+    same settings: a governance copy changed here is the one a `mesh access` subprocess writes."""
     from platform_lib import config
 
     monkeypatch.setattr(config, "_current", config.settings())
-    return config.configure
+
+    def change(**changes):
+        changed = config.configure(**changes)
+        for name in changes:
+            variable = "DAGSTER_HOME" if name == "dagster_home" else f"MESH_{name.upper()}"
+            value = getattr(changed, name)
+            if value is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, str(value))
+        return changed
+
+    return change
 
 
 def shared_folder(tmp_path_factory, name: str) -> Path:
