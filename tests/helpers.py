@@ -51,17 +51,6 @@ def mesh(*args: str, root: Path, check: bool = False, principal: str | None = No
     )
 
 
-def copy_of_built_mesh(template: Path, destination: Path):
-    """A private copy of the built mesh and the `mesh build` result that made it."""
-    import json
-    import shutil
-    import subprocess
-
-    shutil.copytree(template, destination, ignore=shutil.ignore_patterns("build.json"))
-    built = json.loads((template / "build.json").read_text())
-    return destination, subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])
-
-
 def land_contacts_without_accounts(root: Path) -> int:
     """The CRM sync loses account links: a new batch of Marketing contacts arrives without
     accounts, so `marketing.lead_scoring_signals` fails its quality gate. Returns its rows."""

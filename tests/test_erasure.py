@@ -10,18 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
-from tests.helpers import copy_of_built_mesh, mesh, query, traces
-
-
-@pytest.fixture(scope="module")
-def built(built_mesh_template, tmp_path_factory):
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
+from tests.helpers import mesh, query, traces
 
 
 def sensor_loop(root: Path, sensor: str) -> list[dict]:
@@ -38,8 +30,8 @@ def engagement_totals(root: Path) -> dict[str, int]:
     return {c: sum(v for v in t.column(c).to_pylist() if v) for c in ("sends", "deliveries", "opens", "clicks")}
 
 
-def test_erasing_a_contact_removes_it_from_every_store_and_every_version(built):
-    root = built
+def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private_mesh):
+    root = private_mesh()
     # A contact known to marketing, sales and customer success, with the most email events.
     contact = query(root, "marketing", "SELECT contact_id FROM staging.email_events GROUP BY 1 ORDER BY count(*) DESC, 1")
     sales = {r[0] for r in query(root, "sales", "SELECT DISTINCT contact_id FROM staging.activities")}

@@ -11,21 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from platform_lib.config import PROJECT_ROOT
-from tests.helpers import copy_of_built_mesh, mesh, query, traces
+from tests.helpers import mesh, query, traces
 
 
-@pytest.fixture(scope="module")
-def built(built_mesh_template, tmp_path_factory):
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
-
-
-def test_an_interrupted_erasure_resumes_and_never_completes_early(built):
-    root = built
+def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
+    root = private_mesh()
     users = query(root, "product", "SELECT email FROM staging.users WHERE email IS NOT NULL ORDER BY user_id LIMIT 1")
     email = users[0][0]
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
