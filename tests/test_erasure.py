@@ -13,7 +13,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
-from tests.helpers import mesh, query, traces
+from tests.helpers import mesh, mesh_in_process, query, traces
 
 
 def sensor_loop(root: Path, sensor: str) -> list[dict]:
@@ -44,7 +44,8 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private
     before = engagement_totals(root)
     assert traces(root, [contact_id, email])  # the scan finds the contact before erasure
 
-    plan = json.loads(mesh("erase", "--subject", f"contact:{contact_id}", "--plan", "--json", root=root, check=True).stdout)
+    plan = json.loads(mesh_in_process("erase", "--subject", f"contact:{contact_id}", "--plan", "--json", root=root,
+                                      check=True).stdout)
     assert {d for d, held in plan["holds"].items() if held} >= {"marketing", "sales", "customer_success"}
     assert "campaign_engagement" in plan["recompute"]["marketing"]
     assert "account_360" in plan["recompute"]["revenue_operations"]
@@ -71,13 +72,13 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private
     assert {k: before[k] - after[k] for k in before} == {k: contribution.get(k, 0) for k in before}
     assert sum(contribution.values()) > 0
 
-    status = json.loads(mesh("erase", "--status", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
     assert status[0]["status"] == "complete" and set(status[0]["domains"].values()) == {"confirmed"}
     entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
     record = next(e for e in entries if e.get("event") == "erasure_completed")
     assert record["request_id"] == status[0]["request_id"] and record["rows_removed"] > 0
     assert len(record["subject_hash"]) == 64 and record["verified_at"]
-    assert mesh("audit", "verify", root=root).returncode == 0
+    assert mesh_in_process("audit", "verify", root=root).returncode == 0
 
     # Rebuilding from the landing zone, even with the contact landing again, never brings it back.
     again = root / "landing" / "marketing" / "contacts" / "part-99999.csv"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from platform_lib.config import PROJECT_ROOT
-from tests.helpers import mesh, query, traces
+from tests.helpers import mesh, mesh_in_process, query, traces
 
 
 def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
@@ -33,12 +33,14 @@ def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    status = json.loads(mesh("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root,
+                                        check=True).stdout)
     assert status[0]["status"] == "open" and status[0]["verified_at"] is None
 
     resumed = mesh("erase", "--request-id", "ER-kill-test", root=root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    status = json.loads(mesh("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root,
+                                        check=True).stdout)
     assert status[0]["status"] == "complete"
     assert traces(root, [email]) == []
 
@@ -47,6 +49,6 @@ def test_bad_subjects_are_refused_before_anything_happens(tmp_path):
     for subject, message in [("contact:../../etc/passwd", "is not a valid contact identifier"),
                              ("phone:+1555", "must be one of"),
                              ("email:x' OR 1=1 --@a.com", "is not a valid email identifier")]:
-        out = mesh("erase", "--subject", subject, "--reason", "r", root=tmp_path)
+        out = mesh_in_process("erase", "--subject", subject, "--reason", "r", root=tmp_path)
         assert out.returncode != 0 and message in out.stderr, out.stderr
     assert not (tmp_path / "privacy" / "erasures").exists()

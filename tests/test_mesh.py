@@ -12,7 +12,7 @@ from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.workspace import code_locations
-from tests.helpers import land_contacts_without_accounts, mesh
+from tests.helpers import land_contacts_without_accounts, mesh, mesh_in_process
 
 PRODUCTS = {
     "marketing": ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals"),
@@ -96,7 +96,7 @@ def test_signal_catalog_uses_only_declared_types(module_mesh):
 
 def test_every_product_reports_all_five_slas(module_mesh):
     root = module_mesh
-    out = mesh("sla", "report", "--json", root=root, check=True)
+    out = mesh_in_process("sla", "report", "--json", root=root, check=True)
     report = json.loads(out.stdout)
     slas: dict[str, set] = {}
     for line in report["products"]:
@@ -105,7 +105,7 @@ def test_every_product_reports_all_five_slas(module_mesh):
     five = {"freshness", "availability", "schema_stability", "quality_score", "documentation_currency"}
     assert {p: five for p in ALL} == {p: slas.get(p, set()) for p in ALL}
     assert {d["domain"] for d in report["domains"]} == set(PRODUCTS)
-    table = mesh("sla", "report", "--domain", "sales", root=root, check=True).stdout
+    table = mesh_in_process("sla", "report", "--domain", "sales", root=root, check=True).stdout
     assert "sales.deal_intelligence" in table and "Domain roll-up" in table and "marketing." not in table
 
 

@@ -18,7 +18,7 @@ from platform_lib.governance.access import AccessDenied
 from platform_lib.lifecycle.read import read_product
 from platform_lib.ops.cli import main
 from platform_lib.ops.notebook import Mesh
-from tests.helpers import mesh, query
+from tests.helpers import mesh_in_process, query
 from tests.reliability.ledger import record
 
 OUTSIDE = "../../../../../../tmp/mesh-hostile-canary"
@@ -78,16 +78,16 @@ def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, module_
 
 def test_the_same_commands_with_honest_values_work(module_mesh):
     root = module_mesh
-    assert mesh("read", "marketing.web_behavior", "--columns", "account_id", "--where", "account_id = ACC-000001",
-                "--format", "csv", root=root, principal=PRINCIPAL).returncode == 0
-    assert mesh("product", "show", "marketing.web_behavior", root=root, principal=PRINCIPAL).returncode == 0
+    assert mesh_in_process("read", "marketing.web_behavior", "--columns", "account_id", "--where", "account_id = ACC-000001",
+                           "--format", "csv", root=root, principal=PRINCIPAL).returncode == 0
+    assert mesh_in_process("product", "show", "marketing.web_behavior", root=root, principal=PRINCIPAL).returncode == 0
 
 
 def test_a_filter_value_stays_a_value(module_mesh):
     """An injected filter is compared as text: it widens nothing."""
     root = module_mesh
-    out = mesh("read", "marketing.web_behavior", "--where", "account_id = 'x' OR 1=1", "--format", "json",
-               root=root, principal=PRINCIPAL)
+    out = mesh_in_process("read", "marketing.web_behavior", "--where", "account_id = 'x' OR 1=1", "--format", "json",
+                          root=root, principal=PRINCIPAL)
     assert out.returncode == 0 and json.loads(out.stdout) == [], out.stdout[-500:] + out.stderr[-500:]
 
 
@@ -96,7 +96,7 @@ def test_an_ungranted_principal_reads_nothing_by_any_path(module_mesh, configure
     configure(home=str(root))
     paths = MeshPaths(root)
     # dana.sdr holds no grant on sales.opportunity_pipeline.
-    cli = mesh("read", "sales.opportunity_pipeline", "--format", "csv", root=root, principal="dana.sdr")
+    cli = mesh_in_process("read", "sales.opportunity_pipeline", "--format", "csv", root=root, principal="dana.sdr")
     assert cli.returncode != 0 and "OPP-" not in cli.stdout
     for ref in ("sales.opportunity_pipeline", "sales.opportunity_pipeline@v1"):
         with pytest.raises(AccessDenied):
