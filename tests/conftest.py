@@ -4,6 +4,7 @@ once per session, in a temporary mesh root."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,16 +34,24 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def configure(monkeypatch):
-    """Change the platform's settings for one test, in this process (settings are read from
-    the environment once per process) and for the processes it starts; restored after it."""
+    """Change the platform's settings for one test: they are read from the environment once
+    per process, so a test changes them here, and they are restored after it. The change is
+    also put in the environment, so the processes the test starts (`mesh`, a kernel) see the
+    same settings: a governance copy changed here is the one a `mesh access` subprocess writes."""
     from platform_lib import config
 
     monkeypatch.setattr(config, "_current", config.settings())
 
     def change(**changes):
-        for name, value in changes.items():
-            monkeypatch.setenv("DAGSTER_HOME" if name == "dagster_home" else f"MESH_{name.upper()}", str(value))
-        return config.configure(**changes)
+        changed = config.configure(**changes)
+        for name in changes:
+            variable = "DAGSTER_HOME" if name == "dagster_home" else f"MESH_{name.upper()}"
+            value = getattr(changed, name)
+            if value is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, str(value))
+        return changed
 
     return change
 
@@ -75,7 +84,7 @@ def landing_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built_mesh_template(tmp_path_factory, landing_root):
     """The whole mesh built once with `mesh build` for all test workers (they share the
-    folder under a lock); modules that use it take their own copy."""
+    folder under a lock). Never changed: tests work on a copy (`private_mesh`)."""
     import json
     import shutil
 
@@ -96,15 +105,42 @@ def built_mesh_template(tmp_path_factory, landing_root):
 
 
 @pytest.fixture(scope="session")
-def built_marketing(built_mesh_template, tmp_path_factory):
+def mesh_build(built_mesh_template) -> subprocess.CompletedProcess:
+    """The `mesh build` that made the template: its exit code and output."""
+    import json
+
+    built = json.loads((built_mesh_template / "build.json").read_text())
+    return subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])
+
+
+@pytest.fixture(scope="session")
+def private_mesh(built_mesh_template, mesh_build, tmp_path_factory):
+    """A factory: `private_mesh()` is a new private copy of the built mesh (landing zone,
+    warehouses, ports, Dagster instance) that its caller may change at will."""
+    import shutil
+
+    def copy(name: str = "mesh") -> Path:
+        assert mesh_build.returncode == 0, mesh_build.stdout + mesh_build.stderr
+        root = tmp_path_factory.mktemp(name) / "mesh"
+        shutil.copytree(built_mesh_template, root, ignore=shutil.ignore_patterns("build.json"))
+        return root
+
+    return copy
+
+
+@pytest.fixture(scope="module")
+def module_mesh(private_mesh, request) -> Path:
+    """One private copy of the built mesh for the tests of a module."""
+    return private_mesh(request.module.__name__.rpartition(".")[2])
+
+
+@pytest.fixture(scope="session")
+def built_marketing(private_mesh):
     """Marketing as `mesh build` published it, in this worker's own copy of the built mesh:
     the mesh root, its Dagster instance and Marketing's run."""
     from dagster import RunsFilter
 
-    from tests.helpers import copy_of_built_mesh
-
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("built-marketing") / "mesh")
-    assert result.returncode == 0, result.stdout + result.stderr
+    root = private_mesh("built-marketing")
     instance = DagsterInstance.from_config(str(root / "dagster"))
     [run] = instance.get_runs(RunsFilter(tags={"mesh/code_location": "marketing"}))
     return root, instance, run

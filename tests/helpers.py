@@ -51,15 +51,30 @@ def mesh(*args: str, root: Path, check: bool = False, principal: str | None = No
     )
 
 
-def copy_of_built_mesh(template: Path, destination: Path):
-    """A private copy of the built mesh and the `mesh build` result that made it."""
-    import json
-    import shutil
-    import subprocess
+def mesh_in_process(*args: str, root: Path, check: bool = False, principal: str | None = None,
+                    binary: bool = False) -> subprocess.CompletedProcess:
+    """The same `mesh` command as `mesh(...)`, with the same settings (mesh root, Dagster home,
+    principal), run in this process through click's runner: no interpreter start and no
+    definitions load per call. Exit code, stdout and stderr are the command's; an unhandled
+    exception comes back as the process would report it (exit code 1, traceback on stderr).
+    Commands that run Dagster jobs or must be killed stay in their own process (`mesh`)."""
+    import traceback
 
-    shutil.copytree(template, destination, ignore=shutil.ignore_patterns("build.json"))
-    built = json.loads((template / "build.json").read_text())
-    return destination, subprocess.CompletedProcess(["mesh", "build"], built["returncode"], built["stdout"], built["stderr"])
+    from click.testing import CliRunner
+
+    from platform_lib.ops.cli import main
+
+    changes = {"home": root, "dagster_home": Path(root) / "dagster"} | ({"principal": principal} if principal else {})
+    with config.overridden(**changes):
+        result = CliRunner().invoke(main, list(args))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    stdout = result.stdout_bytes if binary else result.stdout
+    completed = subprocess.CompletedProcess(["mesh", *args], result.exit_code, stdout, stderr)
+    if check:
+        completed.check_returncode()
+    return completed
 
 
 def land_contacts_without_accounts(root: Path) -> int:

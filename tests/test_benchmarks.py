@@ -4,7 +4,6 @@ gets the products' own results; the audit and load-time figures run at small siz
 
 from __future__ import annotations
 
-import pytest
 from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
@@ -12,17 +11,10 @@ from platform_lib.dagster.workspace import code_locations, declared_products
 
 from benchmarks.floor import compiled_models, run_floor
 from benchmarks.run import audit_of_rows, definition_loads
-from tests.helpers import copy_of_built_mesh
 
 
-@pytest.fixture(scope="module")
-def root(built_mesh_template, tmp_path_factory):
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("bench") / "mesh")
-    assert built.returncode == 0, built.stdout + built.stderr
-    return root
-
-
-def test_the_floor_is_the_products_own_transformations(root, configure):
+def test_the_floor_is_the_products_own_transformations(private_mesh, configure):
+    root = private_mesh()
     configure(home=str(root))
     paths = MeshPaths(root)
     seconds, rows = run_floor(paths, compiled_models(paths))

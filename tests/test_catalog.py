@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 from tests.test_mesh import ALL
 
 
 def test_search_ranks_the_best_match_first(tmp_path):
-    out = mesh("catalog", "health", "--json", root=tmp_path, check=True)
+    out = mesh_in_process("catalog", "health", "--json", root=tmp_path, check=True)
     ids = [h["id"] for h in json.loads(out.stdout)]
     assert set(ids[:2]) == {"customer_success.account_health", "product.product_health_scores"}
 
@@ -17,21 +17,21 @@ def test_search_ranks_the_best_match_first(tmp_path):
 def test_search_by_column_lists_every_product_carrying_it(tmp_path):
     from tests.helpers import domain_defs  # noqa: F401  (loads definitions in-process too)
 
-    out = mesh("catalog", "--column", "account_id", "--json", root=tmp_path, check=True)
+    out = mesh_in_process("catalog", "--column", "account_id", "--json", root=tmp_path, check=True)
     found = {h["id"] for h in json.loads(out.stdout)}
     assert len(found) >= 14 and found <= set(ALL)
-    pii = json.loads(mesh("catalog", "--classification", "pii", "--json", root=tmp_path, check=True).stdout)
+    pii = json.loads(mesh_in_process("catalog", "--classification", "pii", "--json", root=tmp_path, check=True).stdout)
     assert [h["id"] for h in pii] == ["marketing.lead_scoring_signals"]
 
 
 def test_signal_types_are_searchable(tmp_path):
-    out = mesh("catalog", "usage_surge", "--json", root=tmp_path, check=True)
+    out = mesh_in_process("catalog", "usage_surge", "--json", root=tmp_path, check=True)
     assert json.loads(out.stdout)[0]["id"] == "revenue_operations.account_signals"
 
 
 def test_product_show_tells_the_whole_story_through_the_governed_path(built_marketing):
     root = built_marketing[0]
-    out = mesh("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="dana.sdr")
+    out = mesh_in_process("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="dana.sdr")
     facts = json.loads(out.stdout)
     assert facts["owner"]["role"] == "Marketing Operations Lead"
     assert facts["served"][0]["major"] == "v1" and facts["served"][0]["rows"] > 0
@@ -40,5 +40,5 @@ def test_product_show_tells_the_whole_story_through_the_governed_path(built_mark
     assert {s["sla"] for s in facts["sla_status"]} == {"freshness", "availability", "schema_stability", "quality_score",
                                                       "documentation_currency"}
     assert facts["sample"] and all(r["email"].startswith("sha256:") for r in facts["sample"])
-    denied = mesh("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="frank.finance")
+    denied = mesh_in_process("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="frank.finance")
     assert json.loads(denied.stdout)["sample"].startswith("not shown: frank.finance has no active grant")

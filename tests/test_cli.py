@@ -1,23 +1,24 @@
-"""The `mesh` command line, run as a user runs it."""
+"""The `mesh` command line: the installed command as a user runs it, and its commands
+through click in this process (the same commands, without an interpreter start each)."""
 
 from __future__ import annotations
 
 import json
 
-from tests.helpers import mesh
+from tests.helpers import mesh, mesh_in_process
 
 
 def test_read_prints_a_published_product(built_marketing):
     root, _, _ = built_marketing
-    out = mesh("read", "marketing.web_behavior", "--limit", "3", "--format", "json", root=root, check=True,
-               principal="maria.marketing")
+    out = mesh_in_process("read", "marketing.web_behavior", "--limit", "3", "--format", "json", root=root, check=True,
+                          principal="maria.marketing")
     rows = json.loads(out.stdout)
     assert len(rows) == 3 and {"account_id", "activity_date", "page_views"} <= set(rows[0])
 
 
 def test_read_of_an_unknown_product_is_a_clear_error(built_marketing):
     root, _, _ = built_marketing
-    out = mesh("read", "marketing.nothing_here", root=root, principal="maria.marketing")
+    out = mesh_in_process("read", "marketing.nothing_here", root=root, principal="maria.marketing")
     assert out.returncode != 0
     assert "marketing.nothing_here has no output port yet" in out.stderr
 
@@ -36,23 +37,14 @@ def test_read_pins_a_version_filters_and_writes_csv_and_parquet(built_marketing,
     import pyarrow.parquet as pq
 
     root, _, _ = built_marketing
-    csv = mesh("read", "marketing.web_behavior", "--version", "v1", "--columns", "account_id,page_views",
-               "--where", "page_views >= 3", "--limit", "50", "--format", "csv", root=root, check=True,
-               principal="maria.marketing").stdout.splitlines()
+    csv = mesh_in_process("read", "marketing.web_behavior", "--version", "v1", "--columns", "account_id,page_views",
+                          "--where", "page_views >= 3", "--limit", "50", "--format", "csv", root=root, check=True,
+                          principal="maria.marketing").stdout.splitlines()
     assert csv[0] == "account_id,page_views" and len(csv) > 1
     assert all(int(line.split(",")[1]) >= 3 for line in csv[1:])
-    binary = mesh_bytes(root, "read", "marketing.web_behavior", "--limit", "5", "--format", "parquet")
+    binary = mesh_in_process("read", "marketing.web_behavior", "--limit", "5", "--format", "parquet", root=root,
+                             check=True, principal="maria.marketing", binary=True).stdout
     assert pq.read_table(io.BytesIO(binary)).num_rows == 5
-    bad = mesh("read", "marketing.web_behavior", "--where", "1=1; DROP TABLE x", root=root, principal="maria.marketing")
+    bad = mesh_in_process("read", "marketing.web_behavior", "--where", "1=1; DROP TABLE x", root=root,
+                          principal="maria.marketing")
     assert bad.returncode != 0 and "is not 'column op value'" in bad.stderr
-
-
-def mesh_bytes(root, *args: str) -> bytes:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_PRINCIPAL": "maria.marketing"}
-    return subprocess.run([str(Path(sys.executable).parent / "mesh"), *args], env=env, capture_output=True,
-                          check=True, timeout=300).stdout

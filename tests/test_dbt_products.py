@@ -14,16 +14,14 @@ from platform_lib.dagster.dbt import DbtResource, dbt_products
 from platform_lib.dagster.resources import domain_resources
 
 from domains.marketing.domain import MARKETING
-from tests.helpers import copy_of_built_mesh, mesh
+from tests.helpers import mesh
 
 KEY = AssetKey(["marketing", "campaign_engagement"])
 NARROWED = "accepted_values_campaign_engagement_channel__email"
 
 
-def test_a_failing_dbt_test_blocks_publication_and_the_last_version_serves(built_marketing, tmp_path):
-    landing_root, _, _ = built_marketing
-    root = tmp_path / "mesh"
-    shutil.copytree(landing_root, root)
+def test_a_failing_dbt_test_blocks_publication_and_the_last_version_serves(private_mesh, tmp_path):
+    root = private_mesh()
     # The same project, but channel may only be 'email': real campaigns break the test.
     project = tmp_path / "marketing_dbt"
     shutil.copytree(PROJECT_ROOT / "dbt_projects" / "marketing", project, ignore=shutil.ignore_patterns("target", "logs"))
@@ -53,8 +51,8 @@ def test_a_failing_dbt_test_blocks_publication_and_the_last_version_serves(built
     assert after.version() == version and after.to_pyarrow_table().equals(rows)
 
 
-def test_a_subset_of_a_projects_models_builds_only_those(built_mesh_template, tmp_path):
-    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+def test_a_subset_of_a_projects_models_builds_only_those(private_mesh):
+    root = private_mesh()
     versions = {name: DeltaTable(str(MeshPaths(root).port("customer_success", name, 1))).version()
                 for name in ("account_health", "engagement_metrics", "support_interactions")}
 

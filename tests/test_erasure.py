@@ -10,19 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from deltalake import DeltaTable
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 
-from tests.helpers import copy_of_built_mesh, mesh, query, traces
-
-
-@pytest.fixture(scope="module")
-def built(built_mesh_template, tmp_path_factory):
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
+from tests.helpers import mesh, mesh_in_process, query, traces
 
 
 def sensor_loop(root: Path, sensor: str) -> list[dict]:
@@ -39,8 +31,8 @@ def engagement_totals(root: Path) -> dict[str, int]:
     return {c: sum(v for v in t.column(c).to_pylist() if v) for c in ("sends", "deliveries", "opens", "clicks")}
 
 
-def test_erasing_a_contact_removes_it_from_every_store_and_every_version(built):
-    root = built
+def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private_mesh):
+    root = private_mesh()
     # A contact known to marketing, sales and customer success, with the most email events.
     contact = query(root, "marketing", "SELECT contact_id FROM staging.email_events GROUP BY 1 ORDER BY count(*) DESC, 1")
     sales = {r[0] for r in query(root, "sales", "SELECT DISTINCT contact_id FROM staging.activities")}
@@ -53,7 +45,8 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(built):
     before = engagement_totals(root)
     assert traces(root, [contact_id, email])  # the scan finds the contact before erasure
 
-    plan = json.loads(mesh("erase", "--subject", f"contact:{contact_id}", "--plan", "--json", root=root, check=True).stdout)
+    plan = json.loads(mesh_in_process("erase", "--subject", f"contact:{contact_id}", "--plan", "--json", root=root,
+                                      check=True).stdout)
     assert {d for d, held in plan["holds"].items() if held} >= {"marketing", "sales", "customer_success"}
     assert "campaign_engagement" in plan["recompute"]["marketing"]
     assert "account_360" in plan["recompute"]["revenue_operations"]
@@ -80,13 +73,13 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(built):
     assert {k: before[k] - after[k] for k in before} == {k: contribution.get(k, 0) for k in before}
     assert sum(contribution.values()) > 0
 
-    status = json.loads(mesh("erase", "--status", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
     assert status[0]["status"] == "complete" and set(status[0]["domains"].values()) == {"confirmed"}
     entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
     record = next(e for e in entries if e.get("event") == "erasure_completed")
     assert record["request_id"] == status[0]["request_id"] and record["rows_removed"] > 0
     assert len(record["subject_hash"]) == 64 and record["verified_at"]
-    assert mesh("audit", "verify", root=root).returncode == 0
+    assert mesh_in_process("audit", "verify", root=root).returncode == 0
 
     # Rebuilding from the landing zone, even with the contact landing again, never brings it back.
     again = root / "landing" / "marketing" / "contacts" / "part-99999.csv"

@@ -11,22 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from platform_lib.config import PROJECT_ROOT
 
-from tests.helpers import copy_of_built_mesh, mesh, query, traces
+from tests.helpers import mesh, mesh_in_process, query, traces
 
 
-@pytest.fixture(scope="module")
-def built(built_mesh_template, tmp_path_factory):
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
-
-
-def test_an_interrupted_erasure_resumes_and_never_completes_early(built):
-    root = built
+def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
+    root = private_mesh()
     users = query(root, "product", "SELECT email FROM staging.users WHERE email IS NOT NULL ORDER BY user_id LIMIT 1")
     email = users[0][0]
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
@@ -42,12 +33,14 @@ def test_an_interrupted_erasure_resumes_and_never_completes_early(built):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    status = json.loads(mesh("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root,
+                                        check=True).stdout)
     assert status[0]["status"] == "open" and status[0]["verified_at"] is None
 
     resumed = mesh("erase", "--request-id", "ER-kill-test", root=root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    status = json.loads(mesh("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root,
+                                        check=True).stdout)
     assert status[0]["status"] == "complete"
     assert traces(root, [email]) == []
 
@@ -56,6 +49,6 @@ def test_bad_subjects_are_refused_before_anything_happens(tmp_path):
     for subject, message in [("contact:../../etc/passwd", "is not a valid contact identifier"),
                              ("phone:+1555", "must be one of"),
                              ("email:x' OR 1=1 --@a.com", "is not a valid email identifier")]:
-        out = mesh("erase", "--subject", subject, "--reason", "r", root=tmp_path)
+        out = mesh_in_process("erase", "--subject", subject, "--reason", "r", root=tmp_path)
         assert out.returncode != 0 and message in out.stderr, out.stderr
     assert not (tmp_path / "privacy" / "erasures").exists()

@@ -18,7 +18,7 @@ from platform_lib.governance import policies
 from platform_lib.governance.access import AccessDenied
 from platform_lib.lifecycle.read import read_product
 
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_exemptions_are_explicit_listed_and_expire(governance):
 
 
 def test_mesh_policy_check_passes_and_says_what_it_checked():
-    out = mesh("policy", "check", "--json", root=MeshPaths.from_env().home)
+    out = mesh_in_process("policy", "check", "--json", root=MeshPaths.from_env().home)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert len(report["checked"]["products"]) == 17 and len(report["checked"]["policies"]) == 10
@@ -109,7 +109,7 @@ def test_removing_a_grant_stops_the_consumer_domain_from_loading(governance):
 
 def test_no_grant_no_read_through_the_cli_or_the_python_api(built_marketing, governance):
     root = built_marketing[0]
-    out = mesh("read", "marketing.lead_scoring_signals", root=root, principal="frank.finance")
+    out = mesh_in_process("read", "marketing.lead_scoring_signals", root=root, principal="frank.finance")
     assert out.returncode != 0
     assert "frank.finance has no active grant for marketing.lead_scoring_signals v1" in out.stderr
     assert "mesh access request marketing.lead_scoring_signals" in out.stderr
@@ -124,7 +124,7 @@ def test_a_grant_without_pii_access_returns_masked_pii(built_marketing, governan
     assert all(r["email"].startswith("sha256:") for r in masked if r["email"])
     assert any("@" in (r["email"] or "") for r in owner)
     assert [r["score"] for r in masked] == [r["score"] for r in owner]  # only PII changes
-    out = mesh("read", "marketing.lead_scoring_signals", "--format", "json", "--limit", "5", root=root, principal="dana.sdr")
+    out = mesh_in_process("read", "marketing.lead_scoring_signals", "--format", "json", "--limit", "5", root=root, principal="dana.sdr")
     assert out.returncode == 0 and "@" not in out.stdout
     with pytest.raises(AccessDenied, match="masked PII"):
         read_product("marketing.lead_scoring_signals", principal="dana.sdr", where=["email = x@y.com"], paths=MeshPaths(root))
@@ -132,24 +132,24 @@ def test_a_grant_without_pii_access_returns_masked_pii(built_marketing, governan
 
 def test_the_owner_approves_access_and_a_non_owner_cannot(built_marketing, governance):
     root = built_marketing[0]
-    asked = mesh("access", "request", "marketing.web_behavior", "--purpose", "marketing spend review", root=root,
+    asked = mesh_in_process("access", "request", "marketing.web_behavior", "--purpose", "marketing spend review", root=root,
                  principal="frank.finance")
     assert asked.returncode == 0, asked.stderr
     request_id = asked.stdout.split()[0]
-    refused = mesh("access", "approve", request_id, root=root, principal="sam.sales")
+    refused = mesh_in_process("access", "approve", request_id, root=root, principal="sam.sales")
     assert refused.returncode != 0 and "only its owner (Marketing Operations Lead, team marketing)" in refused.stderr
-    assert mesh("read", "marketing.web_behavior", root=root, principal="frank.finance").returncode != 0
-    approved = mesh("access", "approve", request_id, root=root, principal="maria.marketing")
+    assert mesh_in_process("read", "marketing.web_behavior", root=root, principal="frank.finance").returncode != 0
+    approved = mesh_in_process("access", "approve", request_id, root=root, principal="maria.marketing")
     assert approved.returncode == 0, approved.stderr
-    assert mesh("read", "marketing.web_behavior", "--limit", "3", root=root, principal="frank.finance").returncode == 0
-    listed = mesh("access", "list", root=root).stdout
+    assert mesh_in_process("read", "marketing.web_behavior", "--limit", "3", root=root, principal="frank.finance").returncode == 0
+    listed = mesh_in_process("access", "list", root=root).stdout
     assert request_id in listed and "approved" in listed
 
 
 def test_editing_one_audit_entry_breaks_verification(built_marketing, governance, tmp_path):
     root = built_marketing[0]
-    mesh("read", "marketing.web_behavior", "--limit", "2", root=root, principal="maria.marketing", check=True)
-    assert "intact" in mesh("audit", "verify", root=root, check=True).stdout
+    mesh_in_process("read", "marketing.web_behavior", "--limit", "2", root=root, principal="maria.marketing", check=True)
+    assert "intact" in mesh_in_process("audit", "verify", root=root, check=True).stdout
     log = root / "audit" / "access.jsonl"
     backup = tmp_path / "access.jsonl"
     shutil.copy(log, backup)
@@ -159,7 +159,7 @@ def test_editing_one_audit_entry_breaks_verification(built_marketing, governance
         entry["rows"] += 1
         lines[0] = json.dumps(entry, sort_keys=True)
         log.write_text("\n".join(lines) + "\n")
-        out = mesh("audit", "verify", root=root)
+        out = mesh_in_process("audit", "verify", root=root)
         assert out.returncode != 0 and "entry 1 was modified" in out.stderr
     finally:
         shutil.copy(backup, log)

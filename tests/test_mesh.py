@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.workspace import code_locations
 
-from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
+from tests.helpers import land_contacts_without_accounts, mesh, mesh_in_process
 
 PRODUCTS = {
     "marketing": ("campaign_engagement", "contact_consent", "web_behavior", "lead_scoring_signals"),
@@ -25,20 +25,13 @@ PRODUCTS = {
 ALL = [f"{d}.{p}" for d, ps in PRODUCTS.items() for p in ps]
 
 
-@pytest.fixture(scope="module")
-def built_mesh(built_mesh_template, tmp_path_factory):
-    root, result = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("mesh") / "root")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root, result
-
-
 def port(root, product_id) -> DeltaTable:
     domain, name = product_id.split(".")
     return DeltaTable(str(MeshPaths(root).port(domain, name, 1)))
 
 
-def test_build_runs_every_code_location_in_order_and_summarises(built_mesh):
-    _, result = built_mesh
+def test_build_runs_every_code_location_in_order_and_summarises(mesh_build):
+    result = mesh_build
     order = [line.split(":")[0].lstrip("> ").strip() for line in result.stderr.splitlines() if "materializing" in line]
     assert order.index("product") < order.index("customer_success") < order.index("revenue_operations")
     assert set(order) == {loc.name for loc in code_locations()}
@@ -47,13 +40,13 @@ def test_build_runs_every_code_location_in_order_and_summarises(built_mesh):
 
 
 @pytest.mark.parametrize("product_id", ALL)
-def test_every_product_is_published(built_mesh, product_id):
-    root, _ = built_mesh
+def test_every_product_is_published(module_mesh, product_id):
+    root = module_mesh
     assert port(root, product_id).to_pyarrow_dataset().count_rows() > 0
 
 
-def test_account_360_has_one_row_per_valid_account(built_mesh):
-    root, _ = built_mesh
+def test_account_360_has_one_row_per_valid_account(module_mesh):
+    root = module_mesh
     with duckdb.connect(str(MeshPaths(root).warehouse("sales")), read_only=True) as con:
         valid_accounts = con.execute("SELECT count(*) FROM staging.accounts").fetchall()[0][0]
     table = port(root, "revenue_operations.account_360").to_pyarrow_table()
@@ -63,9 +56,9 @@ def test_account_360_has_one_row_per_valid_account(built_mesh):
     assert {"customer", "prospect"} <= lifecycles
 
 
-def test_a_quarantined_source_row_never_reaches_a_consumer(built_mesh):
+def test_a_quarantined_source_row_never_reaches_a_consumer(module_mesh):
     """Events pointing at unknown accounts are quarantined by Product and appear in no port."""
-    root, _ = built_mesh
+    root = module_mesh
     with duckdb.connect(str(MeshPaths(root).warehouse("product")), read_only=True) as con:
         bad = {
             r[0]
@@ -81,8 +74,8 @@ def test_a_quarantined_source_row_never_reaches_a_consumer(built_mesh):
             assert not bad & set(data.column("account_id").to_pylist()), product_id
 
 
-def test_prioritized_outreach_excludes_accounts_with_a_late_stage_deal(built_mesh):
-    root, _ = built_mesh
+def test_prioritized_outreach_excludes_accounts_with_a_late_stage_deal(module_mesh):
+    root = module_mesh
     pipeline = port(root, "sales.opportunity_pipeline").to_pandas()
     late = set(pipeline[pipeline.is_open & pipeline.stage.isin(["proposal", "negotiation"])].account_id)
     ranked = port(root, "revenue_operations.prioritized_outreach").to_pandas()
@@ -92,19 +85,19 @@ def test_prioritized_outreach_excludes_accounts_with_a_late_stage_deal(built_mes
     assert ranked.priority_score.is_monotonic_decreasing
 
 
-def test_signal_catalog_uses_only_declared_types(built_mesh):
+def test_signal_catalog_uses_only_declared_types(module_mesh):
     from domains.revenue_operations.products.account_signals import SIGNAL_TYPES
 
-    root, _ = built_mesh
+    root = module_mesh
     signals = port(root, "revenue_operations.account_signals").to_pandas()
     assert set(signals.signal_type) <= set(SIGNAL_TYPES)
     assert len(set(signals.signal_type)) >= 4
     assert signals.strength.between(0, 1).all()
 
 
-def test_every_product_reports_all_five_slas(built_mesh):
-    root, _ = built_mesh
-    out = mesh("sla", "report", "--json", root=root, check=True)
+def test_every_product_reports_all_five_slas(module_mesh):
+    root = module_mesh
+    out = mesh_in_process("sla", "report", "--json", root=root, check=True)
     report = json.loads(out.stdout)
     slas: dict[str, set] = {}
     for line in report["products"]:
@@ -113,16 +106,16 @@ def test_every_product_reports_all_five_slas(built_mesh):
     five = {"freshness", "availability", "schema_stability", "quality_score", "documentation_currency"}
     assert {p: five for p in ALL} == {p: slas.get(p, set()) for p in ALL}
     assert {d["domain"] for d in report["domains"]} == set(PRODUCTS)
-    table = mesh("sla", "report", "--domain", "sales", root=root, check=True).stdout
+    table = mesh_in_process("sla", "report", "--domain", "sales", root=root, check=True).stdout
     assert "sales.deal_intelligence" in table and "Domain roll-up" in table and "marketing." not in table
 
 
-def test_failed_sla_checks_reach_the_alert_log(built_mesh):
+def test_failed_sla_checks_reach_the_alert_log(module_mesh):
     from dagster import DagsterInstance, build_sensor_context
 
     from platform_lib.dagster.sla_alerts import Notifier, sla_alert_sensor
 
-    root, _ = built_mesh
+    root = module_mesh
     instance = DagsterInstance.from_config(str(root / "dagster"))
     sink = Notifier(home=str(root))
     sensor = sla_alert_sensor("sales", [AssetKey(["sales", p]) for p in PRODUCTS["sales"]])
@@ -136,8 +129,8 @@ def test_failed_sla_checks_reach_the_alert_log(built_mesh):
     assert len(open(sink.log_path).readlines()) == len(alerts)  # nothing is sent twice
 
 
-def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(built_mesh):
-    root, _ = built_mesh
+def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(module_mesh):
+    root = module_mesh
     consent = {r["contact_id"]: r for r in port(root, "marketing.contact_consent").to_pyarrow_table().to_pylist()}
     outreach = port(root, "revenue_operations.prioritized_outreach").to_pyarrow_table().to_pylist()
     suggested = [r["contact_id"] for r in outreach if r["contact_id"]]
@@ -152,11 +145,11 @@ def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(built_m
                if r["account_id"] in best)
 
 
-def test_side_by_side_a_failed_producer_stops_only_its_consumers(built_mesh_template, tmp_path):
+def test_side_by_side_a_failed_producer_stops_only_its_consumers(private_mesh):
     """Locations run side by side; when Marketing fails, Revenue Operations (which reads it)
     is not run, while Sales still builds, and what every consumer reads is unchanged (no
     new input: no new version)."""
-    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    root = private_mesh()
     before = {p: port(root, p).version() for p in ALL}
     land_contacts_without_accounts(root)
 
@@ -171,8 +164,8 @@ def test_side_by_side_a_failed_producer_stops_only_its_consumers(built_mesh_temp
     assert {p: port(root, p).version() for p in ALL} == before
 
 
-def test_dbt_keeps_its_artifacts_and_parse_under_the_mesh_root(built_mesh):
-    root, _ = built_mesh
+def test_dbt_keeps_its_artifacts_and_parse_under_the_mesh_root(module_mesh):
+    root = module_mesh
     for domain in ("marketing", "product", "customer_success"):
         artifacts = root / "dbt" / domain
         assert (artifacts / "partial_parse.msgpack").is_file(), domain

@@ -12,18 +12,10 @@ from nbclient import NotebookClient
 
 from platform_lib.config import PROJECT_ROOT
 
-from tests.helpers import copy_of_built_mesh
-
-
-@pytest.fixture(scope="module")
-def root(built_mesh_template, tmp_path_factory):
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("notebooks") / "mesh")
-    assert built.returncode == 0, built.stdout + built.stderr
-    return root
-
 
 @pytest.fixture
-def run_notebook(root, monkeypatch):
+def run_notebook(module_mesh, monkeypatch):
+    root = module_mesh
     monkeypatch.setenv("MESH_HOME", str(root))  # the kernel inherits the environment
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
     monkeypatch.delenv("MESH_PRINCIPAL", raising=False)
@@ -49,7 +41,8 @@ def test_every_notebook_is_tested():
         "01_discover_and_read.ipynb", "02_combine_on_account_id.ipynb", "03_materialize_a_product.ipynb"]
 
 
-def test_discover_and_read_through_the_grants(run_notebook, root):
+def test_discover_and_read_through_the_grants(run_notebook, module_mesh):
+    root = module_mesh
     out = run_notebook("01_discover_and_read.ipynb")
     assert "marketing.lead_scoring_signals" in out[1] and "revenue_operations.account_360" in out[0]
     assert "dana.sdr read" in out[2] and "rows of marketing.lead_scoring_signals" in out[2]
@@ -58,14 +51,16 @@ def test_discover_and_read_through_the_grants(run_notebook, root):
     assert audited == {("marketing.lead_scoring_signals", "mask"), ("sales.opportunity_pipeline", "deny")}
 
 
-def test_combine_products_of_three_domains_on_account_id(run_notebook, root):
+def test_combine_products_of_three_domains_on_account_id(run_notebook, module_mesh):
+    root = module_mesh
     out = run_notebook("02_combine_on_account_id.ipynb")
     assert "open pipeline:" in out[2] and "risk_tier" in out[2]
     assert {e["product"] for e in reads(root, "frank.finance")} >= {
         "sales.opportunity_pipeline", "customer_success.account_health", "product.product_health_scores"}
 
 
-def test_a_product_materialized_in_the_notebook_is_in_the_instance_run_history(run_notebook, root):
+def test_a_product_materialized_in_the_notebook_is_in_the_instance_run_history(run_notebook, module_mesh):
+    root = module_mesh
     out = run_notebook("03_materialize_a_product.ipynb")
     run_id = out[0].split("run ")[1].split()[0]
     instance = DagsterInstance.from_config(str(root / "dagster"))

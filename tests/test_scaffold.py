@@ -13,8 +13,6 @@ import pytest
 
 from platform_lib.config import PROJECT_ROOT
 
-from tests.helpers import copy_of_built_mesh
-
 # dbt's parse (target/) is kept: the copy's projects are unchanged, so loads reuse it.
 SKIP = shutil.ignore_patterns(".venv", ".mesh", ".git", "logs", "__pycache__", ".pytest_cache", "*.egg-info")
 
@@ -38,7 +36,7 @@ def run(project, *args, principal=None, home=None):
     return result
 
 
-def test_a_new_domain_publishes_its_first_products(project, built_mesh_template, tmp_path):
+def test_a_new_domain_publishes_its_first_products(project, private_mesh):
     assert run(project, "scaffold", "domain", "partnerships", "--dbt").returncode == 0
     made = run(project, "scaffold", "product", "partnerships", "partner_accounts", "--python", "--from", "sales.accounts")
     assert made.returncode == 0, made.stderr
@@ -55,7 +53,7 @@ def test_a_new_domain_publishes_its_first_products(project, built_mesh_template,
         assert approved.returncode == 0, approved.stderr
     assert run(project, "policy", "check").returncode == 0
 
-    home, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")  # sales' ports are published
+    home = private_mesh()  # sales' ports are published
     built = run(project, "build", "--select", "partnerships", home=home)
     assert built.returncode == 0, built.stdout + built.stderr
     assert "partnerships.partner_accounts" in built.stdout and "partnerships.partner_pipeline" in built.stdout

@@ -18,7 +18,7 @@ from platform_lib.lifecycle.read import RetiredVersion, deprecation
 from platform_lib.sla import docs_currency
 
 from tests import sla_lab
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_removing_a_column_needs_a_major_bump_and_notice(contracts_dir):
 
 
 def test_the_repository_contracts_match_the_code():
-    result = mesh("contracts", "check", root=MeshPaths.from_env().home)
+    result = mesh_in_process("contracts", "check", root=MeshPaths.from_env().home)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("ok ") >= 16
 

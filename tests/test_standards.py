@@ -18,7 +18,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 
 from tests import sla_lab
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 from tests.test_mesh import ALL
 
 ODPS_SCHEMA = Path(__file__).parent / "standards" / "odps-json-schema-v1.0.0.json"
@@ -49,7 +49,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("mesh")
     out = tmp_path_factory.mktemp("standards")
     for fmt in ("odcs", "odps"):
-        result = mesh("contracts", "export", "--format", fmt, "--out", str(out / fmt), root=root)
+        result = mesh_in_process("contracts", "export", "--format", fmt, "--out", str(out / fmt), root=root)
         assert result.returncode == 0, result.stderr
     return root, out
 

@@ -7,12 +7,11 @@ from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
 
-from tests.helpers import copy_of_built_mesh, land_contacts_without_accounts, mesh
+from tests.helpers import land_contacts_without_accounts, mesh
 
 
-def test_failed_audit_keeps_serving_the_previous_version(built_mesh_template, tmp_path):
-    root, first = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
-    assert first.returncode == 0, first.stderr
+def test_failed_audit_keeps_serving_the_previous_version(private_mesh):
+    root = private_mesh()
     paths = MeshPaths(root)
     port = paths.port("marketing", "lead_scoring_signals", 1)
     version, served = DeltaTable(str(port)).version(), DeltaTable(str(port)).to_pyarrow_table()

@@ -16,7 +16,6 @@ from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.workspace import code_locations, declared_products
 from platform_lib.storage.ports import OutputPort, fingerprint
 
-from tests.helpers import copy_of_built_mesh
 from tests.reliability.ledger import record
 
 DOMAINS = ["marketing", "product", "sales", "customer_success", "revenue_operations"]
@@ -28,12 +27,11 @@ def published(root: Path) -> dict[str, tuple[str, int]]:
     return {pid: (port.last_fingerprint(), port.version()) for pid, port in ports.items()}
 
 
-def test_all_five_code_locations_at_once_equal_the_sequential_run(built_mesh_template, tmp_path, request):
+def test_all_five_code_locations_at_once_equal_the_sequential_run(private_mesh, request):
     """The template was built sequentially; the same landing zone built again in all five
     locations at once (consumers reading producers' ports meanwhile) must give the same
     content, and, with no new input, publish no new version."""
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
-    assert built.returncode == 0
+    root = private_mesh()
     sequential = published(root)
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
     cli = str(Path(sys.executable).parent / "mesh")

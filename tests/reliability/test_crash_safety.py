@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 from platform_lib.config import MeshPaths
 from platform_lib.ops.seed.increment import land_increment
 
-from tests.helpers import copy_of_built_mesh, mesh
+from tests.helpers import mesh
 from tests.reliability.ledger import record
 
 PRODUCT = "marketing.web_behavior"
@@ -29,9 +29,8 @@ def port_state(root):
 
 
 @pytest.mark.parametrize("failpoint", ["audit.write", "port.publish"])
-def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, built_mesh_template, tmp_path, request):
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
-    assert built.returncode == 0
+def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, private_mesh, request):
+    root = private_mesh()
     sources = importlib.import_module("domains.marketing.sources").SOURCES
     land_increment(MeshPaths(root), sources, "crash", now=datetime.now(timezone.utc))
     version, before, files = port_state(root)
@@ -56,14 +55,13 @@ def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, built_
     record(request, rows_in=published.num_rows, rows_accounted=port_state(root)[1].num_rows, note=failpoint)
 
 
-def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(built_mesh_template, tmp_path):
+def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(private_mesh):
     """The worker building a location dies at its first audit: the build names the dead
     location and exits non-zero, its consumers are not run, every port serves what it
     served, and the next build marks the dead run failed and completes."""
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
-    assert built.returncode == 0
+    root = private_mesh()
     ports = sorted(p for p in (root / "products").glob("*/*/v*"))
     served = {p: DeltaTable(str(p)).version() for p in ports}
 
@@ -81,7 +79,7 @@ def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(built_mes
     assert dead == []
 
 
-def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_template, tmp_path):
+def test_killing_a_side_by_side_build_kills_the_locations_it_started(private_mesh):
     """`kill -9` of `mesh build` stops the processes building its locations, as it stops a
     build that runs in one process: none goes on writing to a domain's files."""
     import os
@@ -93,7 +91,7 @@ def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_
 
     from platform_lib.config import PROJECT_ROOT
 
-    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    root = private_mesh()
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "2"}
     build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing", "--select", "sales"],
                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -114,7 +112,7 @@ def test_killing_a_side_by_side_build_kills_the_locations_it_started(built_mesh_
     assert alive == [], "a location's process outlived the build that started it"
 
 
-def test_killing_a_build_kills_the_dbt_run_it_started(built_mesh_template, tmp_path):
+def test_killing_a_build_kills_the_dbt_run_it_started(private_mesh):
     """`kill -9` of the command running a dbt step (a build here; an erasure's recompute
     runs dbt the same way) leaves no dbt process writing to the domain's DuckDB file."""
     import os
@@ -126,7 +124,7 @@ def test_killing_a_build_kills_the_dbt_run_it_started(built_mesh_template, tmp_p
 
     from platform_lib.config import PROJECT_ROOT
 
-    root, _ = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
+    root = private_mesh()
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "1"}
     build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing"],
                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -151,3 +149,4 @@ def test_killing_a_build_kills_the_dbt_run_it_started(built_mesh_template, tmp_p
 
     gone, alive = psutil.wait_procs(runs, timeout=5)
     assert alive == [], "a dbt run outlived the command that started it"
+

@@ -16,17 +16,15 @@ from dagster import AssetKey
 
 from platform_lib.config import MeshPaths
 
-from tests.helpers import copy_of_built_mesh, materialize_domain, mesh, query, traces
+from tests.helpers import materialize_domain, mesh, query, traces
 from tests.reliability.ledger import record
 
 DOMAIN = "marketing"
 
 
 @pytest.fixture
-def root(built_mesh_template, tmp_path):
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path / "mesh")
-    assert built.returncode == 0, built.stdout + built.stderr
-    return root
+def root(private_mesh):
+    return private_mesh()
 
 
 def a_contact(root, n: int = 3) -> list[tuple[str, str]]:

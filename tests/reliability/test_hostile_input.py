@@ -19,7 +19,7 @@ from platform_lib.lifecycle.read import read_product
 from platform_lib.ops.cli import main
 from platform_lib.ops.notebook import Mesh
 
-from tests.helpers import copy_of_built_mesh, mesh, query
+from tests.helpers import mesh_in_process, query
 from tests.reliability.ledger import record
 
 OUTSIDE = "../../../../../../tmp/mesh-hostile-canary"
@@ -29,13 +29,6 @@ PRODUCT_IDS = [f"{OUTSIDE}", "marketing.web_behavior/../../x", "marketing.web_be
 
 
 PRINCIPAL = "svc_revenue_operations"  # granted marketing.web_behavior: refusals below are the values' doing
-
-
-@pytest.fixture(scope="module")
-def root(built_mesh_template, tmp_path_factory):
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("hostile") / "mesh")
-    assert built.returncode == 0
-    return root
 
 
 def untouched_outside(before: set[str]) -> None:
@@ -70,7 +63,8 @@ def files_of_project() -> set[str]:
     ("scaffold", "product", "marketing", OUTSIDE, "--from", "sales.accounts"),
     ("contracts", "snapshot", OUTSIDE),
 ], ids=lambda c: " ".join(c)[:60])
-def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, root, configure):
+def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, module_mesh, configure):
+    root = module_mesh
     # In-process through click's runner: the same `mesh` command, without a process start per case.
     configure(home=str(root), dagster_home=str(root / "dagster"), principal=PRINCIPAL)
     before = files_of_project()
@@ -83,24 +77,27 @@ def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, root, c
     untouched_outside(before)
 
 
-def test_the_same_commands_with_honest_values_work(root):
-    assert mesh("read", "marketing.web_behavior", "--columns", "account_id", "--where", "account_id = ACC-000001",
-                "--format", "csv", root=root, principal=PRINCIPAL).returncode == 0
-    assert mesh("product", "show", "marketing.web_behavior", root=root, principal=PRINCIPAL).returncode == 0
+def test_the_same_commands_with_honest_values_work(module_mesh):
+    root = module_mesh
+    assert mesh_in_process("read", "marketing.web_behavior", "--columns", "account_id", "--where", "account_id = ACC-000001",
+                           "--format", "csv", root=root, principal=PRINCIPAL).returncode == 0
+    assert mesh_in_process("product", "show", "marketing.web_behavior", root=root, principal=PRINCIPAL).returncode == 0
 
 
-def test_a_filter_value_stays_a_value(root):
+def test_a_filter_value_stays_a_value(module_mesh):
     """An injected filter is compared as text: it widens nothing."""
-    out = mesh("read", "marketing.web_behavior", "--where", "account_id = 'x' OR 1=1", "--format", "json",
-               root=root, principal=PRINCIPAL)
+    root = module_mesh
+    out = mesh_in_process("read", "marketing.web_behavior", "--where", "account_id = 'x' OR 1=1", "--format", "json",
+                          root=root, principal=PRINCIPAL)
     assert out.returncode == 0 and json.loads(out.stdout) == [], out.stdout[-500:] + out.stderr[-500:]
 
 
-def test_an_ungranted_principal_reads_nothing_by_any_path(root, configure):
+def test_an_ungranted_principal_reads_nothing_by_any_path(module_mesh, configure):
+    root = module_mesh
     configure(home=str(root))
     paths = MeshPaths(root)
     # dana.sdr holds no grant on sales.opportunity_pipeline.
-    cli = mesh("read", "sales.opportunity_pipeline", "--format", "csv", root=root, principal="dana.sdr")
+    cli = mesh_in_process("read", "sales.opportunity_pipeline", "--format", "csv", root=root, principal="dana.sdr")
     assert cli.returncode != 0 and "OPP-" not in cli.stdout
     for ref in ("sales.opportunity_pipeline", "sales.opportunity_pipeline@v1"):
         with pytest.raises(AccessDenied):
@@ -112,7 +109,8 @@ def test_an_ungranted_principal_reads_nothing_by_any_path(root, configure):
         notebook.combine(["marketing.lead_scoring_signals", "sales.opportunity_pipeline"], on="account_id")
 
 
-def test_pii_never_reaches_logs_run_metadata_or_errors(root, request):
+def test_pii_never_reaches_logs_run_metadata_or_errors(module_mesh, request):
+    root = module_mesh
     emails = {e for (e,) in query(root, "marketing", "SELECT email FROM staging.contacts WHERE email IS NOT NULL")}
     assert len(emails) > 100
     pattern = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
