@@ -9,6 +9,8 @@ variable (and `DAGSTER_HOME`) is a field of `MeshSettings`, validated when first
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,6 +116,17 @@ def configure(**changes) -> MeshSettings:
     global _current
     _current = _read(**{**settings().model_dump(), **changes})
     return _current
+
+
+@contextmanager
+def overridden(**changes) -> Iterator[MeshSettings]:
+    """Settings changed for the length of a block, then restored (in-process tools and tests)."""
+    global _current
+    before = settings()
+    try:
+        yield configure(**changes)
+    finally:
+        _current = before
 
 
 @dataclass(frozen=True)
