@@ -1,7 +1,8 @@
 """The mesh's configuration, read once from the environment, and the layout under its root.
 
 `settings()` is the only reader of the environment in the platform: every `MESH_*`
-variable (and `DAGSTER_HOME`) is a field of `MeshSettings`, validated when first read.
+variable (and `DAGSTER_HOME`, and the terminal's `COLUMNS`) is a field of `MeshSettings`,
+validated when first read.
 `MeshPaths` is the only place that knows where things live under the mesh root
 (`MESH_HOME`, by default `<project>/.mesh`).
 """
@@ -49,6 +50,17 @@ class MeshSettings(BaseSettings):
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
     failpoints: str = ""
     slack_webhook_url: str = ""
+    # The width of the terminal the output is for (`COLUMNS`, as shells set it); piped
+    # output without it is written 160 columns wide.
+    columns: int | None = Field(None, validation_alias=AliasChoices("COLUMNS"))
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _width(cls, v):
+        # A shell's COLUMNS is a hint, never a reason to refuse a command.
+        if isinstance(v, str):
+            return int(v) if v.strip().isdigit() and int(v) > 0 else None
+        return v
 
     @field_validator("home", "dagster_home", "governance", "contracts", mode="after")
     @classmethod
@@ -90,7 +102,7 @@ def _read(**changes) -> MeshSettings:
         problems = []
         for e in err.errors():
             field = str(e["loc"][0]) if e["loc"] else ""
-            name = "DAGSTER_HOME" if field in ("dagster_home", "DAGSTER_HOME") else f"MESH_{field.upper()}"
+            name = {"dagster_home": "DAGSTER_HOME", "columns": "COLUMNS"}.get(field.lower(), f"MESH_{field.upper()}")
             problems.append(f"{name}: {e['msg']}")
         raise SettingsError(f"invalid configuration: {'; '.join(problems)}. Fix the environment variable and run again.") from None
 
