@@ -64,7 +64,9 @@ def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, p
         return
     if part.phase == "pending":
         _run_step(location, instance, request_id, "erase")
-        on_progress(f"{location.name}: subject's rows removed")
+        removed = erasure.load(paths, request_id).domains[location.name].rows_removed
+        on_progress(f"{location.name}: {sum(removed.values())} of the subject's rows removed from {len(removed)} store(s)"
+                    if removed else f"{location.name}: held none of the subject's rows")
     part = erasure.load(paths, request_id).domains[location.name]
     if part.phase == "erased":
         if part.rebuild:
