@@ -2,7 +2,7 @@
 
 `settings()` is the only reader of the environment in the platform: every `MESH_*`
 variable (and `DAGSTER_HOME`, and the terminal's `COLUMNS`) is a field of `MeshSettings`,
-validated when first read.
+validated when first read; `child_environment()` is what a process the platform starts gets.
 `MeshPaths` is the only place that knows where things live under the mesh root
 (`MESH_HOME`, by default `<project>/.mesh`).
 """
@@ -35,7 +35,8 @@ class MeshSettings(BaseSettings):
     # How many code locations `mesh build` runs at once, each in its own process; by
     # default one per CPU. 1 runs them one after another in the command's own process.
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
-    # Where people reach the Dagster UI; contracts and alerts link to it.
+    # Where people reach the Dagster UI; contracts and alerts link to it, and `mesh ui`
+    # serves it on this URL's host and port.
     ui_url: str = "http://127.0.0.1:3000"
     # Whether sensors and schedules start on ('on' in production), and how often sensors look.
     automation: Literal["on", "off"] = "off"
@@ -124,6 +125,14 @@ def configure(**changes) -> MeshSettings:
     global _current
     _current = _read(**{**settings().model_dump(), **changes})
     return _current
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a process the platform starts (the Dagster UI and the processes
+    it starts): this process's, with the mesh root and Dagster instance as configured here,
+    `--root` included, so the child works on the same mesh."""
+    current = settings()
+    return {**os.environ, "MESH_HOME": str(current.home), "DAGSTER_HOME": str(current.paths.dagster_home)}
 
 
 @contextmanager
