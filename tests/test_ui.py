@@ -31,6 +31,8 @@ QUERY = """{ assetNodes {
   dependencyKeys { path }
   metadataEntries { label ... on TableSchemaMetadataEntry { schema { columns { name description } } } }
   assetMaterializations(limit: 1) { runId }
+  internalFreshnessPolicy { ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } }
+  assetChecksOrError { ... on AssetChecks { checks { name description } } }
 } }"""
 
 
@@ -160,6 +162,20 @@ def test_the_ui_opens_on_the_mesh_s_instance_with_every_product_s_materializatio
     """`mesh ui` serves the instance `mesh build` recorded in: no rebuild, no temporary instance."""
     assert all(ui["nodes"][p]["assetMaterializations"] for p in ALL), \
         [p for p in ALL if not ui["nodes"][p]["assetMaterializations"]]
+
+
+def test_the_freshness_policy_and_check_tell_one_story(ui):
+    """The policy fails once a product goes unpublished for longer than its freshness target
+    (no warning minutes after a run), and the check beside it says why the two can differ."""
+    from platform_lib.dagster.workspace import code_locations, declared_products
+
+    targets = {p.id: p.sla.freshness_minutes for p in declared_products(code_locations())}
+    for product_id in ALL:
+        node = ui["nodes"][product_id]
+        window = {"failWindowSeconds": int(targets[product_id] * 60), "warnWindowSeconds": None}
+        assert node["internalFreshnessPolicy"] == window, product_id
+        [check] = [c for c in node["assetChecksOrError"]["checks"] if c["name"] == "freshness"]
+        assert "freshness policy" in check["description"] and "last published" in check["description"]
 
 
 def test_the_ui_starts_without_warnings_or_pop_ups(ui):
