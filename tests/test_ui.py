@@ -1,6 +1,7 @@
 """The Dagster UI as a user opens it, `mesh ui`, over a built mesh: its GraphQL shows every
-product, its declaration and the cross-domain lineage between code locations, and the UI
-starts without warnings or pop-ups and stops on SIGTERM."""
+product, its declaration and the cross-domain lineage between code locations, the runs
+`mesh build` started filed under their code locations and re-executable from the UI, and
+the UI starts without warnings or pop-ups and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 from platform_lib.config import PROJECT_ROOT
 
-from tests.helpers import copy_of_built_mesh
+from tests.helpers import copy_of_built_mesh, mesh
 from tests.test_mesh import ALL
 
 LOCATIONS = {"marketing", "product", "sales", "customer_success", "revenue_operations"}
@@ -41,6 +42,32 @@ AUTOMATION_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { node
   sensors { name description sensorType sensorState { status } }
   schedules { name description cronSchedule scheduleState { status } }
 } } } }"""
+
+RUNS_QUERY = """query ($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
+  runId status jobName assetSelection { path }
+  repositoryOrigin { repositoryLocationName repositoryName }
+  tags { key value }
+} } } }"""
+
+JOB_RUNS_QUERY = """query ($location: String!) { pipelineOrError(params: {
+  repositoryLocationName: $location, repositoryName: "__repository__", pipelineName: "__ASSET_JOB"}) {
+  ... on Pipeline { runs { runId } }
+  ... on PythonError { message }
+} }"""
+
+REEXECUTE = """mutation ($parent: String!) { launchPipelineReexecution(reexecutionParams: {
+  parentRunId: $parent, strategy: ALL_STEPS}) {
+  __typename
+  ... on LaunchRunSuccess { run { runId } }
+  ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } }
+} }"""
+
+RUN_QUERY = """query ($id: ID!) { runOrError(runId: $id) { ... on Run {
+  status repositoryOrigin { repositoryLocationName }
+  assetMaterializations { assetKey { path } }
+} } }"""
+
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
@@ -89,9 +116,13 @@ def alive(pids: set[int]) -> set[int]:
 @pytest.fixture(scope="module")
 def ui(built_mesh_template, tmp_path_factory):
     """`mesh ui` over a private copy of the built mesh, started in the background by a shell
-    script (which makes it ignore SIGINT)."""
+    script (which makes it ignore SIGINT), after one more `mesh build` of two locations side
+    by side (each location's run in its own forked process)."""
     root, built = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("ui") / "mesh")
     assert built.returncode == 0, built.stdout + built.stderr
+    side_by_side = mesh("build", "--select", "marketing.staging.campaigns", "--select", "sales.staging.accounts",
+                        root=root, env={"MESH_WORKERS": "2"})
+    assert side_by_side.returncode == 0, side_by_side.stdout + side_by_side.stderr
     port = free_port()
     log = root.parent / "ui.log"
     env = {**os.environ, "MESH_HOME": str(root)}
@@ -162,6 +193,43 @@ def test_the_ui_opens_on_the_mesh_s_instance_with_every_product_s_materializatio
     """`mesh ui` serves the instance `mesh build` recorded in: no rebuild, no temporary instance."""
     assert all(ui["nodes"][p]["assetMaterializations"] for p in ALL), \
         [p for p in ALL if not ui["nodes"][p]["assetMaterializations"]]
+
+
+def test_mesh_build_runs_belong_to_their_code_location(ui):
+    """Runs of `mesh build`, one location after another and side by side, are filed under
+    their code location: their origin names it, the location's run filter (the tag the UI
+    filters and draws its timeline by) finds them, and so does the location's asset job."""
+    runs = graphql(ui["port"], RUNS_QUERY, {"filter": {"tags": [{"key": "mesh/build", "value": "true"}]}})["runsOrError"]["results"]
+    runs = [r for r in runs if not any(t["key"] == "dagster/parent_run_id" for t in r["tags"])]  # not re-executions
+    assert len(runs) == len(LOCATIONS) + 2  # the whole mesh, then two locations side by side
+    for run in runs:
+        location = {t["key"]: t["value"] for t in run["tags"]}["mesh/code_location"]
+        assert run["repositoryOrigin"] == {"repositoryLocationName": location, "repositoryName": "__repository__"}, run
+    for location in LOCATIONS:
+        built = {r["runId"] for r in runs if {"key": "mesh/code_location", "value": location} in r["tags"]}
+        filtered = graphql(ui["port"], RUNS_QUERY, {"filter": {"tags": [
+            {"key": ".dagster/repository", "value": f"__repository__@{location}"}]}})["runsOrError"]["results"]
+        assert built <= {r["runId"] for r in filtered}, location
+        job = graphql(ui["port"], JOB_RUNS_QUERY, {"location": location})["pipelineOrError"]
+        assert built <= {r["runId"] for r in job["runs"]}, (location, job)
+
+
+def test_a_mesh_build_run_is_re_executed_from_the_ui(ui):
+    """Re-executing a `mesh build` run from the UI finds its code: the new run is launched
+    in the location's code server and materializes the same asset again."""
+    sales = graphql(ui["port"], RUNS_QUERY, {"filter": {"tags": [
+        {"key": "mesh/build", "value": "true"}, {"key": "mesh/code_location", "value": "sales"}]}})["runsOrError"]["results"]
+    [parent] = [r for r in sales if r["assetSelection"] == [{"path": ["sales", "staging", "accounts"]}]]
+    launched = graphql(ui["port"], REEXECUTE, {"parent": parent["runId"]})["launchPipelineReexecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline = time.monotonic() + 300
+    while (run := graphql(ui["port"], RUN_QUERY, {"id": run_id})["runOrError"])["status"] not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, run
+        time.sleep(2)
+    assert run["status"] == "SUCCESS", ui["log"].read_text()[-3000:]
+    assert run["repositoryOrigin"] == {"repositoryLocationName": "sales"}
+    assert run["assetMaterializations"]
 
 
 def test_the_freshness_policy_and_check_tell_one_story(ui):

@@ -82,7 +82,9 @@ def recover_orphaned_runs(instance: DagsterInstance) -> list[str]:
     for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])):
         run = record.dagster_run
         pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if pid is None or host != socket.gethostname() or _alive(int(pid)):
+        # A re-execution launched from the UI inherits its parent's tags, process ones too,
+        # but runs in a run worker of its own: only the mesh's own runs are its to recover.
+        if run.parent_run_id is not None or pid is None or host != socket.gethostname() or _alive(int(pid)):
             continue
         instance.report_run_failed(run, "the process running it was killed; marked failed by the next mesh command")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
