@@ -75,3 +75,5 @@ def test_piped_output_follows_columns_and_never_cuts_a_value(built_marketing):
     assert {c["name"] for c in facts["schema"]} <= listed  # one line per column: none falls off the edge
     wide = mesh("catalog", root=root, check=True, env={"COLUMNS": "230"}).stdout
     assert max(len(line) for line in wide.splitlines()) > 160  # the room COLUMNS gives is used
+    read = mesh("read", "marketing.web_behavior", "--limit", "3", root=root, check=True, principal="maria.marketing").stdout
+    assert 80 < max(len(line) for line in read.splitlines()) <= 160  # piped without COLUMNS: 160, not rich's 80

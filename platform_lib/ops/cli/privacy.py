@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import click
 
 from platform_lib.config import MeshPaths
-from platform_lib.ops.cli._common import console, mesh_paths, root_option, table
+from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdout, table
 
 
 @click.command()
@@ -111,7 +111,7 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    console.print(table(
+    stdout().print(table(
         "erasure requests", ("request", "status", "subject", "domains confirmed", "rows removed", "deadline", "verified"),
         ((r["request_id"], r["status"], r["subject"], f"{sum(p == 'confirmed' for p in r['domains'].values())}/{len(r['domains'])}",
           str(r["rows_removed"]), f"{r['deadline'][:10]} ({r['days_left']} days left)", r["verified_at"] or "-") for r in rows),
