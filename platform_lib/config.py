@@ -1,7 +1,8 @@
 """The mesh's configuration, read once from the environment, and the layout under its root.
 
 `settings()` is the only reader of the environment in the platform: every `MESH_*`
-variable (and `DAGSTER_HOME`) is a field of `MeshSettings`, validated when first read.
+variable (and `DAGSTER_HOME`, and the terminal's `COLUMNS`) is a field of `MeshSettings`,
+validated when first read; `child_environment()` is what a process the platform starts gets.
 `MeshPaths` is the only place that knows where things live under the mesh root
 (`MESH_HOME`, by default `<project>/.mesh`).
 """
@@ -38,7 +39,8 @@ class MeshSettings(BaseSettings):
     # How many code locations `mesh build` runs at once, each in its own process; by
     # default one per CPU. 1 runs them one after another in the command's own process.
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
-    # Where people reach the Dagster UI; contracts and alerts link to it.
+    # Where people reach the Dagster UI; contracts and alerts link to it, and `mesh ui`
+    # serves it on this URL's host and port.
     ui_url: str = "http://127.0.0.1:3000"
     # Whether sensors and schedules start on ('on' in production), and how often sensors look.
     automation: Literal["on", "off"] = "off"
@@ -53,6 +55,17 @@ class MeshSettings(BaseSettings):
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
     failpoints: str = ""
     slack_webhook_url: str = ""
+    # The width of the terminal the output is for (`COLUMNS`, as shells set it); piped
+    # output without it is written 160 columns wide.
+    columns: int | None = Field(None, validation_alias=AliasChoices("COLUMNS"))
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _width(cls, v):
+        # A shell's COLUMNS is a hint, never a reason to refuse a command.
+        if isinstance(v, str):
+            return int(v) if v.strip().isdigit() and int(v) > 0 else None
+        return v
 
     @field_validator("home", "dagster_home", "governance", "contracts", mode="after")
     @classmethod
@@ -94,7 +107,7 @@ def _read(**changes) -> MeshSettings:
         problems = []
         for e in err.errors():
             field = str(e["loc"][0]) if e["loc"] else ""
-            name = "DAGSTER_HOME" if field in ("dagster_home", "DAGSTER_HOME") else f"MESH_{field.upper()}"
+            name = {"dagster_home": "DAGSTER_HOME", "columns": "COLUMNS"}.get(field.lower(), f"MESH_{field.upper()}")
             problems.append(f"{name}: {e['msg']}")
         raise SettingsError(f"invalid configuration: {'; '.join(problems)}. Fix the environment variable and run again.") from None
 
@@ -116,6 +129,14 @@ def configure(**changes) -> MeshSettings:
     global _current
     _current = _read(**{**settings().model_dump(), **changes})
     return _current
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a process the platform starts (the Dagster UI and the processes
+    it starts): this process's, with the mesh root and Dagster instance as configured here,
+    `--root` included, so the child works on the same mesh."""
+    current = settings()
+    return {**os.environ, "MESH_HOME": str(current.home), "DAGSTER_HOME": str(current.paths.dagster_home)}
 
 
 @contextmanager

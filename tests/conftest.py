@@ -14,6 +14,9 @@ import pytest
 # Before any domain module is imported: its definitions resolve the mesh root at load.
 os.environ.setdefault("MESH_HOME", str(Path(tempfile.mkdtemp(prefix="mesh-tests-")) / "mesh"))
 os.environ.pop("DAGSTER_HOME", None)
+# Piped output is as wide as COLUMNS says, and test workers inherit one (xdist's is 80):
+# a test that cares about the width sets it.
+os.environ.pop("COLUMNS", None)
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
 from dagster import DagsterInstance  # noqa: E402

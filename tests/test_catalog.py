@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import mesh_in_process
+from tests.helpers import mesh, mesh_in_process
 from tests.test_mesh import ALL
 
 
@@ -42,3 +42,25 @@ def test_product_show_tells_the_whole_story_through_the_governed_path(built_mark
     assert facts["sample"] and all(r["email"].startswith("sha256:") for r in facts["sample"])
     denied = mesh_in_process("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="frank.finance")
     assert json.loads(denied.stdout)["sample"].startswith("not shown: frank.finance has no active grant")
+
+
+def test_product_show_prints_missing_values_and_numbers_as_they_are(built_marketing):
+    """account_health's sample rows hold missing values (no CSAT yet, no renewal date) and
+    integer columns: the table prints every row, and the JSON stays valid JSON with nulls
+    and integers."""
+    root = built_marketing[0]
+    shown = mesh("product", "show", "customer_success.account_health", root=root, principal="chloe.cs")
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert "sample rows (governed read, 5 rows)" in shown.stdout and "ACC-" in shown.stdout
+
+    out = mesh("product", "show", "customer_success.account_health", "--json", root=root, check=True, principal="chloe.cs")
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    sample = json.loads(out.stdout, parse_constant=refuse)["sample"]
+    assert len(sample) == 5
+    assert any(v is None for row in sample for v in row.values())  # missing values are null
+    assert all(isinstance(r["days_to_renewal"], int) or r["days_to_renewal"] is None for r in sample)
+    assert all(isinstance(r["health_score"], int) and isinstance(r["arr_usd"], float) for r in sample)
+    assert all(isinstance(r["is_active"], bool) for r in sample)

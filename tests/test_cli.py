@@ -48,3 +48,35 @@ def test_read_pins_a_version_filters_and_writes_csv_and_parquet(built_marketing,
     bad = mesh_in_process("read", "marketing.web_behavior", "--where", "1=1; DROP TABLE x", root=root,
                           principal="maria.marketing")
     assert bad.returncode != 0 and "is not 'column op value'" in bad.stderr
+
+
+def mesh_bytes(root, *args: str) -> bytes:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_PRINCIPAL": "maria.marketing"}
+    return subprocess.run([str(Path(sys.executable).parent / "mesh"), *args], env=env, capture_output=True,
+                          check=True, timeout=300).stdout
+
+
+def test_piped_output_follows_columns_and_never_cuts_a_value(built_marketing):
+    """Piped, tables are as wide as COLUMNS says (160 without it), and a value too long for
+    its column folds onto the next line instead of being cut."""
+    root, _, _ = built_marketing
+    for columns in ("90", "230"):
+        shown = mesh("product", "show", "marketing.web_behavior", root=root, check=True, principal="maria.marketing",
+                     env={"COLUMNS": columns})
+        widths = {len(line) for line in shown.stdout.splitlines() if line.startswith(("┃", "│"))}
+        assert max(widths) <= int(columns), (columns, max(widths))
+        assert "…" not in shown.stdout
+    facts = json.loads(mesh("product", "show", "marketing.web_behavior", "--json", root=root, check=True,
+                            principal="maria.marketing").stdout)
+    sample = shown.stdout.split("sample rows (governed read")[1]
+    listed = {line.split("│")[1].strip() for line in sample.splitlines() if line.startswith("│")}
+    assert {c["name"] for c in facts["schema"]} <= listed  # one line per column: none falls off the edge
+    wide = mesh("catalog", root=root, check=True, env={"COLUMNS": "230"}).stdout
+    assert max(len(line) for line in wide.splitlines()) > 160  # the room COLUMNS gives is used
+    read = mesh("read", "marketing.web_behavior", "--limit", "3", root=root, check=True, principal="maria.marketing").stdout
+    assert 80 < max(len(line) for line in read.splitlines()) <= 160  # piped without COLUMNS: 160, not rich's 80

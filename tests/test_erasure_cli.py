@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,9 @@ def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
 
     resumed = mesh("erase", "--request-id", "ER-kill-test", root=root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    erased = [line for line in resumed.stderr.splitlines() if line.startswith("> ") and ("rows removed" in line or "held none" in line)]
+    assert all(re.fullmatch(r"> \w+: (\d+ of the subject's rows removed from \d+ store\(s\)|held none of the subject's rows)", line)
+               for line in erased), erased
     status = json.loads(mesh_in_process("erase", "--status", "--request-id", "ER-kill-test", "--json", root=root,
                                         check=True).stdout)
     assert status[0]["status"] == "complete"
@@ -52,3 +56,22 @@ def test_bad_subjects_are_refused_before_anything_happens(tmp_path):
         out = mesh_in_process("erase", "--subject", subject, "--reason", "r", root=tmp_path)
         assert out.returncode != 0 and message in out.stderr, out.stderr
     assert not (tmp_path / "privacy" / "erasures").exists()
+
+
+def test_a_subject_found_nowhere_is_said_to_be_found_nowhere(built):
+    """A plan for a subject no store holds says so and exits 1 (most often the identifier
+    is mistyped); erasing it anyway records the request, and no domain claims rows removed."""
+    plan = mesh("erase", "--subject", "contact:CON-9999999", "--plan", root=built)
+    said = " ".join(plan.stderr.split())
+    assert plan.returncode == 1 and "not found: the contact #" in said and "is in no store of the mesh" in said, said
+    assert "0 rows in 0 stores" not in said
+    as_json = mesh("erase", "--subject", "contact:CON-9999999", "--plan", "--json", root=built)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["found"] is False
+
+    done = mesh("erase", "--subject", "contact:CON-9999999", "--reason", "no such contact", root=built)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for domain in ("marketing", "product", "sales", "customer_success", "revenue_operations"):
+        assert f"> {domain}: held none of the subject's rows" in done.stderr, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "rows removed from" not in said and "subject's rows removed" not in said
+    assert "0 rows removed" in said and "the subject was found in no store of the mesh: nothing was removed" in said

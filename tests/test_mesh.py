@@ -120,13 +120,27 @@ def test_failed_sla_checks_reach_the_alert_log(module_mesh):
     sink = Notifier(home=str(root))
     sensor = sla_alert_sensor("sales", [AssetKey(["sales", p]) for p in PRODUCTS["sales"]])
     context = build_sensor_context(instance=instance, resources={"notifier": sink})
-    sensor(context)
+    first = sensor(context)
     alerts = [json.loads(line) for line in open(sink.log_path)]
     assert alerts and {a["product"].split(".")[0] for a in alerts} == {"sales"}
     assert {"freshness"} <= {a["sla"] for a in alerts}
+    # Dagster files a tick that starts no run as skipped: the reason says what the tick did.
+    assert first.skip_message == f"no run to start; {len(alerts)} new failed SLA check(s) notified to {sink.log_path}"
     again = build_sensor_context(instance=instance, resources={"notifier": sink}, cursor=context.cursor)
-    sensor(again)
+    assert sensor(again).skip_message == "no run to start; no new failed SLA check since the last tick"
     assert len(open(sink.log_path).readlines()) == len(alerts)  # nothing is sent twice
+
+
+def test_sla_alerts_start_off_like_every_sensor_unless_automation_is_on(configure):
+    """MESH_AUTOMATION decides whether sensors start on; the SLA alert sensor is no exception."""
+    from dagster import DefaultSensorStatus
+
+    from platform_lib.dagster.sla_alerts import sla_alert_sensor
+
+    configure(automation="off")
+    assert sla_alert_sensor("sales", [AssetKey(["sales", "accounts"])]).default_status == DefaultSensorStatus.STOPPED
+    configure(automation="on")
+    assert sla_alert_sensor("sales", [AssetKey(["sales", "accounts"])]).default_status == DefaultSensorStatus.RUNNING
 
 
 def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(module_mesh):

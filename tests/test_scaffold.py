@@ -37,10 +37,15 @@ def run(project, *args, principal=None, home=None):
 
 
 def test_a_new_domain_publishes_its_first_products(project, private_mesh):
-    assert run(project, "scaffold", "domain", "partnerships", "--dbt").returncode == 0
+    domain = run(project, "scaffold", "domain", "partnerships", "--dbt")
+    assert domain.returncode == 0, domain.stderr
+    # A dbt domain's next step is a dbt product.
+    assert domain.stdout.splitlines()[-1] == "next: mesh scaffold product partnerships NAME --dbt --from DOMAIN.PRODUCT"
     made = run(project, "scaffold", "product", "partnerships", "partner_accounts", "--python", "--from", "sales.accounts")
     assert made.returncode == 0, made.stderr
     assert "requested for svc_partnerships" in made.stdout
+    # It names the request and the command that approves it, as the producing domain's owner.
+    assert made.stdout.splitlines()[-1].endswith("approves with `MESH_PRINCIPAL=sam.sales mesh access approve AR-0001`")
     made_dbt = run(project, "scaffold", "product", "partnerships", "partner_pipeline", "--dbt",
                    "--from", "sales.opportunity_pipeline")
     assert made_dbt.returncode == 0, made_dbt.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from datetime import date, datetime, time
+from decimal import Decimal
+
 from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
@@ -10,6 +14,20 @@ from platform_lib.governance import registry
 from platform_lib.governance.access import AccessDenied
 from platform_lib.lifecycle.read import read_product
 from platform_lib.storage.ports import ProductNotPublished, port_versions
+
+
+def plain(value):
+    """A sample value as JSON carries it: numbers stay numbers, a missing value (null, or a
+    NaN a computation left) is None, dates and times are ISO 8601 text."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
 
 
 def served_versions(paths: MeshPaths, product: DataProduct) -> list[dict]:
@@ -53,7 +71,7 @@ def describe(product: DataProduct, everything: list[DataProduct], paths: MeshPat
         ]
     try:
         rows = read_product(product.id, limit=sample, purpose="catalog preview", paths=paths)
-        facts["sample"] = rows.to_pandas().astype(str).to_dict("records")
+        facts["sample"] = [{name: plain(value) for name, value in row.items()} for row in rows.to_pylist()]
     except (AccessDenied, registry.UnknownPrincipal, ProductNotPublished) as err:
         facts["sample"] = f"not shown: {err}"
     return facts

@@ -13,7 +13,6 @@ from dagster import (
     AssetCheckKey,
     AssetKey,
     ConfigurableResource,
-    DefaultSensorStatus,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
@@ -46,11 +45,13 @@ class Notifier(ConfigurableResource):
 
 
 def sla_alert_sensor(domain: str, products: list[AssetKey]) -> SensorDefinition:
+    from platform_lib.dagster.automation.switch import sensor_status  # the automation package imports the notifier
+
     @sensor(
         name=f"{domain}_sla_alerts",
         description=f"Sends a notification for every failed SLA check of a {domain} data product.",
         minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=sensor_status(),  # on in production, switched on in the UI locally
     )
     def _alerts(context: SensorEvaluationContext, notifier: Notifier):
         seen = json.loads(context.cursor) if context.cursor else {}
@@ -68,7 +69,11 @@ def sla_alert_sensor(domain: str, products: list[AssetKey]) -> SensorDefinition:
                     notifier.send(_alert(".".join(key.path), evaluation, record.event.timestamp, record.run_id))
                     sent += 1
         context.update_cursor(json.dumps(seen, sort_keys=True))
-        return SkipReason(f"{sent} SLA alert(s) sent")
+        # The sensor notifies and never starts a run, so Dagster files every tick as skipped;
+        # the reason says what the tick did.
+        where = str(notifier.log_path) + (" and Slack" if notifier.slack_webhook_url else "")
+        return SkipReason(f"no run to start; {sent} new failed SLA check(s) notified to {where}" if sent
+                          else "no run to start; no new failed SLA check since the last tick")
 
     return _alerts
 

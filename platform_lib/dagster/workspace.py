@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from graphlib import TopologicalSorter
 from pathlib import Path
 
-import yaml
 from dagster import AssetKey, AssetsDefinition, Definitions
+from dagster._core.remote_origin import CodeLocationOrigin
 
 from platform_lib.config import PROJECT_ROOT
 from platform_lib.dagster.metadata import DECLARATION, SOURCE_DECLARATION
@@ -21,10 +21,19 @@ from platform_lib.governance import policies
 class CodeLocation:
     name: str
     module: str
+    # Where workspace.yaml says the location's code is, as Dagster's own workspace loader reads
+    # it: the webserver, the daemon and the CLI's runs (platform_lib.dagster.runs) name it alike.
+    origin: CodeLocationOrigin | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def defs(self) -> Definitions:
-        return importlib.import_module(self.module).defs
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+    @property
+    def attribute(self) -> str:
+        """The module attribute holding the location's `Definitions`."""
+        target = getattr(self.origin, "loadable_target_origin", None)
+        return (target.attribute if target is not None else None) or "defs"
 
     @cached_property
     def asset_keys(self) -> set[AssetKey]:
@@ -73,8 +82,12 @@ def declared_products_unchecked(locations: list[CodeLocation]) -> list[DataProdu
 
 
 def code_locations(workspace: Path = PROJECT_ROOT / "workspace.yaml") -> list[CodeLocation]:
-    entries = yaml.safe_load(workspace.read_text())["load_from"]
-    return [CodeLocation(e["python_module"]["location_name"], e["python_module"]["module_name"]) for e in entries]
+    """The code locations of workspace.yaml, read by Dagster's own workspace loader (which
+    starts no code server), so each carries the origin the UI knows it by."""
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    return [CodeLocation(o.location_name, o.loadable_target_origin.module_name, o)
+            for o in location_origins_from_yaml_paths([str(workspace)])]
 
 
 def in_dependency_order(locations: list[CodeLocation]) -> list[CodeLocation]:

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance
+from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from platform_lib.config import settings
+from platform_lib.dagster import runs
 from platform_lib.dagster.workspace import CodeLocation, declared_sources, in_dependency_order
 from platform_lib.declare.names import brief
 from platform_lib.ops.instance import process_tags, recover_orphaned_runs
@@ -117,25 +118,25 @@ def build_mesh(
 
 
 def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[AssetKey], log_level: str) -> LocationOutcome:
-    """Materialize `keys` of one code location as one Dagster run, recorded in `instance`."""
+    """Materialize `keys` of one code location as one Dagster run of the location, recorded
+    in `instance` as the UI would launch it (see platform_lib.dagster.runs)."""
     started = time.monotonic()
-    job = location.defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=sorted(keys, key=lambda k: k.path),
-        raise_on_error=False,
+    run = runs.execute(
+        location, instance,
+        asset_selection=keys,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
     )
+    success = run.status == DagsterRunStatus.SUCCESS
     outcome = LocationOutcome(
         location=location.name,
-        run_id=result.run_id,
-        success=result.success,
+        run_id=run.run_id,
+        success=success,
         seconds=time.monotonic() - started,
-        assets=_asset_outcomes(instance, result.run_id, keys),
+        assets=_asset_outcomes(instance, run.run_id, keys),
     )
-    if not result.success:
-        outcome.error = _failure_message(instance, result.run_id)
+    if not success:
+        outcome.error = _failure_message(instance, run.run_id)
     return outcome
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
 from platform_lib.config import MeshPaths
+from platform_lib.dagster import runs
 from platform_lib.dagster.erasure_jobs import ERASURE_JOB
 from platform_lib.dagster.workspace import CodeLocation, in_dependency_order
 from platform_lib.ops.instance import process_tags, recover_orphaned_runs
@@ -21,30 +22,30 @@ ErasureWaiting = erasure.ErasureWaiting
 
 
 def _run_step(location: CodeLocation, instance: DagsterInstance, request_id: str, phase: str, paths: MeshPaths) -> None:
-    result = location.defs.get_job_def(ERASURE_JOB).execute_in_process(
-        instance=instance, raise_on_error=False,
+    run = runs.execute(
+        location, instance, ERASURE_JOB,
         run_config={"ops": {"erase_subject": {"config": {"request_id": request_id, "phase": phase}}}, **QUIET},
         tags={"mesh/erasure": request_id, "mesh/code_location": location.name, **process_tags()},
     )
-    if not result.success:
+    if run.status != DagsterRunStatus.SUCCESS:
         part = erasure.load(paths, request_id).domains.get(location.name)
         if part is not None and part.waiting:
             raise ErasureWaiting(f"erasure {request_id} is recorded; {location.name}'s part waits: {part.waiting}. It "
                                  f"resumes with `mesh erase --request-id {request_id}` (or the erasure inbox sensor's "
                                  f"next pass); `mesh erase --status` follows it")
-        raise ErasureFailed(f"erasure {request_id}: the {phase} step failed in {location.name} (run {result.run_id}); "
+        raise ErasureFailed(f"erasure {request_id}: the {phase} step failed in {location.name} (run {run.run_id}); "
                             f"see the run in the Dagster UI, fix, and re-run `mesh erase --request-id {request_id}`")
 
 
 def _recompute(location: CodeLocation, instance: DagsterInstance, request_id: str, names: list[str]) -> None:
-    keys = [AssetKey([location.name, n]) for n in names]
-    result = location.defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
+    keys = {AssetKey([location.name, n]) for n in names}
+    run = runs.execute(
+        location, instance, asset_selection=keys, run_config=QUIET,
         tags={"mesh/erasure": request_id, "mesh/code_location": location.name, **process_tags()},
     )
-    if not result.success:
+    if run.status != DagsterRunStatus.SUCCESS:
         raise ErasureFailed(f"erasure {request_id}: recomputing {', '.join(names)} in {location.name} failed "
-                            f"(run {result.run_id}); fix the product and re-run `mesh erase --request-id {request_id}`")
+                            f"(run {run.run_id}); fix the product and re-run `mesh erase --request-id {request_id}`")
 
 
 def execute(request_id: str, locations: list[CodeLocation], instance: DagsterInstance, paths: MeshPaths,
@@ -76,7 +77,9 @@ def _carry(location: CodeLocation, instance: DagsterInstance, request_id: str, p
         return
     if part.phase == "pending":
         _run_step(location, instance, request_id, "erase", paths)
-        on_progress(f"{location.name}: subject's rows removed")
+        removed = erasure.load(paths, request_id).domains[location.name].rows_removed
+        on_progress(f"{location.name}: {sum(removed.values())} of the subject's rows removed from {len(removed)} store(s)"
+                    if removed else f"{location.name}: held none of the subject's rows")
     part = erasure.load(paths, request_id).domains[location.name]
     if part.phase == "erased":
         if part.rebuild:

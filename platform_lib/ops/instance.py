@@ -1,26 +1,53 @@
 """The Dagster instance the mesh records its runs in: `$DAGSTER_HOME`, by default
-`<mesh root>/dagster`, configured by the project's dagster.yaml."""
+`<mesh root>/dagster`, configured by the instance config written here on first use."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib.config import MeshPaths
+
+# The local instance: embedded SQLite storage under $DAGSTER_HOME. It is written into the
+# instance folder, not kept in the project folder, where `dagster dev` would only warn that
+# a dagster.yaml beside it is not used. The production instance (Postgres storage, gRPC code
+# servers) is deploy/dagster.yaml.
+INSTANCE_CONFIG = """\
+# The mesh's local Dagster instance, written by `mesh` on first use (platform_lib/ops/instance.py).
+# Edit it freely: it is never overwritten. The production instance is deploy/dagster.yaml.
+# No usage statistics leave the machine, and the UI shows no first-visit community pop-up.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+
+# One writer per domain DuckDB file: every asset of a domain runs in the pool
+# duckdb_<domain>, and a pool admits one step at a time across all runs.
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 4
+
+# Runs whose process died are marked failed, which also frees their pool slots.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 30
+"""
 
 
 def dagster_home(paths: MeshPaths | None = None) -> Path:
     """The instance folder (`DAGSTER_HOME`, by default `<mesh root>/dagster`), made on first
-    use with the project's dagster.yaml."""
+    use with the mesh's instance config."""
     home = (paths or MeshPaths.from_env()).dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+        config.write_text(INSTANCE_CONFIG)
     return home
 
 
@@ -55,7 +82,9 @@ def recover_orphaned_runs(instance: DagsterInstance) -> list[str]:
     for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])):
         run = record.dagster_run
         pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if pid is None or host != socket.gethostname() or _alive(int(pid)):
+        # A re-execution launched from the UI inherits its parent's tags, process ones too,
+        # but runs in a run worker of its own: only the mesh's own runs are its to recover.
+        if run.parent_run_id is not None or pid is None or host != socket.gethostname() or _alive(int(pid)):
             continue
         instance.report_run_failed(run, "the process running it was killed; marked failed by the next mesh command")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)

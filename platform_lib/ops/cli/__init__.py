@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from platform_lib import config
-from platform_lib.ops.cli import catalog, data, governance, privacy, quarantine, scaffold, sla
+from platform_lib.ops.cli import catalog, data, governance, privacy, quarantine, scaffold, sla, ui
 
 
 @click.group()
@@ -22,6 +22,6 @@ def main() -> None:
 for _command in (data.seed, data.build, data.read, data.home,
                  catalog.catalog, catalog.product, catalog.contracts,
                  governance.policy, governance.access, governance.audit,
-                 privacy.erase, quarantine.quarantine, scaffold.scaffold, sla.sla):
+                 privacy.erase, quarantine.quarantine, scaffold.scaffold, sla.sla, ui.ui):
     main.add_command(_command)
 del _command

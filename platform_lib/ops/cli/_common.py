@@ -27,17 +27,20 @@ def mesh_paths(root: str | None) -> MeshPaths:
 
 
 def stdout(width: int | None = 160) -> Console:
-    """Standard output at the terminal's width; piped, `width` columns rather than rich's 80,
-    so tables written to a file or a test stay whole."""
-    return Console(width=None if sys.stdout.isatty() else width)
+    """Standard output at the terminal's width. Piped, as wide as `COLUMNS` says when the
+    shell sets it, else `width` columns rather than rich's 80, so tables written to a file
+    or a test stay whole."""
+    columns = config.settings().columns
+    return Console(width=columns if sys.stdout.isatty() else (columns or width))
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable] = (), right: Iterable[str] = ()) -> Table:
-    """A titled table of `rows`; the `right` columns (numbers) are right-aligned."""
+    """A titled table of `rows`; the `right` columns (numbers) are right-aligned. A value too
+    long for its column at this width folds onto the next line rather than being cut."""
     right = set(right)
     made = Table(title=title)
     for col in columns:
-        made.add_column(col, justify="right" if col in right else "left")
+        made.add_column(col, justify="right" if col in right else "left", overflow="fold")
     for row in rows:
         made.add_row(*row)
     return made

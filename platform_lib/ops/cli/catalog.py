@@ -61,7 +61,7 @@ def product_show(product_id: str, as_json: bool, root: str | None) -> None:
         raise click.ClickException(f"no data product {product_id}; try `mesh catalog {product_id.split('.')[-1]}`")
     facts = describe(found, everything, paths, mesh_instance(paths))
     if as_json:
-        click.echo(json.dumps(facts, indent=2, default=str))
+        click.echo(json.dumps(facts, indent=2, default=str, allow_nan=False))
         return
     out = stdout()
     out.print(f"[bold]{facts['id']}[/] {facts['version']}  owner: {facts['owner']['role']} (team {facts['owner']['team']})")
@@ -78,9 +78,13 @@ def product_show(product_id: str, as_json: bool, root: str | None) -> None:
                      for s in facts.get("sla_status", []))))
     if isinstance(facts["sample"], str):
         out.print(f"sample rows {facts['sample']}")
+    elif not facts["sample"]:
+        out.print("sample rows: the port serves no rows")
     else:
-        out.print(table("sample rows (governed read)", facts["sample"][0] if facts["sample"] else {},
-                        (row.values() for row in facts["sample"])))
+        # One line per column, one column per row: every column shows at any width.
+        rows = facts["sample"]
+        out.print(table(f"sample rows (governed read, {len(rows)} rows)", ("column", *(f"row {i}" for i in range(1, len(rows) + 1))),
+                        ((name, *("" if row[name] is None else str(row[name]) for row in rows)) for name in rows[0])))
 
 
 @click.group()

@@ -105,7 +105,7 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
         click.echo(json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")), indent=2))
     else:
         rows = (("" if v is None else str(v) for v in row) for row in frame.itertuples(index=False))
-        stdout(width=None).print(table(f"{product} ({len(frame)} rows)", frame.columns, rows))
+        stdout().print(table(f"{product} ({len(frame)} rows)", frame.columns, rows))
 
 
 @click.command()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 
 import click
 
 from platform_lib.config import MeshPaths
-from platform_lib.ops.cli._common import console, mesh_paths, root_option, table
+from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdout, table
 
 
 @click.command()
@@ -50,6 +51,8 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
             except WarehouseBusy as err:
                 raise click.ClickException(f"cannot plan now: {err}; try again once it is done") from None
             _print_plan(request, found, as_json)
+            if not any(found["holds"].values()):
+                sys.exit(1)  # nothing to erase: most often a mistyped identifier
             return
         if not reason:
             raise click.UsageError("--reason is required: it is the request's record of why")
@@ -72,12 +75,22 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
     removed = sum(n for p in done.domains.values() for n in p.rows_removed.values())
     console.print(f"[green]complete[/] {done.request_id}: {removed} rows removed, {len(done.stores_checked)} stores "
                   f"verified empty of the subject at {done.verified_at:%Y-%m-%d %H:%M:%S} UTC")
+    if not removed and not any(p.holds for p in done.domains.values()):
+        console.print("the subject was found in no store of the mesh: nothing was removed; its identifiers are "
+                      "suppressed, so no later ingest stages them")
 
 
 def _print_plan(request, found: dict, as_json: bool) -> None:
+    held_anywhere = any(found["holds"].values())
     if as_json:
-        click.echo(json.dumps({"subject_kind": request.subject_kind, "identifiers": len(request.hashes),
+        click.echo(json.dumps({"subject_kind": request.subject_kind, "found": held_anywhere, "identifiers": len(request.hashes),
                                "carrier_columns": sorted(request.carriers), **found}, indent=2))
+        return
+    if not held_anywhere:
+        console.print(f"[yellow]not found[/]: the {request.subject_kind} #{request.subject_hash[:12]} is in no store of the mesh "
+                      f"(landing files, warehouses, output "
+                      f"ports), so there is nothing to erase. Check the identifier; `mesh erase` with it would still "
+                      f"record the request and suppress the identifier, so no later ingest stages it.")
         return
     console.print(f"Erasure plan for {request.subject_kind} #{request.subject_hash[:12]} "
                   f"({len(request.hashes)} identifiers across the mesh; columns {', '.join(sorted(request.carriers))})")
@@ -107,7 +120,7 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    console.print(table(
+    stdout().print(table(
         "erasure requests", ("request", "status", "subject", "domains confirmed", "rows removed", "deadline", "verified", "waiting"),
         ((r["request_id"], r["status"], r["subject"], f"{sum(p == 'confirmed' for p in r['domains'].values())}/{len(r['domains'])}",
           str(r["rows_removed"]), f"{r['deadline'][:10]} ({r['days_left']} days left)", r["verified_at"] or "-",

@@ -26,7 +26,7 @@ def scaffold_domain(name: str, dbt: bool) -> None:
         raise click.ClickException(str(err)) from err
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: mesh scaffold product {name} NAME --python --from DOMAIN.PRODUCT")
+    click.echo(f"next: mesh scaffold product {name} NAME --{'dbt' if dbt else 'python'} --from DOMAIN.PRODUCT")
 
 
 @scaffold.command("product")
@@ -50,5 +50,10 @@ def scaffold_product(domain: str, name: str, kind: str, source: str) -> None:
     for path in written:
         click.echo(f"wrote {path}")
     if request_id:
+        from platform_lib.governance import registry
+
+        owners = [p.id for p in registry.principals().values()
+                  if p.kind == "person" and p.team == found.owner.team and p.role == found.owner.role]
+        as_owner = f"MESH_PRINCIPAL={owners[0]} " if owners else ""
         click.echo(f"{request_id}: access to {source} requested for svc_{domain}; its owner ({found.owner.role}) "
-                   f"approves with `mesh access approve {request_id}`")
+                   f"approves with `{as_owner}mesh access approve {request_id}`")
