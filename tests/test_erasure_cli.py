@@ -58,9 +58,10 @@ def test_bad_subjects_are_refused_before_anything_happens(tmp_path):
     assert not (tmp_path / "privacy" / "erasures").exists()
 
 
-def test_a_subject_found_nowhere_is_said_to_be_found_nowhere(built):
+def test_a_subject_found_nowhere_is_said_to_be_found_nowhere(private_mesh):
     """A plan for a subject no store holds says so and exits 1 (most often the identifier
     is mistyped); erasing it anyway records the request, and no domain claims rows removed."""
+    built = private_mesh()
     plan = mesh("erase", "--subject", "contact:CON-9999999", "--plan", root=built)
     said = " ".join(plan.stderr.split())
     assert plan.returncode == 1 and "not found: the contact #" in said and "is in no store of the mesh" in said, said

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_of_built_mesh, mesh
+from tests.helpers import mesh
 from tests.test_mesh import ALL
 
 LOCATIONS = {"marketing", "product", "sales", "customer_success", "revenue_operations"}
@@ -112,12 +112,11 @@ def alive(pids: set[int]) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def ui(built_mesh_template, tmp_path_factory):
+def ui(private_mesh):
     """`mesh ui` over a private copy of the built mesh, started in the background by a shell
     script (which makes it ignore SIGINT), after one more `mesh build` of two locations side
     by side (each location's run in its own forked process)."""
-    root, built = copy_of_built_mesh(built_mesh_template, tmp_path_factory.mktemp("ui") / "mesh")
-    assert built.returncode == 0, built.stdout + built.stderr
+    root = private_mesh("ui")
     side_by_side = mesh("build", "--select", "marketing.staging.campaigns", "--select", "sales.staging.accounts",
                         root=root, env={"MESH_WORKERS": "2"})
     assert side_by_side.returncode == 0, side_by_side.stdout + side_by_side.stderr
