@@ -32,6 +32,7 @@ def port(root, product_id) -> DeltaTable:
 
 def test_build_runs_every_code_location_in_order_and_summarises(mesh_build):
     result = mesh_build
+    assert result.returncode == 0, result.stdout + result.stderr
     order = [line.split(":")[0].lstrip("> ").strip() for line in result.stderr.splitlines() if "materializing" in line]
     assert order.index("product") < order.index("customer_success") < order.index("revenue_operations")
     assert set(order) == {loc.name for loc in code_locations()}
