@@ -71,6 +71,7 @@ subscriptions = Source(
     domain=DOMAIN,
     name="subscriptions",
     format="parquet",
+    evolves="entity",
     description="Subscriptions and renewals with annual recurring revenue.",
     primary_key=("subscription_id",),
     event_time="updated_at",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_lib.declare.spec import Column
+from platform_lib.declare.spec import EXTRACTED, Column
 
 
 def text(name: str, description: str, **kw) -> Column:
@@ -39,7 +39,7 @@ def ts(name: str, description: str, nullable: bool = False, **kw) -> Column:
     return Column(name=name, type="timestamp", description=description, nullable=nullable, **kw)
 
 
-EXTRACTED_AT = ts("extracted_at", "When the source system exported this record.")
+EXTRACTED_AT = ts(EXTRACTED, "When the source system exported this record.")
 OCCURRED_AT = ts("occurred_at", "When the event happened in the source system (UTC).")
 UPDATED_AT = ts("updated_at", "Last change in the source system.")
 CREATED_AT = ts("created_at", "When the record was created in the source system.")

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from platform_lib.declare.purposes import CONSENT_PRODUCT, PERSON_COLUMNS, PURPOSES
 from platform_lib.declare.types import LogicalType
 
+# The column a source system stamps every exported record with (declare/columns.py).
+EXTRACTED = "extracted_at"
+
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -130,6 +133,33 @@ class Source(_Declared):
     format: Literal["csv", "jsonl", "parquet"]
     event_time: str
     retention_days: int = 400
+    # How its records evolve. "events" are append-only: a key seen again with other values
+    # is a conflict, quarantined. "entity" records are keyed state (accounts, deals...): the
+    # version with the latest event_time, then extracted_at, is current (`staging.<name>`);
+    # every version stays as history with valid_from / valid_to (`staging.<name>_history`).
+    evolves: Literal["events", "entity"] = "events"
+
+    @model_validator(mode="after")
+    def _entity_has_versions(self):
+        if self.evolves == "entity":
+            if not self.primary_key:
+                raise ValueError(f"{self.id}: an entity source needs a primary key (what identifies the record)")
+            if self.event_time in self.primary_key:
+                raise ValueError(f"{self.id}: an entity's event_time '{self.event_time}' orders its versions; "
+                                 "it cannot be part of the primary key")
+            if self.column(self.event_time).type != "timestamp":
+                raise ValueError(f"{self.id}: event_time '{self.event_time}' must name a timestamp column")
+        return self
+
+    @property
+    def version_order(self) -> tuple[str, ...]:
+        """What orders an entity's versions: when it changed, then when it was exported."""
+        names = {c.name for c in self.columns}
+        return tuple(c for c in (self.event_time, EXTRACTED) if c in names)
+
+    @property
+    def history_table(self) -> str:
+        return f"staging.{self.name}_history"
 
     @property
     def key_path(self) -> list[str]:
