@@ -12,15 +12,14 @@ from platform_lib.config import MeshPaths
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, rule_checks, source_check_specs
 from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
-from platform_lib.declare.identifiers import KINDS, kind_of
 from platform_lib.declare.spec import DataProduct, Source
-from platform_lib.lifecycle.audit import audit
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
 from platform_lib.lifecycle.read import deprecation, import_port
-from platform_lib.privacy.suppression import suppressed_when, withheld_text
+from platform_lib.lifecycle.stage import stage
 from platform_lib.sla.doc_sources import describe, python_sources
-from platform_lib.storage.landing import MALFORMED_LINE, landed_files, quarantine_drifted, quarantine_unreadable, read_landed
-from platform_lib.storage.quarantine import ensure_quarantine
+
+# A run with this tag stages every landed file again (`mesh build --full-refresh`).
+FULL_REFRESH_TAG = "mesh/full_refresh"
 
 
 def input_key(ref: str) -> AssetKey:
@@ -29,7 +28,6 @@ def input_key(ref: str) -> AssetKey:
 
 def staging_asset(source: Source) -> AssetsDefinition:
     key = AssetKey(source.key_path)
-    carriers = identifier_carriers(source)
     referenced = sorted({c.references.split(".")[0] for c in source.columns if c.references} - {source.name})
 
     @asset(
@@ -44,50 +42,19 @@ def staging_asset(source: Source) -> AssetsDefinition:
         pool=writer_pool(source.domain),
     )
     def _stage(context: AssetExecutionContext, warehouse: DomainWarehouse, mesh: MeshResource):
-        paths = mesh.paths
-        files = landed_files(source, paths.landing_dir(source.domain, source.name))
+        full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
         with warehouse.get_connection() as con:
-            ensure_quarantine(con)
-
-            def suppressed(columns: list[str]) -> str | None:
-                return suppressed_when(con, paths, [c for c in columns if c in carriers])
-
-            withhold = withheld_text(con, paths)  # erased subjects are never kept, not even in quarantine
-            drift_rows, drift_suppressed, drift_malformed = quarantine_drifted(
-                con, source, files, context.run_id, paths.home, suppressed, withhold)
-            malformed, lines_withheld = read_landed(con, source, files, paths.home, context.run_id, withhold)
-            malformed += drift_malformed
-            quarantine_unreadable(con, source, files.unreadable, paths.home, context.run_id)
-            drop = suppressed([c.name for c in source.columns])
-            rows_suppressed = drift_suppressed + lines_withheld
-            if drop:  # erased subjects never come back, not even into quarantine; hashed once per row
-                rows_suppressed += con.execute(f"DELETE FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
-            result = audit(con, source, "_mesh_raw", source.table, context.run_id, drop_exact_duplicates=True)
-            con.execute("DROP TABLE IF EXISTS _mesh_raw")
-        for rule, rows in (("schema_drift", drift_rows), (MALFORMED_LINE, malformed)):
-            if rows:
-                result.rows_in += rows
-                result.violations[rule] = rows
-        yield from rule_checks(key, result, source_quality_floor)
-        yield MaterializeResult(
-            metadata={
-                **result.counts(),
-                **result.accounting(withheld_before_audit=rows_suppressed),
-                "dagster/row_count": result.rows_valid,
-                "rows_suppressed": rows_suppressed,
-                "landed_files": len(files.conforming) + len(files.drifted) + len(files.unreadable) + len(files.empty),
-                "drifted_files": [str(p.relative_to(paths.home)) for p in files.drifted],
-                "unreadable_files": MetadataValue.json({str(p.relative_to(paths.home)): why for p, why in files.unreadable.items()}),
-                "empty_files": [str(p.relative_to(paths.home)) for p in files.empty],
-            }
-        )
+            staged = stage(con, source, mesh.paths, context.run_id, full_refresh=full_refresh)
+        yield from rule_checks(key, staged.result, source_quality_floor)
+        metadata = staged.metadata()
+        yield MaterializeResult(metadata={
+            **metadata,
+            "dagster/row_count": staged.rows_staged,
+            "files_removed": metadata["files_removed"],
+            "unreadable_files": MetadataValue.json(metadata["unreadable_files"]),
+        })
 
     return _stage
-
-
-def identifier_carriers(source: Source) -> set[str]:
-    """Columns a person or company is recognised by, also under a drifted file's names."""
-    return {c.name for c in source.columns if kind_of(c)} | set(KINDS)
 
 
 # Staging is internal: bad rows are quarantined and the rest staged; products gate publishing.

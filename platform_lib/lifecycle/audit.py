@@ -189,26 +189,34 @@ def audit(
     (a table all the same when the caller will delete from it: `writable`). Rows are looked
     at one by one (first violated rule, original record, samples) only when some rule fails.
     With `drop_exact_duplicates`, `candidate` is the caller's scratch table (staging's raw
-    rows) and loses its extra copies of identical records in place."""
+    rows) and loses its extra copies of identical records in place.
+
+    When `candidate` has a boolean `_mesh_new` column (staging audits a new batch together
+    with the staged records of the keys it touches), the counts are the new rows' and an
+    identical record already staged is the one kept."""
     ensure_quarantine(con)
     typed_already = _already_typed(con, decl, candidate)
     cols = [c.name for c in decl.columns]
-    has_file = "_source_file" in con.sql(f"SELECT * FROM {candidate} LIMIT 0").columns
+    present = con.sql(f"SELECT * FROM {candidate} LIMIT 0").columns
+    has_file = "_source_file" in present
+    new = "_mesh_new" if "_mesh_new" in present else "true"
     passthrough = cols + (["_source_file"] if has_file else [])
 
-    rows_in = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
-    repeated = _drop_exact_duplicates(con, decl, candidate, has_file) if drop_exact_duplicates else None
-    audited = con.execute(f"SELECT count(*) FROM {candidate}").fetchall()[0][0]
+    rows_in = con.execute(f"SELECT count(*) FILTER (WHERE {new}) FROM {candidate}").fetchall()[0][0]
+    repeated = _drop_exact_duplicates(con, decl, candidate, has_file, new) if drop_exact_duplicates else None
+    audited = con.execute(f"SELECT count(*) FILTER (WHERE {new}) FROM {candidate}").fetchall()[0][0]
     duplicated = _find_duplicate_keys(con, decl, candidate, repeated)
     # Without a repeated key the unique-key rule cannot fire: no need to look rows up.
     rules = [r for r in compile_rules(decl, typed_already) if duplicated or not r.name.startswith("unique_key:")]
 
     bad = {r.name: f"coalesce(({r.bad_when}), false)" for r in rules}
     any_bad = " OR ".join(bad.values()) or "false"
-    rejected = con.execute(f"SELECT count(*) FILTER (WHERE {any_bad}) FROM {candidate} b").fetchall()[0][0]
+    rejected, rejected_new = con.execute(f"SELECT count(*) FILTER (WHERE {any_bad}), count(*) FILTER (WHERE ({any_bad}) AND {new}) "
+                                         f"FROM {candidate} b").fetchall()[0]
     violations: dict[str, int] = {}
-    if rejected:
-        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {b})" for b in bad.values()) + f" FROM {candidate} b").fetchall()[0]
+    if rejected_new:
+        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {b} AND {new})" for b in bad.values())
+                             + f" FROM {candidate} b").fetchall()[0]
         violations = {name: int(n) for name, n in zip(bad, counts) if n}
 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.rsplit('.', 1)[0]}")
@@ -228,16 +236,18 @@ def audit(
     return AuditResult(
         object=decl.id,
         rows_in=rows_in,
-        rows_valid=audited - rejected,
+        rows_valid=audited - rejected_new,
         exact_duplicates_dropped=rows_in - audited,
         violations=violations,
         samples=samples,
     )
 
 
-def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, table: str, has_file: bool) -> str | None:
+def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, table: str, has_file: bool,
+                           new: str = "true") -> str | None:
     """Delete from `table` every extra copy of a record: a record delivered twice, even in
-    two files (a re-sent batch), is one record, kept from the first file it came in.
+    two files (a re-sent batch), is one record, kept from the first file it came in (the
+    copy already staged, when `new` tells the new rows apart).
 
     Only records whose key repeats can be copies of each other, so records are grouped by
     the 64-bit hash of their key (of the whole record, without a key) and only those whose
@@ -248,7 +258,8 @@ def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, tabl
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_repeated AS "
                 f"SELECT hash({keys or declared}) AS h FROM {table} GROUP BY h HAVING count(*) > 1")
     if con.execute("SELECT count(*) FROM _mesh_repeated").fetchone()[0]:
-        order = " ORDER BY _source_file" if has_file else ""
+        order = ", ".join(o for o in (new if new != "true" else "", "_source_file" if has_file else "") if o)
+        order = f" ORDER BY {order}" if order else ""
         con.execute(f"""DELETE FROM {table} WHERE rowid IN (
             SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS n
                                FROM {table} WHERE hash({keys or declared}) IN (SELECT h FROM _mesh_repeated))

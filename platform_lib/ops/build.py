@@ -12,6 +12,7 @@ from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType
 
 from platform_lib.config import settings
 from platform_lib.dagster import runs
+from platform_lib.dagster.assets import FULL_REFRESH_TAG
 from platform_lib.dagster.workspace import CodeLocation, declared_sources, in_dependency_order
 from platform_lib.declare.names import brief
 from platform_lib.ops.instance import process_tags, recover_orphaned_runs
@@ -87,11 +88,13 @@ def build_mesh(
     on_progress: Callable[[str], None] = lambda _: None,
     log_level: str = "WARNING",
     workers: int | None = None,
+    full_refresh: bool = False,
 ) -> list[LocationOutcome]:
     """One run per selected code location. A location starts once the locations it reads
     from have published; independent ones run side by side, each in its own process (a
     domain writes only its own DuckDB file, so they never contend for one). A location
     whose producer failed is not run: it would only read the producer's previous version.
+    With `full_refresh`, staging reads every landed file again instead of the new ones.
 
     The children are forked, so a process that has already read a Delta table (whose
     runtime a fork cannot carry) passes `workers=1`, as the notebook API does."""
@@ -104,12 +107,13 @@ def build_mesh(
         on_progress(f"warning: {warning}")
     plan = [(loc, keys) for loc in in_dependency_order(locations) if (keys := selection_for(loc, selectors))]
     workers = settings().workers if workers is None else workers
+    tags = {FULL_REFRESH_TAG: "true"} if full_refresh else {}
     if workers > 1 and len(plan) > 1 and not instance.is_ephemeral:
-        return _build_side_by_side(instance, plan, workers, on_progress, log_level)
+        return _build_side_by_side(instance, plan, workers, on_progress, log_level, tags)
     outcomes = []
     for location, keys in plan:
         on_progress(f"{location.name}: materializing {len(keys)} assets")
-        outcome = run_location(instance, location, keys, log_level)
+        outcome = run_location(instance, location, keys, log_level, tags)
         outcomes.append(outcome)
         on_progress(_finished(outcome))
         if not outcome.success:
@@ -117,7 +121,8 @@ def build_mesh(
     return outcomes
 
 
-def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[AssetKey], log_level: str) -> LocationOutcome:
+def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[AssetKey], log_level: str,
+                 tags: dict[str, str] | None = None) -> LocationOutcome:
     """Materialize `keys` of one code location as one Dagster run of the location, recorded
     in `instance` as the UI would launch it (see platform_lib.dagster.runs)."""
     started = time.monotonic()
@@ -125,7 +130,7 @@ def run_location(instance: DagsterInstance, location: CodeLocation, keys: set[As
         location, instance,
         asset_selection=keys,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags()},
+        tags={"mesh/build": "true", "mesh/code_location": location.name, **process_tags(), **(tags or {})},
     )
     success = run.status == DagsterRunStatus.SUCCESS
     outcome = LocationOutcome(
@@ -153,7 +158,8 @@ def _import_once_for_children(locations: list[CodeLocation]) -> None:
         import platform_lib.dagster.dbt_cli  # noqa: F401
 
 
-def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str) -> list[LocationOutcome]:
+def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str,
+                        tags: dict[str, str]) -> list[LocationOutcome]:
     _import_once_for_children([loc for loc, _ in plan])
     keys_of = {loc.name: keys for loc, keys in plan}
     ref = instance.get_ref()
@@ -171,7 +177,7 @@ def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progre
 
     def work(location: CodeLocation) -> LocationOutcome:  # in the child: the instance opened afresh
         with DagsterInstance.from_ref(ref) as own:
-            return run_location(own, location, keys_of[location.name], log_level)
+            return run_location(own, location, keys_of[location.name], log_level, tags)
 
     def done(location: CodeLocation, outcome: LocationOutcome | None, exitcode: int | None) -> None:
         if outcome is None:

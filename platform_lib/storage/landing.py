@@ -108,9 +108,15 @@ def reader(path: Path, columns: list[str]) -> str:
 
 
 def landed_files(source: Source, directory: Path) -> LandedFiles:
-    files = source_files(directory, source.format)
+    """Every landed file of `source`, sorted into what staging does with it."""
+    return classify(source, source_files(directory, source.format), refused_files(directory, source.format))
+
+
+def classify(source: Source, files: list[Path], refused: dict[Path, str] | None = None) -> LandedFiles:
+    """Sort `files` by what staging does with them: stage, quarantine as drifted or
+    unreadable, or count as empty; `refused` ones (never opened) count as unreadable."""
     expected = [c.name for c in source.columns]
-    found = LandedFiles([], {}, refused_files(directory, source.format), [])
+    found = LandedFiles([], {}, dict(refused or {}), [])
     for f in files:
         try:
             columns = header(source.format, f)

@@ -1,7 +1,7 @@
 """Bad input, one case each, through a real staging run: a clear quarantine reason or
 file-level rejection, and an exact ledger per materialization,
 rows_in = rows_published + rows_quarantined + exact_duplicates_dropped + rows_withheld,
-where rows_in grows by exactly the rows the case landed."""
+where rows_in is exactly the rows the case landed (staging reads only the new file)."""
 
 from __future__ import annotations
 
@@ -314,12 +314,12 @@ def test_bad_input_is_quarantined_with_its_reason_and_every_row_is_counted(name,
 
     rows_in, published, quarantined_rows, duplicates, withheld = (meta[k] for k in LEDGER)
     assert rows_in == published + quarantined_rows + duplicates + withheld, meta
-    was = before[case.source]
-    assert rows_in - was["rows_in"] == landed.rows, (rows_in, was["rows_in"], landed.rows)
-    accounted = sum(meta[k] - was[k] for k in LEDGER[1:])
+    assert rows_in == landed.rows, (rows_in, landed.rows)
+    assert meta["files_unchanged"] == before[case.source]["landed_files"], "staging reads only the new file"
+    accounted = sum(meta[k] for k in LEDGER[1:])
     if name == "same_batch_landed_twice":  # idempotent: nothing new is staged, every row is a duplicate
-        assert (meta["rows_published"], meta["exact_duplicates_dropped"] - was["exact_duplicates_dropped"]) == \
-            (was["rows_published"], landed.rows)
+        assert (meta["rows_published"], meta["exact_duplicates_dropped"], meta["rows_staged"]) == \
+            (0, landed.rows, before[case.source]["rows_staged"])
     record(request, rows_in=landed.rows, rows_accounted=accounted, note=name)
 
 
@@ -334,5 +334,5 @@ def test_a_symlink_in_the_landing_zone_is_refused_never_followed(baseline, tmp_p
     assert "symbolic link" in meta["unreadable_files"].get(rel, ""), meta["unreadable_files"]
     assert quarantined(root, rel) == {"unreadable_file": 1}
     assert not query(root, DOMAIN, "SELECT count(*) FROM quarantine.records WHERE contains(CAST(record AS VARCHAR), 'root:')")[0][0]
-    assert meta["rows_in"] == before["content_downloads"]["rows_in"]  # nothing of the linked file was read
+    assert meta["rows_in"] == 0 and meta["rows_staged"] == before["content_downloads"]["rows_staged"]  # nothing was read
     record(request, rows_in=0, rows_accounted=0, note="symlink refused")

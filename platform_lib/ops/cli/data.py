@@ -35,9 +35,11 @@ def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
 
 @click.command()
 @click.option("--select", "selectors", multiple=True, help="Domain (`marketing`) or product (`marketing.web_behavior`); repeatable.")
+@click.option("--full-refresh", is_flag=True, help="Stage every landed file again, not only the new ones, and rebuild from all of it.")
 @root_option
-def build(selectors: tuple[str, ...], root: str | None) -> None:
-    """Materialize the mesh (or a selection) as Dagster runs, producers first."""
+def build(selectors: tuple[str, ...], full_refresh: bool, root: str | None) -> None:
+    """Materialize the mesh (or a selection) as Dagster runs, producers first. Staging
+    reads only the files that landed or changed since the last build."""
     from platform_lib.dagster.workspace import code_locations
     from platform_lib.ops.build import UnknownSelector, build_mesh
     from platform_lib.ops.instance import mesh_instance
@@ -46,7 +48,8 @@ def build(selectors: tuple[str, ...], root: str | None) -> None:
     instance = mesh_instance(paths)
     started = time.monotonic()
     try:
-        outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
+        outcomes = build_mesh(instance, code_locations(), selectors, on_progress=lambda m: console.print(f"[bold]>[/] {m}"),
+                              full_refresh=full_refresh)
     except UnknownSelector as err:
         raise click.BadParameter(str(err), param_hint="--select") from None
     stdout(width=200).print(table(

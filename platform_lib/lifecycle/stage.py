@@ -1,0 +1,308 @@
+"""Stage a source: each landed file version once, and only the keys it changed.
+
+A run lists the source's landed files and compares each with the file versions already
+staged (size and modification time first, then the content hash), so an unchanged file is
+never opened. A new file's records are read into `landed.<source>`; a rewritten or removed
+file's earlier records leave it. The keys those records carry are the keys that changed,
+with the keys whose reference (an account, a contact) changed in the source it points to.
+Only the records of those keys are audited again, with the same audit a full staging
+runs on everything, so a chain of runs stages exactly what one full run would.
+
+An event source is append-only: one key with two different records is a conflict, and
+both are quarantined. An entity source keeps every version of a key: the one with the
+latest event time (then extraction time) is current in `staging.<source>`, and all are in
+`staging.<source>_history` with `valid_from` / `valid_to`.
+
+The whole run is one DuckDB transaction: a killed run stages nothing, and the next one
+does its work again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from platform_lib.config import MeshPaths
+from platform_lib.declare.identifiers import KINDS, kind_of
+from platform_lib.declare.spec import Source
+from platform_lib.lifecycle.audit import AuditResult, audit
+from platform_lib.privacy.suppression import suppressed_when, withheld_text
+from platform_lib.storage import staged
+from platform_lib.storage.landing import (
+    MALFORMED_LINE,
+    classify,
+    quarantine_drifted,
+    quarantine_unreadable,
+    read_landed,
+    refused_files,
+    source_files,
+)
+from platform_lib.storage.quarantine import ensure_quarantine
+from platform_lib.storage.sql import q
+
+WORK = "stage_work"
+
+
+@dataclass
+class Staged:
+    """What one staging run of a source did."""
+
+    source: Source
+    result: AuditResult
+    seq: int
+    full_refresh: bool
+    files_staged: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    files_unchanged: int = 0
+    landed_files: int = 0  # everything in the source's folder now, refused entries included
+    drifted_files: list[str] = field(default_factory=list)
+    unreadable_files: dict[str, str] = field(default_factory=dict)
+    empty_files: list[str] = field(default_factory=list)
+    rows_landed: int = 0
+    rows_suppressed: int = 0
+    drift_rows: int = 0
+    malformed_rows: int = 0
+    keys_changed: int = 0
+    rows_reaudited: int = 0  # staged earlier, audited again with the new rows of their key
+    rows_staged: int = 0
+    versions: int | None = None
+
+    def metadata(self) -> dict:
+        counts = {
+            **self.result.counts(),
+            **self.result.accounting(withheld_before_audit=self.rows_suppressed),
+            "rows_suppressed": self.rows_suppressed,
+            "rows_landed": self.rows_landed,
+            "files_staged": len(self.files_staged),
+            "files_unchanged": self.files_unchanged,
+            "files_removed": self.files_removed,
+            "keys_recomputed": self.keys_changed,
+            "rows_reaudited": self.rows_reaudited,
+            "staging_run": self.seq,
+            "full_refresh": self.full_refresh,
+            "landed_files": self.landed_files,
+            "drifted_files": self.drifted_files,
+            "unreadable_files": self.unreadable_files,
+            "empty_files": self.empty_files,
+            "rows_staged": self.rows_staged,
+        }
+        if self.versions is not None:
+            counts["versions"] = self.versions
+        return counts
+
+
+def identifier_carriers(source: Source) -> set[str]:
+    """Columns a person or company is recognised by, also under a drifted file's names."""
+    return {c.name for c in source.columns if kind_of(c)} | set(KINDS)
+
+
+def stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run_id: str,
+          full_refresh: bool = False) -> Staged:
+    """Stage what landed for `source` since its last staging (everything, with
+    `full_refresh` or the first time), in one transaction."""
+    ensure_quarantine(con)
+    staged.ensure_layout(con, source)
+    con.begin()
+    try:
+        outcome = _stage(con, source, paths, run_id, full_refresh)
+        con.execute(f"DROP TABLE IF EXISTS {WORK}.{q(source.name)}")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return outcome
+
+
+def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run_id: str, full_refresh: bool) -> Staged:
+    seq = staged.last_staging(con, source.id) + 1
+    full = full_refresh or seq == 1
+    if full:
+        staged.forget(con, source)
+    folder = paths.landing_dir(source.domain, source.name)
+    present = {str(p.relative_to(paths.home)): p for p in source_files(folder, source.format)}
+    known = staged.staged_versions(con, source)
+    fresh, unchanged = _new_versions(con, source, present, known)
+    outcome = Staged(source, AuditResult(source.id, 0, 0), seq, full, files_unchanged=len(unchanged),
+                     files_removed=sorted(f for f in known if f not in present))
+
+    keys = staged.key_columns(source)
+    typed_keys = ", ".join(f"{staged.typed(source, k)} AS {q(k)}" for k in keys)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_changed AS SELECT NULL::UBIGINT AS _key, {typed_keys} "
+                f"FROM {staged.landed_table(source)} WHERE false")
+    replaced = [f for f in known if f not in present or f in fresh]
+    if replaced:  # what those file versions contributed goes; their keys are audited again
+        where = f"list_contains({staged.files_sql(replaced)}, _source_file)"
+        con.execute(f"INSERT INTO _mesh_changed SELECT _key, {typed_keys} FROM {staged.landed_table(source)} "
+                    f"WHERE {where} AND _key IS NOT NULL")
+        con.execute(f"DELETE FROM {staged.landed_table(source)} WHERE {where}")
+    refused = refused_files(folder, source.format)
+    outcome.landed_files = len(present) + len(refused)
+    _land(con, source, paths, run_id, classify(source, [present[f] for f in fresh], refused), outcome)
+    con.execute(f"INSERT INTO _mesh_changed SELECT _key, {typed_keys} FROM _mesh_new WHERE _key IS NOT NULL")
+    every_key = _referenced_changes(con, source) or full
+    con.execute("CREATE OR REPLACE TEMP TABLE _mesh_changed AS SELECT DISTINCT * FROM _mesh_changed")
+    if every_key:
+        con.execute(f"INSERT INTO _mesh_changed SELECT DISTINCT _key, {typed_keys} FROM {staged.landed_table(source)} "
+                    "WHERE _key IS NOT NULL AND _key NOT IN (SELECT _key FROM _mesh_changed)")
+    outcome.keys_changed = con.execute("SELECT count(*) FROM _mesh_changed").fetchone()[0]
+
+    if every_key or outcome.keys_changed or outcome.rows_landed:
+        # The audit counts the new rows; the staged ones of the keys they touch are audited with them.
+        new = "true" if full else f"list_contains({staged.files_sql(list(fresh))}, _source_file)"
+        if every_key:
+            candidate = f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)}"
+        else:
+            match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM {staged.typed(source, k, 'l.')}" for k in keys)
+            candidate = (f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)} l WHERE EXISTS "
+                         f"(SELECT 1 FROM _mesh_changed c WHERE c._key = l._key AND {match}) "
+                         f"UNION ALL SELECT * EXCLUDE (_key), true FROM _mesh_new WHERE _key IS NULL")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_raw AS {candidate}")
+        outcome.rows_reaudited = con.execute("SELECT count(*) FILTER (WHERE NOT _mesh_new) FROM _mesh_raw").fetchone()[0]
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {WORK}")
+        work = f"{WORK}.{q(source.name)}"
+        outcome.result = audit(con, _versioned(source), "_mesh_raw", work, run_id, drop_exact_duplicates=True)
+        _merge(con, source, work, every_key)
+        con.execute("DROP TABLE _mesh_raw")
+    for rule, rows in (("schema_drift", outcome.drift_rows), (MALFORMED_LINE, outcome.malformed_rows)):
+        if rows:  # read from the files but never audited: counted here
+            outcome.result.rows_in += rows
+            outcome.result.violations[rule] = rows
+
+    column_list = ", ".join(q(k) for k in keys)
+    con.execute(f"INSERT INTO {staged.changes_table(source)} SELECT {seq}, {column_list} FROM _mesh_changed")
+    _record_files(con, source, run_id, seq, fresh, outcome)
+    con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
+    outcome.rows_staged = con.execute(f"SELECT count(*) FROM {source.table}").fetchone()[0]
+    if source.evolves == "entity":
+        outcome.versions = con.execute(f"SELECT count(*) FROM {source.history_table}").fetchone()[0]
+    for scratch in ("_mesh_changed", "_mesh_new"):
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    return outcome
+
+
+def _new_versions(con, source: Source, present: dict[str, Path], known: dict[str, staged.FileVersion]):
+    """The files whose version was not staged yet (new or rewritten), and those that were.
+    A file with the staged size and modification time is not opened; one that only looks
+    changed (touched, copied back) is compared by content."""
+    fresh, unchanged = {}, []
+    for rel, path in present.items():
+        version = staged.quick_version(path)
+        before = known.get(rel)
+        if before and (before.size, before.mtime_ns) == (version.size, version.mtime_ns):
+            unchanged.append(rel)
+            continue
+        digest = staged.content_hash(path)
+        if before and before.sha256 == digest:
+            con.execute("UPDATE ledger.files SET mtime_ns = ? WHERE source = ? AND file = ?", [version.mtime_ns, source.id, rel])
+            unchanged.append(rel)
+            continue
+        fresh[rel] = staged.FileVersion(version.size, version.mtime_ns, digest)
+    return fresh, unchanged
+
+
+def _land(con, source: Source, paths: MeshPaths, run_id: str, files, outcome: Staged) -> None:
+    """Read the new file versions into `landed.<source>` (and temp `_mesh_new`): drifted
+    files and malformed lines to quarantine, erased subjects withheld everywhere."""
+    carriers = identifier_carriers(source)
+
+    def suppressed(columns: list[str]) -> str | None:
+        return suppressed_when(con, paths, [c for c in columns if c in carriers])
+
+    withhold = withheld_text(con, paths)  # erased subjects are never kept, not even in quarantine
+    drift_rows, drift_suppressed, drift_malformed = quarantine_drifted(con, source, files, run_id, paths.home, suppressed, withhold)
+    malformed, lines_withheld = read_landed(con, source, files, paths.home, run_id, withhold)
+    quarantine_unreadable(con, source, files.unreadable, paths.home, run_id)
+    withheld = drift_suppressed + lines_withheld
+    drop = suppressed([c.name for c in source.columns])
+    if drop:  # hashed once per row
+        withheld += con.execute(f"DELETE FROM _mesh_raw WHERE {drop}").fetchall()[0][0]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_new AS SELECT *, {staged.key_hash(source)} AS _key FROM _mesh_raw")
+    con.execute(f"INSERT INTO {staged.landed_table(source)} SELECT * FROM _mesh_new")
+    con.execute("DROP TABLE _mesh_raw")
+    outcome.rows_suppressed = withheld
+    outcome.drift_rows, outcome.malformed_rows = drift_rows, malformed + drift_malformed
+    outcome.drifted_files = [str(p.relative_to(paths.home)) for p in files.drifted]
+    outcome.unreadable_files = {str(p.relative_to(paths.home)): why for p, why in files.unreadable.items()}
+    outcome.empty_files = [str(p.relative_to(paths.home)) for p in files.empty]
+    outcome.files_staged = [str(p.relative_to(paths.home)) for p in files.conforming]
+    outcome.rows_landed = con.execute("SELECT count(*) FROM _mesh_new").fetchone()[0]
+
+
+def _referenced_changes(con, source: Source) -> bool:
+    """Add to `_mesh_changed` the keys of records whose reference changed: an account that
+    arrived, left or became invalid in the source a record points to is audited again with
+    it (a record rejected for an unknown account is staged once the account lands). True
+    when every key must be audited again: a referenced source was staged whole since."""
+    every_key = False
+    for column in source.columns:
+        if not column.references or column.references.split(".")[0] == source.name:
+            continue
+        table, ref_col = column.references.split(".")
+        input_id = f"{source.domain}.{table}"
+        seen, newest = staged.consumed(con, source, input_id), staged.last_staging(con, input_id)
+        if newest > seen:
+            tracked = ref_col in con.sql(f"SELECT * FROM {staged.changes_table(table)} LIMIT 0").columns
+            if staged.full_since(con, input_id, seen) or not tracked:
+                every_key = True
+            else:
+                typed_keys = ", ".join(f"{staged.typed(source, k, 'l.')} AS {q(k)}" for k in staged.key_columns(source))
+                con.execute(f"""INSERT INTO _mesh_changed SELECT l._key, {typed_keys} FROM {staged.landed_table(source)} l
+                    WHERE l._key IS NOT NULL AND {staged.typed(source, column.name, 'l.')} IN
+                          (SELECT {q(ref_col)} FROM {staged.changes_table(table)} WHERE seq > {seen})""")
+        staged.mark_consumed(con, source, input_id, newest)
+    return every_key
+
+
+def _versioned(source: Source) -> Source:
+    """What the audit holds unique: an event's key; an entity version's key and its time."""
+    if source.evolves != "entity":
+        return source
+    return source.model_copy(update={"primary_key": (*source.primary_key, *source.version_order)})
+
+
+def _merge(con, source: Source, work: str, every_key: bool) -> None:
+    """Put the audited records of the changed keys in place of the staged ones."""
+    cols = ", ".join(q(c.name) for c in source.columns)
+    pk = ", ".join(q(k) for k in staged.key_columns(source))
+    targets = {source.table: "SELECT {cols} FROM {work}"}
+    if source.evolves == "entity":
+        order = ", ".join(q(c) for c in source.version_order)
+        newest = ", ".join(f"{q(c)} DESC" for c in source.version_order)
+        targets = {
+            source.history_table: f"SELECT {{cols}}, {q(source.event_time)} AS {staged.VALID_FROM}, "
+                                  f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} "
+                                  "FROM {work}",
+            source.table: f"SELECT {{cols}} FROM {{work}} QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY {newest}) = 1",
+        }
+    for target, select in targets.items():
+        built = select.format(cols=cols, work=work)
+        if every_key or not _exists(con, target):
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS {built}")
+            continue
+        match = " AND ".join(f"{target}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
+        con.execute(f"DELETE FROM {target} USING _mesh_changed c WHERE {match}")
+        con.execute(f"INSERT INTO {target} {built}")
+
+
+def _exists(con, table: str) -> bool:
+    schema, name = table.split(".")
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                       "AND table_schema = ? AND table_name = ?", [schema, name.strip('"')]).fetchone()[0] > 0
+
+
+def _record_files(con, source: Source, run_id: str, seq: int, fresh: dict[str, staged.FileVersion], outcome: Staged) -> None:
+    """Each staged file version in the ledger with what became of it; removed ones leave."""
+    gone = [*outcome.files_removed, *fresh]
+    if gone:
+        con.execute(f"DELETE FROM ledger.files WHERE source = ? AND list_contains({staged.files_sql(gone)}, file)", [source.id])
+    if not fresh:
+        return
+    status = {**{f: "drifted" for f in outcome.drifted_files}, **{f: "unreadable" for f in outcome.unreadable_files},
+              **{f: "empty" for f in outcome.empty_files}}
+    counts = dict(con.execute("SELECT _source_file, count(*) FROM _mesh_new GROUP BY ALL").fetchall())
+    con.executemany("INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    [[source.id, rel, v.size, v.mtime_ns, v.sha256, status.get(rel, "staged"), counts.get(rel, 0), seq, run_id]
+                     for rel, v in fresh.items()])

@@ -1,0 +1,126 @@
+"""What a domain keeps of its staged sources, in its own DuckDB file.
+
+- `landed.<source>`: every record read from the source's landed files, as text, with the
+  file it came in and the hash of its typed key. Staging audits from here, so a new batch
+  is compared with what is already staged without reading any earlier file again.
+- `staging.<source>`: the audited, typed records products read; for an entity source its
+  current version per key, every version in `staging.<source>_history`.
+- `ledger.files`: each staged file version (path, size, modification time, content hash)
+  and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
+  the keys each run changed; `ledger.consumed`: the staging run of each referenced source
+  a source has taken the changes of.
+Erasure and retention reach these tables like any other (they scan every table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from platform_lib.declare.spec import Source
+from platform_lib.declare.types import DUCKDB_TYPES
+from platform_lib.storage.sql import lit, q
+
+VALID_FROM, VALID_TO = "valid_from", "valid_to"
+
+
+def landed_table(source: Source) -> str:
+    return f"landed.{q(source.name)}"
+
+
+def changes_table(source: Source | str) -> str:
+    return f"ledger.{q((source if isinstance(source, str) else source.name) + '_changes')}"
+
+
+def key_columns(source: Source) -> list[str]:
+    """What identifies a record: its primary key, or the whole record without one."""
+    return list(source.primary_key) or [c.name for c in source.columns]
+
+
+def typed(source: Source, column: str, alias: str = "") -> str:
+    """SQL: a landed (text) column cast to its declared type."""
+    return f"TRY_CAST({alias}{q(column)} AS {DUCKDB_TYPES[source.column(column).type]})"
+
+
+def key_hash(source: Source, alias: str = "") -> str:
+    """SQL: the hash of a landed record's typed key; NULL when a key part is missing or not
+    of its type (such a record is rejected on its own, whatever else is staged)."""
+    parts = [typed(source, k, alias) for k in key_columns(source)]
+    missing = " OR ".join(f"{p} IS NULL" for p in parts)
+    return f"CASE WHEN {missing} THEN NULL ELSE hash({', '.join(parts)}) END"
+
+
+def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    for schema in ("landed", "ledger", "staging"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    text = ", ".join(f"{q(c.name)} VARCHAR" for c in source.columns)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {landed_table(source)} ({text}, _source_file VARCHAR, _key UBIGINT)")
+    con.execute("""CREATE TABLE IF NOT EXISTS ledger.files (
+        source VARCHAR NOT NULL, file VARCHAR NOT NULL, size BIGINT, mtime_ns BIGINT, sha256 VARCHAR,
+        status VARCHAR NOT NULL, rows_landed BIGINT, staged_seq BIGINT, run_id VARCHAR, staged_at TIMESTAMPTZ)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS ledger.stagings (
+        source VARCHAR NOT NULL, seq BIGINT NOT NULL, run_id VARCHAR, full_refresh BOOLEAN, files_staged BIGINT,
+        files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
+    keys = ", ".join(f"{q(k)} {DUCKDB_TYPES[source.column(k).type]}" for k in key_columns(source))
+    con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, {keys})")
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+
+
+def quick_version(path: Path) -> FileVersion:
+    st = path.lstat()
+    return FileVersion(st.st_size, st.st_mtime_ns)
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def staged_versions(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, FileVersion]:
+    """The file versions staged for `source`, by path relative to the mesh root."""
+    rows = con.execute("SELECT file, size, mtime_ns, sha256 FROM ledger.files WHERE source = ?", [source.id]).fetchall()
+    return {f: FileVersion(size, mtime, digest) for f, size, mtime, digest in rows}
+
+
+def last_staging(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    """The sequence number of the source's last staging run (0: never staged)."""
+    return con.execute("SELECT coalesce(max(seq), 0) FROM ledger.stagings WHERE source = ?", [source_id]).fetchone()[0]
+
+
+def consumed(con: duckdb.DuckDBPyConnection, source: Source, input_id: str) -> int:
+    row = con.execute("SELECT seq FROM ledger.consumed WHERE source = ? AND input = ?", [source.id, input_id]).fetchone()
+    return row[0] if row else 0
+
+
+def mark_consumed(con: duckdb.DuckDBPyConnection, source: Source, input_id: str, seq: int) -> None:
+    con.execute("DELETE FROM ledger.consumed WHERE source = ? AND input = ?", [source.id, input_id])
+    con.execute("INSERT INTO ledger.consumed VALUES (?, ?, ?)", [source.id, input_id, seq])
+
+
+def full_since(con: duckdb.DuckDBPyConnection, source_id: str, seq: int) -> bool:
+    """Whether the source was staged whole (every key changed) after staging run `seq`."""
+    return con.execute("SELECT count(*) FROM ledger.stagings WHERE source = ? AND seq > ? AND full_refresh",
+                       [source_id, seq]).fetchone()[0] > 0
+
+
+def forget(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Drop what was staged of `source`, so its next staging reads every landed file again."""
+    con.execute(f"DELETE FROM {landed_table(source)}")
+    con.execute("DELETE FROM ledger.files WHERE source = ?", [source.id])
+
+
+def files_sql(files: list[str]) -> str:
+    return "[" + ", ".join(lit(f) for f in files) + "]"
