@@ -69,4 +69,6 @@ def source_metadata(source: Source, paths: MeshPaths) -> dict:
         "mesh/landing_dir": MetadataValue.path(str(paths.landing_dir(source.domain, source.name))),
         "mesh/primary_key": ", ".join(source.primary_key),
         "mesh/event_time": source.event_time,
+        "mesh/evolves": source.evolves,
+        **({"mesh/history_table": source.history_table} if source.evolves == "entity" else {}),
     }

@@ -151,13 +151,18 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     if every_key or outcome.keys_changed or outcome.rows_landed:
         # The audit counts the new rows; the staged ones of the keys they touch are audited with them.
         new = "true" if full else f"list_contains({staged.files_sql(list(fresh))}, _source_file)"
+        record = ", ".join(q(c.name) for c in source.columns)
         if every_key:
             candidate = f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)}"
         else:
             match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM {staged.typed(source, k, 'l.')}" for k in keys)
             candidate = (f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)} l WHERE EXISTS "
                          f"(SELECT 1 FROM _mesh_changed c WHERE c._key = l._key AND {match}) "
-                         f"UNION ALL SELECT * EXCLUDE (_key), true FROM _mesh_new WHERE _key IS NULL")
+                         f"UNION ALL SELECT * EXCLUDE (_key), true FROM _mesh_new WHERE _key IS NULL "
+                         # a keyless record sent again is a copy of the one staged before, as in a full run
+                         f"UNION ALL SELECT * EXCLUDE (_key), false FROM {staged.landed_table(source)} l "
+                         f"WHERE _key IS NULL AND NOT {new} AND hash({record}) IN "
+                         f"(SELECT hash({record}) FROM _mesh_new WHERE _key IS NULL)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_raw AS {candidate}")
         outcome.rows_reaudited = con.execute("SELECT count(*) FILTER (WHERE NOT _mesh_new) FROM _mesh_raw").fetchone()[0]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {WORK}")
