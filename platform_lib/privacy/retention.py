@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
-from platform_lib.storage import warehouse
+from platform_lib.storage import staged, warehouse
 from platform_lib.storage.landing import header, reader, source_files
 from platform_lib.storage.ports import port_versions
 from platform_lib.storage.sql import lit, q
@@ -57,10 +57,16 @@ def expire_warehouse(con: duckdb.DuckDBPyConnection, sources: list[Source], quar
     removed = {}
     tables = {f"{s}.{t}" for s, t in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
     for source in sources:
-        if source.table in tables:
-            where = f"{q(source.event_time)} < {lit(_cutoff(source.retention_days, now).isoformat())}::TIMESTAMPTZ"
-            removed[source.table] = con.execute(f"SELECT count(*) FROM {source.table} WHERE {where}").fetchall()[0][0]
-            con.execute(f"DELETE FROM {source.table} WHERE {where}")
+        cutoff = f"{lit(_cutoff(source.retention_days, now).isoformat())}::TIMESTAMPTZ"
+        # The staged rows, every version of an entity, and the landed records staging audits
+        # from (or a later run would stage an expired record again).
+        stores = {source.table: q(source.event_time), source.history_table: q(source.event_time),
+                  f"landed.{source.name}": staged.typed(source, source.event_time)}
+        for table, when in stores.items():
+            if table in tables:
+                where = f"{when} < {cutoff}"
+                removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
+                con.execute(f"DELETE FROM {table} WHERE {where}")
     if "quarantine.records" in tables:
         where = f"quarantined_at < {lit(_cutoff(quarantine_days, now).isoformat())}::TIMESTAMPTZ"
         removed["quarantine.records"] = con.execute(f"SELECT count(*) FROM quarantine.records WHERE {where}").fetchall()[0][0]
