@@ -29,7 +29,7 @@ from platform_lib.declare.identifiers import KINDS, kind_of
 from platform_lib.declare.spec import Source
 from platform_lib.lifecycle.audit import AuditResult, audit
 from platform_lib.privacy.suppression import suppressed_when, withheld_text
-from platform_lib.storage import staged
+from platform_lib.storage import failpoints, staged
 from platform_lib.storage.landing import (
     MALFORMED_LINE,
     classify,
@@ -108,6 +108,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run_
     try:
         outcome = _stage(con, source, paths, run_id, full_refresh)
         con.execute(f"DROP TABLE IF EXISTS {WORK}.{q(source.name)}")
+        failpoints.reached("stage.commit")
         con.commit()
     except BaseException:
         con.rollback()

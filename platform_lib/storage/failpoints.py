@@ -2,8 +2,10 @@
 worst moment changes nothing consumers read: `MESH_FAILPOINTS=port.publish` makes the
 process SIGKILL itself when it reaches that point (comma-separate several).
 
-Points: `audit.write` (the batch is built in the domain's DuckDB file and audited, not yet
-published), `port.publish` (Delta data files are being written, the commit is not yet made)."""
+Points: `stage.commit` (a source's new files are read and audited, the staging transaction
+is not yet committed), `audit.write` (the batch is built in the domain's DuckDB file and
+audited, not yet published), `port.publish` (Delta data files are being written, the commit
+is not yet made)."""
 
 from __future__ import annotations
 

@@ -150,3 +150,30 @@ def test_killing_a_build_kills_the_dbt_run_it_started(private_mesh):
     gone, alive = psutil.wait_procs(runs, timeout=5)
     assert alive == [], "a dbt run outlived the command that started it"
 
+
+
+def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_stages_each_file_once(private_mesh, request):
+    from tests.helpers import query
+
+    root = private_mesh()
+    sources = importlib.import_module("domains.marketing.sources").SOURCES
+    landed = [p for p in land_increment(MeshPaths(root), sources, "crash", now=datetime.now(timezone.utc))
+              if p.parent.name == "email_events"]
+    asset = "marketing.staging.email_events"
+    state = ("SELECT (SELECT count(*) FROM staging.email_events), (SELECT count(*) FROM landed.email_events), "
+             "(SELECT count(*) FROM ledger.files WHERE source = 'marketing.email_events'), (SELECT max(seq) FROM ledger.stagings)")
+    before = query(root, "marketing", state)[0]
+
+    killed = mesh("build", "--select", asset, root=root, env={"MESH_FAILPOINTS": "stage.commit"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert query(root, "marketing", state)[0] == before, "a killed staging run must leave nothing staged"
+
+    rerun = mesh("build", "--select", asset, root=root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    rows, landed_rows, files, _ = query(root, "marketing", state)[0]
+    new_lines = sum(1 for line in landed[0].read_text().splitlines() if line.strip())
+    assert (landed_rows, files) == (before[1] + new_lines, before[2] + 1), "the new file is staged exactly once"
+    assert rows > before[0]
+    again = mesh("build", "--select", asset, root=root)
+    assert again.returncode == 0 and query(root, "marketing", state)[0][:3] == (rows, landed_rows, files)
+    record(request, rows_in=new_lines, rows_accounted=landed_rows - before[1], note="stage.commit")
