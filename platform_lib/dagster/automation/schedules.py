@@ -1,9 +1,11 @@
-"""The daily full rebuild of a domain: every staged source and product, from the landing zone."""
+"""The daily full rebuild of a domain: every staged source and product, from every landed
+file (a full refresh; the runs in between stage only what landed since the last one)."""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, ScheduleDefinition, define_asset_job
 
+from platform_lib.dagster.assets import FULL_REFRESH_TAG
 from platform_lib.dagster.automation.switch import schedule_status
 
 FULL_REBUILD_JOB = "full_rebuild"
@@ -13,8 +15,9 @@ def full_rebuild_schedule(domain: str) -> ScheduleDefinition:
     return ScheduleDefinition(
         name="full_rebuild_daily",
         job=define_asset_job(FULL_REBUILD_JOB, selection=AssetSelection.all(),
-                             description=f"Every {domain} source and product, rebuilt from the landing zone.",
-                             tags={"mesh/trigger": "schedule", "mesh/code_location": domain}),
+                             description=f"Every {domain} source and product, rebuilt from every landed file "
+                                         "(a full refresh: what `mesh build --full-refresh` runs).",
+                             tags={"mesh/trigger": "schedule", "mesh/code_location": domain, FULL_REFRESH_TAG: "true"}),
         cron_schedule="0 2 * * *",
         execution_timezone="UTC",
         default_status=schedule_status(),
