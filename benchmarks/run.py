@@ -78,8 +78,14 @@ def build_and_floor(scale: str, work: Path) -> dict:
                   "p = MeshPaths.from_env(); m = compiled_models(p); print(run_floor(p, m)[0])")
     _, floor_peak, out = python(floor_code, mesh_env(root))
     floor = float(out.strip().splitlines()[-1])
+    audits = audit_seconds(root)
+    # What a build costs when little changed: nothing new, then one new batch in every domain.
+    unchanged, _, _ = measure([str(BIN / "mesh"), "build"], mesh_env(root))
+    measure([str(BIN / "mesh"), "seed", "--increment", "bench1", "--root", str(root)])
+    after_batch, _, _ = measure([str(BIN / "mesh"), "build"], mesh_env(root))
     return {"scale": scale, "root": str(root), "seed_seconds": seeded, "build_seconds": built, "build_peak_mb": peak,
-            "floor_seconds": floor, "floor_peak_mb": floor_peak, "audits": audit_seconds(root)}
+            "floor_seconds": floor, "floor_peak_mb": floor_peak, "audits": audits,
+            "unchanged_seconds": unchanged, "batch_seconds": after_batch}
 
 
 def audit_seconds(root: Path) -> dict[str, float]:
@@ -178,10 +184,20 @@ def suite(scales: list[str], quick: bool, work: Path) -> list[Figure]:
         figures.append(Figure(f"audit total, {s}", sum(b["audits"].values()), "s",
                               detail="slowest: " + ", ".join(f"{k} {v:.2f}s" for k, v in
                                                              sorted(b["audits"].items(), key=lambda kv: -kv[1])[:3])))
+    for s, b in builds.items():
+        large = s == "large"
+        share = b["batch_seconds"] / b["build_seconds"]
+        figures.append(Figure(f"mesh build, nothing new, {s}", b["unchanged_seconds"], "s"))
+        figures.append(Figure(f"mesh build after one new batch, {s}", b["batch_seconds"], "s"))
+        figures.append(Figure(f"one new batch / full build, {s}", share * 100, "%", "<= 10%" if large else "",
+                              share <= 0.10 if large else None))
     if len(scales) >= 2:
         a, b = builds[scales[-2]], builds[scales[-1]]
         ratio = b["build_seconds"] / a["build_seconds"]
         figures.append(Figure(f"build time {scales[-1]} / {scales[-2]}", ratio, "x", "<= 10x", ratio <= 10))
+        ratio = b["batch_seconds"] / a["batch_seconds"]
+        figures.append(Figure(f"one new batch, {scales[-1]} / {scales[-2]} (flat in history)", ratio, "x", "<= 1.3x",
+                              ratio <= 1.3))
     rows = 100_000 if quick else 10_000_000
     figures.append(Figure(f"audit of a {rows:,}-row product", audit_of_rows(rows, work), "s",
                           "<= 1 s" if not quick else ""))

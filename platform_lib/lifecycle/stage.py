@@ -142,11 +142,9 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     outcome.landed_files = len(present) + len(refused)
     _land(con, source, paths, run_id, classify(source, [present[f] for f in fresh], refused), outcome)
     con.execute(f"INSERT INTO _mesh_changed SELECT _key, {typed_keys} FROM _mesh_new WHERE _key IS NOT NULL")
+    # Audited whole: the first run, a full refresh, or a referenced source staged whole since.
     every_key = _referenced_changes(con, source) or full
     con.execute("CREATE OR REPLACE TEMP TABLE _mesh_changed AS SELECT DISTINCT * FROM _mesh_changed")
-    if every_key:
-        con.execute(f"INSERT INTO _mesh_changed SELECT DISTINCT _key, {typed_keys} FROM {staged.landed_table(source)} "
-                    "WHERE _key IS NOT NULL AND _key NOT IN (SELECT _key FROM _mesh_changed)")
     outcome.keys_changed = con.execute("SELECT count(*) FROM _mesh_changed").fetchone()[0]
 
     if every_key or outcome.keys_changed or outcome.rows_landed:
@@ -176,8 +174,12 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
             outcome.result.rows_in += rows
             outcome.result.violations[rule] = rows
 
-    column_list = ", ".join(q(k) for k in keys)
-    con.execute(f"INSERT INTO {staged.changes_table(source)} SELECT {seq}, {column_list} FROM _mesh_changed")
+    if every_key:  # the staging run is marked whole: every key may have changed, none is listed
+        outcome.keys_changed = con.execute(f"SELECT count(DISTINCT ({', '.join(q(k) for k in keys)})) "
+                                           f"FROM {source.history_table if source.evolves == 'entity' else source.table}").fetchone()[0]
+    else:
+        column_list = ", ".join(q(k) for k in keys)
+        con.execute(f"INSERT INTO {staged.changes_table(source)} SELECT {seq}, {column_list} FROM _mesh_changed")
     _record_files(con, source, run_id, seq, fresh, outcome)
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                 [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
