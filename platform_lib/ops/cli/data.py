@@ -23,7 +23,7 @@ from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdou
                    "of a share of every entity's records (recorded in landing/_increments/NAME.json).")
 @root_option
 def seed(scale: str, seed: int, as_of: str | None, name: str | None, root: str | None) -> None:
-    """Write a synthetic landing zone for all four domains' source systems."""
+    """Write a synthetic landing zone for all four domains' source systems, or add one batch to it."""
     paths = mesh_paths(root)
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None
     started = time.monotonic()
