@@ -29,7 +29,8 @@ class Arrival:
 
 
 def land_everywhere(paths: MeshPaths, tag: str) -> tuple[float, int]:
-    """A new batch for every domain's event sources; returns when it landed and how many files."""
+    """A new batch for every domain: new events, and new versions of some entity records;
+    returns when it landed and how many files."""
     sources = declared_sources(code_locations())
     landed_at = time.time()
     return landed_at, len(land_increment(paths, sources, tag))

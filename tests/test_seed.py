@@ -89,7 +89,7 @@ def test_identifiers_share_one_format_and_universe(landing_root, source):
     ids = con.execute(f"SELECT account_id FROM read_csv('{landing / source}/*.csv', all_varchar = true)").fetchall()
     assert all(len(i) == 10 and i.startswith("ACC-") and i[4:].isdigit() for (i,) in ids)
     other = "marketing/accounts" if source == "sales/accounts" else "sales/accounts"
-    assert ids == con.execute(f"SELECT account_id FROM read_csv('{landing / other}/*.csv', all_varchar = true)").fetchall()
+    assert set(ids) == set(con.execute(f"SELECT account_id FROM read_csv('{landing / other}/*.csv', all_varchar = true)").fetchall())
 
 
 def test_the_same_person_has_the_same_email_everywhere(landing_root):
@@ -118,9 +118,123 @@ def test_usage_has_weekly_seasonality_and_a_heavy_tail(landing_root):
     assert top_share > 0.4
 
 
+def declared():
+    """Every source the four domains declare, by its manifest name ("domain/name")."""
+    import importlib
+
+    return {f"{s.domain}/{s.name}": s for d in DOMAINS for s in importlib.import_module(f"domains.{d}.sources").SOURCES}
+
+
+DOMAINS = ("marketing", "product", "sales", "customer_success")
+
+
+def recount(con, files, source) -> dict:
+    """An entity source's versions, counted from its files: records (keys), records with
+    later versions, later versions, those not later than the version they supersede or that
+    change nothing, and per column the values a version changed."""
+    fmt = source.format
+    paths = [str(f) for f in files]
+    rel = (f"read_csv({paths}, all_varchar = true)" if fmt == "csv"
+           else f"read_parquet({paths}, union_by_name = true)")
+    key = ", ".join(source.primary_key)
+    cols = [c.name for c in source.columns if c.name not in (source.event_time, "extracted_at")]
+    lags = ", ".join(f"lag({c}) OVER k AS _prev_{i}" for i, c in enumerate(cols))
+    changed = [f"{c} IS DISTINCT FROM _prev_{i}" for i, c in enumerate(cols)]
+    row = con.execute(f"""
+        WITH w AS (
+            SELECT *, row_number() OVER k AS _n, lag({source.event_time}) OVER k AS _prev_at, {lags} FROM {rel}
+            WINDOW k AS (PARTITION BY {key} ORDER BY TRY_CAST({source.event_time} AS TIMESTAMP), TRY_CAST(extracted_at AS TIMESTAMP)))
+        SELECT count(DISTINCT ({key})), count(DISTINCT ({key})) FILTER (WHERE _n > 1), count(*) FILTER (WHERE _n > 1),
+               count(*) FILTER (WHERE _n > 1 AND TRY_CAST({source.event_time} AS TIMESTAMP) <= TRY_CAST(_prev_at AS TIMESTAMP)),
+               count(*) FILTER (WHERE _n > 1 AND NOT ({' OR '.join(changed)})),
+               count(*) FILTER (WHERE TRY_CAST({source.event_time} AS TIMESTAMP) > TRY_CAST(extracted_at AS TIMESTAMP)),
+               {', '.join(f'count(*) FILTER (WHERE _n > 1 AND {c})' for c in changed)}
+        FROM w""").fetchall()[0]
+    return {"records": row[0], "records_updated": row[1], "versions": row[2], "not_later": row[3], "unchanged": row[4],
+            "after_export": row[5], "columns": {c: n for c, n in zip(cols, row[6:]) if n}}
+
+
+def test_entity_updates_are_what_the_manifest_says(landing_root):
+    """Every entity source has later versions, and the manifest's counts are the files'."""
+    landing = landing_root / "landing"
+    manifest = json.loads((landing / "_manifest.json").read_text())
+    sources = declared()
+    entities = {n for n, s in sources.items() if s.evolves == "entity"}
+    assert {n for n, e in manifest["sources"].items() if "updates" in e} == entities
+    con = duckdb.connect()
+    for name in sorted(entities):
+        entry, source = manifest["sources"][name], sources[name]
+        updates = entry["updates"]
+        found = recount(con, [landing / f for f in entry["files"]], source)
+        assert found == {"records": updates["records"], "records_updated": updates["records_updated"],
+                         "versions": updates["versions"], "not_later": 0, "unchanged": 0, "after_export": 0,
+                         "columns": updates["columns"]}, name
+        assert entry["rows"] == updates["records"] + updates["versions"] and updates["versions"] > 0, name
+        assert entry["defects"] == {}, name
+        # Later files hold only records the full export had, each file one extraction.
+        first, *later = entry["files"]
+        new, had = (set(con.execute(f"SELECT DISTINCT {source.primary_key[0]} FROM {reader(landing, entry, files)}").fetchall())
+                    for files in (later, [first]))
+        assert new <= had, name
+        stamps = [con.execute(f"SELECT DISTINCT extracted_at FROM {reader(landing, entry, [f])}").fetchall() for f in entry["files"]]
+        assert all(len(s) == 1 for s in stamps) and stamps == sorted(stamps), name
+
+
+def test_deals_only_move_forward_and_the_stage_history_logs_them(landing_root):
+    from domains.sales.domain import STAGES
+
+    forecast = {"prospecting": "omitted", "discovery": "pipeline", "demo": "pipeline", "proposal": "best_case",
+                "negotiation": "commit", "closed_won": "closed", "closed_lost": "closed"}
+    landing = landing_root / "landing"
+    con = duckdb.connect()
+    con.execute(f"""CREATE VIEW deals AS
+        SELECT *, list_position({list(STAGES)}, stage) AS rank,
+               lag(stage) OVER k AS prev_stage, lag(list_position({list(STAGES)}, stage)) OVER k AS prev_rank
+        FROM read_csv('{landing}/sales/opportunities/*.csv', all_varchar = true)
+        WINDOW k AS (PARTITION BY opportunity_id ORDER BY TRY_CAST(updated_at AS TIMESTAMP))""")
+    moves = con.execute("SELECT count(*) FROM deals WHERE stage <> prev_stage").fetchall()[0][0]
+    backwards = con.execute("SELECT count(*) FROM deals WHERE rank < prev_rank").fetchall()[0][0]
+    after_close = con.execute("SELECT count(*) FROM deals WHERE prev_stage LIKE 'closed%'").fetchall()[0][0]
+    assert moves > 0 and backwards == 0 and after_close == 0
+    pairs = con.execute("SELECT DISTINCT stage, forecast_category FROM deals").fetchall()
+    assert all(forecast[s] == f for s, f in pairs), pairs
+    unlogged = con.execute(f"""SELECT count(*) FROM deals d WHERE stage <> prev_stage AND NOT EXISTS (
+        SELECT 1 FROM read_json('{landing}/sales/opportunity_stage_history/*.jsonl', format = 'newline_delimited') h
+        WHERE h.opportunity_id = d.opportunity_id AND h.from_stage = d.prev_stage AND h.to_stage = d.stage
+          AND TRY_CAST(h.occurred_at AS TIMESTAMP) = TRY_CAST(d.updated_at AS TIMESTAMP))""").fetchall()[0][0]
+    assert unlogged == 0
+
+
+def test_every_version_keeps_accepted_values_and_references(landing_root):
+    landing = landing_root / "landing"
+    manifest = json.loads((landing / "_manifest.json").read_text())
+    sources = declared()
+    con = duckdb.connect()
+    checked = 0
+    for name, source in sources.items():
+        if source.evolves != "entity":
+            continue
+        rel = reader(landing, manifest["sources"][name])
+        for column in source.columns:
+            if column.accepted_values:
+                allowed = ", ".join(f"'{v}'" for v in column.accepted_values)
+                bad = con.execute(f"SELECT count(*) FROM {rel} WHERE {column.name} NOT IN ({allowed})").fetchall()[0][0]
+                assert bad == 0, f"{name}.{column.name}"
+                checked += 1
+            if column.references:
+                table, key = column.references.split(".")
+                target = reader(landing, manifest["sources"][f"{source.domain}/{table}"])
+                bad = con.execute(f"SELECT count(*) FROM {rel} WHERE {column.name} IS NOT NULL "
+                                  f"AND {column.name} NOT IN (SELECT {key} FROM {target})").fetchall()[0][0]
+                assert bad == 0, f"{name}.{column.name}"
+                checked += 1
+    assert checked >= 6
+
+
 def test_an_increment_is_new_fresh_and_keeps_every_reference(tmp_path, landing_root):
     """`land_increment` (the freshness benchmark's batches): per event source, the newest
-    file again with unseen keys, its newest event at `now`, references and rules intact."""
+    file again with unseen keys, its newest event at `now`; per entity source, new versions
+    of records it had, changed at `now`. References and rules hold."""
     import importlib
     import shutil
 
@@ -137,21 +251,70 @@ def test_an_increment_is_new_fresh_and_keeps_every_reference(tmp_path, landing_r
         union = " UNION ALL ".join(f"SELECT {', '.join(columns)} FROM {landed(f, names)}" for f in files)
         return set(con.execute(union).fetchall())
 
-    for domain in ("marketing", "product", "sales", "customer_success"):
+    for domain in DOMAINS:
         sources = importlib.import_module(f"domains.{domain}.sources").SOURCES
         written = {p.parent.name: p for p in land_increment(paths, sources, "b1", now)}
-        referenced = {c.references.split(".")[0] for s in sources for c in s.columns if c.references}
-        assert set(written) == {s.name for s in sources if s.name not in referenced and s.event_time}, domain
-        for source in (s for s in sources if s.name in written):
+        assert set(written) == {s.name for s in sources}, domain
+        for source in sources:
             new = written[source.name]
             earlier = sorted(p for p in new.parent.iterdir() if p != new and not p.name.startswith("."))
             key = list(source.primary_key)
+            newest = rows(source, [new], [f"max(TRY_CAST({source.event_time} AS TIMESTAMP))"])
+            assert newest == {(now.replace(tzinfo=None),)}, source.name
+            if source.evolves == "entity":
+                assert rows(source, [new], key) <= rows(source, earlier, key), f"{source.name}: a new key"
+                assert rows(source, [new], ["TRY_CAST(extracted_at AS TIMESTAMP)"]) == {(now.replace(tzinfo=None),)}
+                continue
             # Null keys are the seed's injected defects, copied with the batch.
             repeated = {k for k in rows(source, [new], key) & rows(source, earlier, key) if None not in k}
             assert not repeated, f"{source.name}: keys repeat {sorted(repeated)[:3]}"
-            newest = rows(source, [new], [f"max(TRY_CAST({source.event_time} AS TIMESTAMP))"])
-            assert newest == {(now.replace(tzinfo=None),)}, source.name
             for column in source.columns:
                 if column.references or column.accepted_values:
                     assert rows(source, [new], [column.name]) == rows(source, earlier[-1:], [column.name]), \
                         f"{source.name}.{column.name} changed values"
+
+
+def test_mesh_seed_increment_lands_a_recorded_batch_once(tmp_path, landing_root):
+    """`mesh seed --increment NAME`: one batch into the existing landing zone, recorded with
+    exact counts; the same name again, or no landing zone, fails and changes nothing."""
+    import shutil
+
+    from tests.helpers import mesh_in_process
+
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        shutil.copytree(landing_root / "landing", root / "landing")
+    sources = declared()
+    con = duckdb.connect()
+    landing = roots[0] / "landing"
+    before = {n: recount(con, sorted(landing.glob(f"{n}/*.{s.format}")), s) for n, s in sources.items() if s.evolves == "entity"}
+    for root in roots:
+        out = mesh_in_process("seed", "--increment", "b1", "--as-of", "2026-11-02T12:30:00Z", root=root)
+        assert out.returncode == 0, out.stderr
+    assert "batch b1 landed" in out.stderr
+    assert digest(roots[0]) == digest(roots[1]), "same landing zone and name, different files"
+
+    record = json.loads((landing / "_increments" / "b1.json").read_text())
+    assert record["landed_at"] == "2026-11-02T12:30:00Z" and set(record["sources"]) == set(sources)
+    assert record["files"] == len(sources) and record["rows"] == sum(e["rows"] for e in record["sources"].values())
+    for name, entry in record["sources"].items():
+        [file] = entry["files"]
+        assert file == f"{name}/part-b1.{sources[name].format}"
+        assert con.execute(f"SELECT count(*) FROM {reader(landing, entry)}").fetchall()[0][0] == entry["rows"], name
+        if name not in before:
+            continue
+        updates, after = entry["updates"], recount(con, sorted(landing.glob(f"{name}/*.{sources[name].format}")), sources[name])
+        assert after["records"] == before[name]["records"] == updates["records"], f"{name}: a new key"
+        assert after["versions"] - before[name]["versions"] == updates["versions"] == updates["records_updated"] == entry["rows"] > 0
+        assert after["not_later"] == after["unchanged"] == after["after_export"] == 0, name
+        changed = {c: after["columns"].get(c, 0) - before[name]["columns"].get(c, 0) for c in after["columns"]}
+        assert {c: n for c, n in changed.items() if n} == updates["columns"], name
+
+    landed = digest(roots[0])
+    again = mesh_in_process("seed", "--increment", "b1", root=roots[0])
+    assert again.returncode != 0 and "batch 'b1' already landed" in again.stderr
+    assert digest(roots[0]) == landed
+    empty = tmp_path / "empty"
+    out = mesh_in_process("seed", "--increment", "b1", root=empty)
+    assert out.returncode != 0 and "write one first with `mesh seed`" in out.stderr
+    assert not empty.exists()

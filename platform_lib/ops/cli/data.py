@@ -16,20 +16,44 @@ from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdou
 @click.command()
 @click.option("--scale", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed; same seed, same files.")
-@click.option("--as-of", "as_of", default=None, help="Extraction time of the newest batch (ISO 8601, UTC). Default: today 00:00 UTC.")
+@click.option("--as-of", "as_of", default=None,
+              help="Extraction time of the newest batch (ISO 8601, UTC). Default: today 00:00 UTC (with --increment: now).")
+@click.option("--increment", "name", default=None, metavar="NAME",
+              help="Land one new batch NAME into the existing landing zone instead: new events, and new versions "
+                   "of a share of every entity's records (recorded in landing/_increments/NAME.json).")
 @root_option
-def seed(scale: str, seed: int, as_of: str | None, root: str | None) -> None:
-    """Write a synthetic landing zone for all four domains' source systems."""
-    from platform_lib.ops.seed import generate
-
+def seed(scale: str, seed: int, as_of: str | None, name: str | None, root: str | None) -> None:
+    """Write a synthetic landing zone for all four domains' source systems, or add one batch to it."""
     paths = mesh_paths(root)
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None
     started = time.monotonic()
+    if name is not None:
+        _increment(paths, name, when, started)
+        return
+    from platform_lib.ops.seed import generate
+
     manifest = generate(paths.home, scale=scale, seed=seed, as_of=when)
     rows = sum(s["rows"] for s in manifest["sources"].values())
+    versions = sum(s["updates"]["versions"] for s in manifest["sources"].values() if "updates" in s)
     console.print(
         f"landing zone written to {paths.landing}: {len(manifest['sources'])} sources, {rows:,} records "
-        f"in {time.monotonic() - started:.1f}s; defects manifest {paths.landing / '_manifest.json'}"
+        f"({versions:,} of them entity updates) in {time.monotonic() - started:.1f}s; manifest {paths.landing / '_manifest.json'}"
+    )
+
+
+def _increment(paths, name: str, when: datetime | None, started: float) -> None:
+    from platform_lib.dagster.workspace import code_locations, declared_sources
+    from platform_lib.ops.seed.increment import IncrementRefused, increment
+
+    try:
+        record = increment(paths, declared_sources(code_locations()), name, when)
+    except IncrementRefused as err:
+        raise click.ClickException(str(err)) from None
+    updates = [s["updates"] for s in record["sources"].values() if "updates" in s]
+    console.print(
+        f"batch {name} landed in {paths.landing}: {record['files']} files, {record['rows']:,} records, "
+        f"{sum(u['records_updated'] for u in updates):,} entity records updated in {len(updates)} sources "
+        f"in {time.monotonic() - started:.1f}s; record {paths.landing / '_increments' / f'{name}.json'}"
     )
 
 

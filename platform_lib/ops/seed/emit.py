@@ -3,12 +3,14 @@ the manifest entry that says exactly what was injected."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from platform_lib.ops.seed.evolve import Change, Versions, evolve, summary
 from platform_lib.ops.seed.render import MALFORMED, NULL, Cat, Ts, render
 from platform_lib.ops.seed.writer import write_batch
 from platform_lib.storage.landing import EXTENSIONS
@@ -47,19 +49,37 @@ class Table:
     reference: str | None = None  # column that may point at an unknown record
     unknown_base: int = 900_000
     manifest: dict = field(default_factory=dict)
+    on_change: Callable[[list[Versions]], None] | None = None  # what else the source system logs when records change
 
     @property
     def rows(self) -> int:
         return len(next(iter(self.columns.values()))[1])
 
 
-def emit_snapshot(table: Table, landing: Path, as_of: int) -> dict:
-    """An entity table exported whole at as_of (no defects)."""
+def emit_entity(table: Table, landing: Path, batches: Batches, exports: int, changes: Sequence[Change],
+                rng: np.random.Generator) -> dict:
+    """An entity table exported whole (part-00000, no defects) `exports` batches before the
+    newest, then once per later batch the new versions of the records that changed in it
+    (part-00001...). The manifest entry's `updates` counts exactly what changed."""
+    first = batches.count - 1 - exports
+    folder = landing / table.domain / table.name
     data = {n: render(k, v) for n, (k, v) in table.columns.items()}
-    data["extracted_at"] = render(Ts, np.full(table.rows, as_of, dtype=np.int64))
-    path = landing / table.domain / table.name / f"part-00000{EXTENSIONS[table.fmt]}"
-    write_batch(pa.table(data), path, table.fmt)
-    return _entry(table, [path], landing, table.rows, {})
+    data["extracted_at"] = render(Ts, np.full(table.rows, batches.extracted_at(first), dtype=np.int64))
+    current = pa.table(data)
+    paths = [folder / f"part-00000{EXTENSIONS[table.fmt]}"]
+    write_batch(current, paths[0], table.fmt)
+    landed = []
+    for b in range(first + 1, first + 1 + exports):
+        versions = evolve(current, changes, table.event_time, rng, batches.extracted_at(b - 1), batches.extracted_at(b))
+        if versions.table.num_rows:
+            paths.append(folder / f"part-{b - first:05d}{EXTENSIONS[table.fmt]}")
+            write_batch(versions.table, paths[-1], table.fmt)
+        current = versions.supersede(current)
+        landed.append(versions)
+    if table.on_change:
+        table.on_change(landed)
+    entry = _entry(table, paths, landing, table.rows + sum(v.table.num_rows for v in landed), {})
+    return entry | {"updates": summary(changes, landed, table.rows, [table.primary_key])}
 
 
 def emit_events(table: Table, landing: Path, batches: Batches, rng: np.random.Generator, defects: bool) -> dict:

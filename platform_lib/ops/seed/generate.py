@@ -1,4 +1,4 @@
-"""Write the whole landing zone and its defects manifest."""
+"""Write the whole landing zone and its manifest: injected defects and entity updates."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from platform_lib.ops.seed import systems
-from platform_lib.ops.seed.emit import Batches, emit_events, emit_snapshot
-from platform_lib.ops.seed.scales import BATCH_DAYS, SCALES, WINDOW_DAYS
+from platform_lib.ops.seed.changes import CHANGES
+from platform_lib.ops.seed.emit import Batches, emit_entity, emit_events
+from platform_lib.ops.seed.scales import BATCH_DAYS, CHANGE_EXPORTS, SCALES, WINDOW_DAYS
 from platform_lib.ops.seed.universe import build_universe
 
 # Event sources whose exports carry injected defects; the rest are clean.
@@ -34,11 +35,15 @@ def generate(root: Path, scale: str = "small", seed: int = 7, as_of: datetime | 
     landing = Path(root) / "landing"
     universe = build_universe(np.random.default_rng([seed, 0]), SCALES[scale].accounts)
     sources: dict[str, dict] = {}
+    full_export = batches.extracted_at(batches.count - 1 - CHANGE_EXPORTS)
     for number, system in enumerate(DOMAINS, start=1):
         rng = np.random.default_rng([seed, number])
-        snapshots, events = system(universe, rng, SCALES[scale], batches, end)
-        for table in snapshots:
-            sources[f"{table.domain}/{table.name}"] = emit_snapshot(table, landing, end)
+        snapshots, events = system(universe, rng, SCALES[scale], batches, full_export)
+        for i, table in enumerate(snapshots):
+            name = f"{table.domain}/{table.name}"
+            # Its own generator: how entities change leaves the event exports' draws alone.
+            changes = np.random.default_rng([seed, number, 1 + i])
+            sources[name] = emit_entity(table, landing, batches, CHANGE_EXPORTS, CHANGES.get(name, ()), changes)
         for table in events:
             sources[f"{table.domain}/{table.name}"] = emit_events(table, landing, batches, rng, table.name in DEFECTIVE)
     manifest = {

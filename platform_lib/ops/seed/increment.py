@@ -1,56 +1,163 @@
-"""A new extraction batch for every event source of a domain, as a source system would land
-it: the newest batch's rows again, with fresh primary keys and every timestamp moved
-forward by the same offset, so the newest event happened now. Entity
-exports (sources other sources reference) are left alone, so every reference still holds:
-only primary-key columns that are free identifiers (no reference, no accepted values, not
-a timestamp) get the batch's suffix; a timestamp key is made new by the shift.
-Files appear atomically (written aside, then renamed), as the landing contract requires."""
+"""A new extraction batch, landed into an existing landing zone as its source systems would
+land it (`mesh seed --increment NAME`, and the freshness benchmark's batches).
+
+Event sources get new events: the newest batch's rows again, with fresh primary keys and
+every timestamp moved forward by the same offset, so the newest event happened now. Only
+primary-key columns that are free identifiers (no reference, no accepted values, not a
+timestamp) get the batch's suffix; a timestamp key is made new by the shift. Entity
+sources get new versions of a known share of their current records (the latest version
+across the landed files), changed as `changes.py` says, with updated_at and extracted_at
+now: no key is new, so every reference still holds.
+
+Nothing lands unless all of it can, and each file appears atomically (written aside as a
+dot-file, then renamed), as the landing contract requires. The record of what landed is
+`landing/_increments/NAME.json`. Same landing zone, name and time: same files."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from platform_lib.config import MeshPaths
-from platform_lib.declare.spec import Source
+from platform_lib.declare.spec import EXTRACTED, Source
+from platform_lib.ops.seed.changes import CHANGES
+from platform_lib.ops.seed.evolve import evolve, summary
 from platform_lib.storage.landing import COPY_OPTIONS, EXTENSIONS, landed_files, reader
 from platform_lib.storage.sql import lit, q
 
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
+class IncrementRefused(ValueError):
+    """A batch that cannot land; the message says why and the fix. Nothing was written."""
+
+
 def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: datetime | None = None) -> list[Path]:
-    if not tag.replace("-", "").isalnum():
-        raise ValueError(f"batch tag '{tag[:20]}' may only hold letters, digits and '-'")
-    stamp = (now or datetime.now(timezone.utc)).strftime(STAMP)
-    referenced = {c.references.split(".")[0] for s in sources for c in s.columns if c.references}
-    written = []
+    """Land batch `tag` for `sources`; returns the files written."""
+    landed = land_batch(paths, sources, tag, now)
+    return [paths.landing / f for entry in landed.values() for f in entry["files"]]
+
+
+def increment(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None) -> dict:
+    """Land batch `name` for every source and record it in landing/_increments/NAME.json."""
+    now = _second(now)
+    record_path = paths.landing / "_increments" / f"{name}.json"
+    if record_path.exists():
+        raise IncrementRefused(f"batch '{name}' already landed ({record_path.relative_to(paths.home)}); "
+                               "give the new batch another name")
+    landed = land_batch(paths, sources, name, now)
+    record = {
+        "name": name,
+        "landed_at": now.strftime(STAMP),
+        "files": sum(len(e["files"]) for e in landed.values()),
+        "rows": sum(e["rows"] for e in landed.values()),
+        "sources": landed,
+    }
+    record_path.parent.mkdir(exist_ok=True)
+    aside = record_path.with_name(f".{record_path.name}.tmp")
+    aside.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(aside, record_path)
+    return record
+
+
+def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None) -> dict:
+    """Land batch `name` for `sources` that have landed files; returns per source
+    ("domain/name") its format, files (relative to the landing folder), rows and, for an
+    entity, its `updates` as the seed's manifest counts them."""
+    if not name.replace("-", "").isalnum():
+        raise IncrementRefused(f"batch name '{name[:20]}' may only hold letters, digits and '-'")
+    now = _second(now)
+    landed = {s.id: landed_files(s, paths.landing_dir(s.domain, s.name)).conforming for s in sources}
+    if not any(landed.values()):
+        raise IncrementRefused(f"no landing zone to add to under {paths.landing}: write one first with `mesh seed`")
+    targets = {s.id: paths.landing_dir(s.domain, s.name) / f"part-{name}{EXTENSIONS[s.format]}" for s in sources}
+    clash = sorted(str(t.relative_to(paths.home)) for t in targets.values() if t.exists())
+    if clash:
+        raise IncrementRefused(f"batch '{name}' already landed ({clash[0]}{' and more' if len(clash) > 1 else ''}); "
+                               "give the new batch another name")
+    record, written = {}, []
     con = duckdb.connect()
-    for source in sources:
-        suffixed = _free_key_columns(source)
-        folder = paths.landing_dir(source.domain, source.name)
-        newest = landed_files(source, folder).conforming[-1:] if source.name not in referenced else []
-        for template in newest:
-            names = [c.name for c in source.columns]
-            newest_event = con.execute(f"SELECT max(TRY_CAST({q(source.event_time)} AS TIMESTAMP)) "
-                                       f"FROM {reader(template, names)}").fetchall()[0][0]
-            shift = f"(TIMESTAMP {lit(stamp.rstrip('Z'))} - TIMESTAMP {lit(str(newest_event))})"
-            fresh = {c.name: f"coalesce(strftime(TRY_CAST({q(c.name)} AS TIMESTAMP) + {shift}, {lit(STAMP)}), {q(c.name)})"
-                     for c in source.columns if c.type == "timestamp"}
-            fresh |= {"extracted_at": lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in suffixed}
-            select = ", ".join(f"{fresh.get(n, q(n))} AS {q(n)}" for n in names)
-            target = folder / f"part-{tag}{EXTENSIONS[source.format]}"
-            aside = folder / f".part-{tag}.tmp"
-            con.execute(f"COPY (SELECT {select} FROM {reader(template, names)}) TO {lit(str(aside))} "
-                        f"({COPY_OPTIONS[source.format]})")
-            os.replace(aside, target)
-            written.append(target)
-    con.close()
-    return written
+    try:
+        for source in (s for s in sources if landed[s.id]):
+            aside = _aside(targets[source.id])
+            if source.evolves == "entity":
+                entry = _versions(con, source, landed[source.id], aside, name, now)
+            else:
+                entry = _events(con, source, landed[source.id][-1], aside, name, now)
+            if entry:
+                written.append((aside, targets[source.id]))
+                record[f"{source.domain}/{source.name}"] = entry | {
+                    "format": source.format, "files": [str(targets[source.id].relative_to(paths.landing))]}
+    except BaseException:
+        for aside in (_aside(t) for t in targets.values()):
+            aside.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    for aside, target in written:  # every file was written: now they appear, each whole
+        os.replace(aside, target)
+    return record
+
+
+def _events(con: duckdb.DuckDBPyConnection, source: Source, template: Path, out: Path, tag: str, now: datetime) -> dict:
+    """The newest file again, keys made new, timestamps moved so its newest event is now."""
+    stamp = now.strftime(STAMP)
+    suffixed = _free_key_columns(source)
+    names = [c.name for c in source.columns]
+    newest_event = con.execute(f"SELECT max(TRY_CAST({q(source.event_time)} AS TIMESTAMP)) "
+                               f"FROM {reader(template, names)}").fetchall()[0][0]
+    shift = f"(TIMESTAMP {lit(stamp.rstrip('Z'))} - TIMESTAMP {lit(str(newest_event))})"
+    fresh = {c.name: f"coalesce(strftime(TRY_CAST({q(c.name)} AS TIMESTAMP) + {shift}, {lit(STAMP)}), {q(c.name)})"
+             for c in source.columns if c.type == "timestamp"}
+    fresh |= {EXTRACTED: lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in suffixed}
+    select = ", ".join(f"{fresh.get(n, q(n))} AS {q(n)}" for n in names)
+    _write(con, f"SELECT {select} FROM {reader(template, names)}", source, out)
+    return {"rows": con.execute(f"SELECT count(*) FROM {reader(template, names)}").fetchall()[0][0]}
+
+
+def _versions(con: duckdb.DuckDBPyConnection, source: Source, files: list[Path], out: Path, name: str,
+              now: datetime) -> dict | None:
+    """New versions of a share of the source's current records, changed now."""
+    changes = CHANGES.get(f"{source.domain}/{source.name}", ())
+    if not changes:
+        return None  # a source the seed does not know how to change
+    names = [c.name for c in source.columns]
+    key = ", ".join(q(k) for k in source.primary_key)
+    order = ", ".join(f"TRY_CAST({q(c)} AS TIMESTAMP) DESC NULLS LAST" for c in source.version_order)
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {reader(f, names)}" for f in files)
+    current = con.sql(f"""SELECT {', '.join(q(n) for n in names)} FROM ({union})
+        WHERE {' AND '.join(f'{q(k)} IS NOT NULL' for k in source.primary_key)}
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1 ORDER BY {key}""").to_arrow_table()
+    seed = int.from_bytes(hashlib.sha256(f"{name}/{source.id}".encode()).digest()[:8], "big")
+    when = int(now.timestamp())
+    versions = evolve(current, changes, source.event_time, np.random.default_rng(seed), when - 1, when)
+    if not versions.table.num_rows:
+        return None
+    con.register("_seed_versions", versions.table)
+    _write(con, "SELECT * FROM _seed_versions", source, out)
+    con.unregister("_seed_versions")
+    return {"rows": versions.table.num_rows,
+            "updates": summary(changes, [versions], current.num_rows, source.primary_key)}
+
+
+def _write(con: duckdb.DuckDBPyConnection, select: str, source: Source, path: Path) -> None:
+    con.execute(f"COPY ({select}) TO {lit(str(path))} ({COPY_OPTIONS[source.format]})")
+
+
+def _aside(target: Path) -> Path:
+    """Where a file is written before it lands: a dot-file, which readers never list."""
+    return target.with_name(f".{target.stem}.tmp")
+
+
+def _second(now: datetime | None) -> datetime:
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
 
 
 def _free_key_columns(source: Source) -> list[str]:

@@ -73,3 +73,23 @@ def render(kind, values: np.ndarray) -> pa.Array:
     if kind is Text:
         return pa.array(values, pa.string())
     return pa.array(values)
+
+
+def parse(kind, values) -> np.ndarray:
+    """The inverse of `render`, for values read back from landed files: Id and Cat give their
+    numbers (-1 for null, or a label the category does not hold), Ts and Date epoch seconds
+    (-1 for null or unparseable), Num floats (NaN for null)."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else pa.array(values)
+    if isinstance(kind, Id):
+        return np.array([int(v[len(kind.prefix):]) if v and v[len(kind.prefix):].isdigit() else NULL
+                         for v in values.cast(pa.string()).to_pylist()], dtype=np.int64)
+    if isinstance(kind, Cat):
+        return pc.index_in(values.cast(pa.string()), pa.array(kind.values)).fill_null(NULL).to_numpy(zero_copy_only=False)
+    if kind is Ts or kind is Date:
+        if pa.types.is_timestamp(values.type):
+            stamps = values.cast(pa.timestamp("s"))
+        else:  # the leading date and time, with or without fractions of a second and the zone
+            text = pc.utf8_slice_codeunits(values.cast(pa.string()), 0, 19 if kind is Ts else 10)
+            stamps = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S" if kind is Ts else "%Y-%m-%d", unit="s", error_is_null=True)
+        return stamps.cast(pa.int64()).fill_null(NULL).to_numpy(zero_copy_only=False)
+    return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)

@@ -31,3 +31,4 @@ SCALES = {
 
 WINDOW_DAYS = 90   # history covered by the event sources
 BATCH_DAYS = 7     # event sources are exported in weekly batches
+CHANGE_EXPORTS = 4  # entity sources: exported whole four batches before the newest, then their changes weekly

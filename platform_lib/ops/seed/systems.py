@@ -1,11 +1,14 @@
-"""Each domain's source systems, as tables drawn from the shared universe."""
+"""Each domain's source systems, as tables drawn from the shared universe. Entity tables
+are drawn as their system exported them whole at `as_of` (changes.py says how they change
+after); event tables cover the batches' whole window."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from platform_lib.ops.seed.emit import Batches, Table
-from platform_lib.ops.seed.render import NULL, Bool, Cat, Date, Id, Num, Text, Ts
+from platform_lib.ops.seed.evolve import Versions
+from platform_lib.ops.seed.render import NULL, Bool, Cat, Date, Id, Num, Text, Ts, parse
 from platform_lib.ops.seed.scales import Scale
 from platform_lib.ops.seed.universe import (
     BANDS,
@@ -41,7 +44,17 @@ FORECAST = Cat(("pipeline", "best_case", "commit", "closed", "omitted"))
 ACTIVITY = Cat(("call", "email", "meeting"))
 PRIORITY = Cat(("low", "normal", "high", "urgent"))
 STATUS = Cat(("open", "pending", "solved", "closed"))
+WORKSPACE_PLANS = Cat(("free", "starter", "growth", "enterprise"))
+ROLES = Cat(("owner", "admin", "member", "viewer"))
+PLANS = Cat(("starter", "growth", "enterprise"))
+SUBSCRIPTION_STATUS = Cat(("active", "cancelled", "expired"))
 DAY = 86400
+
+
+def forecast_of(stage: np.ndarray) -> np.ndarray:
+    """The CRM's forecast category of a stage: closed, commit (negotiation), best case
+    (proposal), pipeline (discovery, demo), omitted (prospecting)."""
+    return np.select([stage >= 5, stage == 4, stage == 3, stage >= 1], [3, 2, 1, 0], 4)
 
 
 def _pick(rng, weights: np.ndarray, n: int) -> np.ndarray:
@@ -189,7 +202,7 @@ def product(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: 
     workspaces = Table("product", "workspaces", "csv", {
         "workspace_id": (WS, np.arange(1, n_ws + 1)),
         "account_id": (ACC, u.account[ws_account]),
-        "plan": (Cat(("free", "starter", "growth", "enterprise")), plan),
+        "plan": (WORKSPACE_PLANS, plan),
         "created_at": (Ts, ws_created),
         "updated_at": (Ts, as_of - rng.integers(DAY, 90 * DAY, n_ws)),
     }, primary_key="workspace_id", event_time="updated_at")
@@ -205,7 +218,7 @@ def product(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: 
         "account_id": (ACC, u.account[user_account]),
         "contact_id": (CON, u.contact[u.user_contact]),
         "email": (Text, emails(u)[u.user_contact]),
-        "role": (Cat(("owner", "admin", "member", "viewer")), _pick(rng, np.array([0.5, 1, 6, 2]), n_users)),
+        "role": (ROLES, _pick(rng, np.array([0.5, 1, 6, 2]), n_users)),
         "created_at": (Ts, ws_created[user_ws] + rng.integers(0, 60 * DAY, n_users)),
         "updated_at": (Ts, as_of - rng.integers(DAY, 60 * DAY, n_users)),
     }, primary_key="user_id", event_time="updated_at")
@@ -273,7 +286,9 @@ def sales(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: in
     # Opportunities walk the stages; each step is a stage-history event.
     n = int(n_acc * s.opportunities_per_account)
     opp_acc = _pick(rng, u.weight ** 0.5, n)
-    created = b.start - 60 * DAY + rng.integers(0, (b.count * b.width + 50 * DAY), n)
+    # Created, and walked through the stages, before the CRM's full export at as_of; later
+    # moves are its change exports' (changes.py), logged in the stage history as they land.
+    created = b.start - 60 * DAY + rng.integers(0, as_of - b.start + 60 * DAY, n)
     reached = np.minimum(rng.geometric(0.35, n), 5)  # open stages reached, 1..5
     closed = rng.random(n) < 0.45
     won = closed & (rng.random(n) < 0.15 + 0.12 * reached)
@@ -287,7 +302,7 @@ def sales(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: in
     elapsed = np.cumsum(step_gap)
     first = np.searchsorted(hist_opp, hist_opp)  # index of each opportunity's first step
     hist_when = created[hist_opp] + elapsed - elapsed[first]
-    horizon = b.start + b.count * b.width - 1
+    horizon = as_of
     keep = hist_when <= horizon
     last_move = np.full(n, 0, dtype=np.int64)
     np.maximum.at(last_move, hist_opp[keep], hist_when[keep])
@@ -295,7 +310,6 @@ def sales(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: in
     for_opp = np.flatnonzero(keep)
     last_stage[hist_opp[for_opp]] = hist_to[for_opp]  # sorted: the last kept step wins
     amount = np.round(rng.lognormal(9 + u.band[opp_acc] * 0.8, 0.6), 2)
-    forecast = np.select([last_stage >= 5, last_stage == 4, last_stage == 3, last_stage >= 1], [3, 2, 1, 0], 4)
     opportunities = Table("sales", "opportunities", "csv", {
         "opportunity_id": (Id("OPP-", 7), np.arange(1, n + 1)),
         "account_id": (ACC, u.account[opp_acc]),
@@ -303,7 +317,7 @@ def sales(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: in
         "stage": (STAGES, last_stage),
         "amount_usd": (Num, amount),
         "close_date": (Date, np.maximum(created, last_move) + rng.integers(10, 90, n) * DAY),
-        "forecast_category": (FORECAST, forecast),
+        "forecast_category": (FORECAST, forecast_of(last_stage)),
         "created_at": (Ts, np.minimum(created, horizon)),
         "updated_at": (Ts, np.minimum(np.maximum(created, last_move), horizon)),
     }, primary_key="opportunity_id", event_time="updated_at")
@@ -316,6 +330,7 @@ def sales(u: Universe, rng: np.random.Generator, s: Scale, b: Batches, as_of: in
         "to_stage": (STAGES, hist_to[in_window]),
         "occurred_at": (Ts, hist_when[in_window]),
     }, primary_key="opportunity_id")
+    opportunities.on_change = lambda batches: log_stage_moves(stage_history, batches)
 
     n = s.activities
     act_acc = _pick(rng, u.weight, n)
@@ -346,8 +361,8 @@ def customer_success(u: Universe, rng: np.random.Generator, s: Scale, b: Batches
     subscriptions = Table("customer_success", "subscriptions", "parquet", {
         "subscription_id": (Id("SUB-", 6), np.arange(1, n_sub + 1)),
         "account_id": (ACC, u.account[customers]),
-        "plan": (Cat(("starter", "growth", "enterprise")), np.minimum(u.band[customers] // 2, 2)),
-        "status": (Cat(("active", "cancelled", "expired")), status),
+        "plan": (PLANS, np.minimum(u.band[customers] // 2, 2)),
+        "status": (SUBSCRIPTION_STATUS, status),
         "arr_usd": (Num, np.round(rng.lognormal(9.5 + 0.7 * u.band[customers], 0.5), 2)),
         "start_date": (Date, start),
         "end_date": (Date, np.where(status > 0, as_of - rng.integers(DAY, 60 * DAY, n_sub), NULL)),
@@ -414,3 +429,18 @@ def customer_success(u: Universe, rng: np.random.Generator, s: Scale, b: Batches
         "occurred_at": (Ts, event_times(rng, n, b.start, days)),
     }, primary_key="response_id")
     return [subscriptions], [tickets, changes, surveys]
+
+
+def log_stage_moves(history: Table, batches: list[Versions]) -> None:
+    """Every stage change of a change export joins the stage history, when it happened."""
+    for versions in batches:
+        before, after = (parse(STAGES, v.column("stage")) for v in (versions.before, versions.table))
+        moved = np.flatnonzero(before != after)
+        new = {
+            "opportunity_id": parse(Id("OPP-", 7), versions.table.column("opportunity_id"))[moved],
+            "account_id": parse(ACC, versions.table.column("account_id"))[moved],
+            "from_stage": before[moved],
+            "to_stage": after[moved],
+            "occurred_at": parse(Ts, versions.table.column("updated_at"))[moved],
+        }
+        history.columns = {n: (kind, np.concatenate([values, new[n]])) for n, (kind, values) in history.columns.items()}
