@@ -68,7 +68,13 @@ def run_floor(paths: MeshPaths, models: dict[str, str]) -> tuple[float, dict[str
             typed = ", ".join(f"TRY_CAST({q(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in source.columns)
             # Landed as text first, as staging does: a cast pushed into the reader would be strict.
             con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS {scan(source, files, paths.home)}")
-            con.execute(f"CREATE TABLE {source.table} AS SELECT {typed} FROM _raw")
+            # An entity keeps its newest version per key (staging's current state) and its history.
+            current = ""
+            if source.evolves == "entity":
+                newest = ", ".join(f"{q(c)} DESC" for c in source.version_order)
+                current = f" QUALIFY row_number() OVER (PARTITION BY {', '.join(map(q, source.primary_key))} ORDER BY {newest}) = 1"
+                con.execute(f"CREATE TABLE {source.history_table} AS SELECT {typed} FROM _raw")
+            con.execute(f"CREATE TABLE {source.table} AS SELECT {typed} FROM _raw{current}")
         for product in _in_order(declared_products([location])):
             con.execute(f"USE {location.name}")
             for ref in product.product_inputs:
