@@ -1,6 +1,7 @@
 """Asset factories: a staged source, and a Python data product, from their declarations."""
 
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -17,9 +18,24 @@ from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
 from platform_lib.lifecycle.read import deprecation, import_port
 from platform_lib.lifecycle.stage import stage
 from platform_lib.sla.doc_sources import describe, python_sources
+from platform_lib.storage.disk import full_disk
 
 # A run with this tag stages every landed file again (`mesh build --full-refresh`).
 FULL_REFRESH_TAG = "mesh/full_refresh"
+
+
+@contextmanager
+def told_if_disk_full(paths: MeshPaths):
+    """A step that fails on a full disk fails with the folder and the fix, not a traceback."""
+    try:
+        yield
+    except Failure:
+        raise
+    except Exception as err:
+        message = full_disk(err, [paths.home, paths.dagster_home])
+        if message is None:
+            raise
+        raise Failure(description=message) from None
 
 
 def input_key(ref: str) -> AssetKey:
@@ -43,7 +59,7 @@ def staging_asset(source: Source) -> AssetsDefinition:
     )
     def _stage(context: AssetExecutionContext, warehouse: DomainWarehouse, mesh: MeshResource):
         full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
-        with warehouse.get_connection() as con:
+        with told_if_disk_full(mesh.paths), warehouse.get_connection() as con:
             staged = stage(con, source, mesh.paths, context.run_id, full_refresh=full_refresh)
         yield from rule_checks(key, staged.result, source_quality_floor)
         metadata = staged.metadata()
@@ -103,7 +119,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         )
         def _product(context: AssetExecutionContext, warehouse: DomainWarehouse, mesh: MeshResource):
             paths = mesh.paths
-            with warehouse.get_connection() as con:
+            with told_if_disk_full(paths), warehouse.get_connection() as con:
                 warnings = import_inputs(con, paths, product.product_inputs, product.domain)
                 write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
                 publish = PublishContext(paths, context.run_id, context.instance, doc_sources, tuple(warnings))

@@ -36,7 +36,7 @@ from dagster import (
 )
 
 from platform_lib.config import MeshPaths
-from platform_lib.dagster.assets import import_inputs
+from platform_lib.dagster.assets import import_inputs, told_if_disk_full
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs
 from platform_lib.dagster.metadata import product_metadata, product_tags
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
@@ -253,39 +253,40 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     )
     def _dbt(context: AssetExecutionContext, dbt: DbtResource, warehouse: DomainWarehouse, mesh: MeshResource):
         paths = mesh.paths
-        selected = [p for k, p in products.items() if k in context.selected_asset_keys]
-        with warehouse.get_connection() as con:
-            warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
+        with told_if_disk_full(paths):
+            selected = [p for k, p in products.items() if k in context.selected_asset_keys]
+            with warehouse.get_connection() as con:
+                warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
 
-        artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
-        target = artifacts.for_run(context.run_id)
-        build = dbt.build(project.manifest, project.key_of, project.select(context.selected_asset_keys), target,
-                          paths.warehouse(domain.name))
-        held: dict[AssetKey, Mapping[str, Any]] = {}
-        blocked: dict[AssetKey, list[str]] = {}
-        for event in _declared_events(context, build.events()):
-            if isinstance(event, MaterializeResult) and event.asset_key in products:
-                held[event.asset_key] = event.metadata or {}
-                continue
-            if isinstance(event, AssetCheckResult) and not event.passed and event.severity == AssetCheckSeverity.ERROR:
-                blocked.setdefault(event.asset_key, []).append(event.check_name)
-            yield event
-
-        failures = []
-        with warehouse.get_connection() as con:
-            for key, dbt_metadata in held.items():
-                product = products[key]
-                if key in blocked:
-                    failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
+            artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
+            target = artifacts.for_run(context.run_id)
+            build = dbt.build(project.manifest, project.key_of, project.select(context.selected_asset_keys), target,
+                              paths.warehouse(domain.name))
+            held: dict[AssetKey, Mapping[str, Any]] = {}
+            blocked: dict[AssetKey, list[str]] = {}
+            for event in _declared_events(context, build.events()):
+                if isinstance(event, MaterializeResult) and event.asset_key in products:
+                    held[event.asset_key] = event.metadata or {}
                     continue
-                own = tuple(w for w in warnings if any(w.startswith(r) for r in product.product_inputs))
-                publish = PublishContext(paths, context.run_id, context.instance, doc_sources[key], own)
-                outcome = audit_and_publish(con, product, product.build_table, publish)
-                yield from outcome_checks(outcome)
-                if outcome.published:
-                    yield MaterializeResult(asset_key=key, metadata={**dbt_metadata, **outcome.metadata})
-                else:
-                    failures.append(outcome.error())
+                if isinstance(event, AssetCheckResult) and not event.passed and event.severity == AssetCheckSeverity.ERROR:
+                    blocked.setdefault(event.asset_key, []).append(event.check_name)
+                yield event
+
+            failures = []
+            with warehouse.get_connection() as con:
+                for key, dbt_metadata in held.items():
+                    product = products[key]
+                    if key in blocked:
+                        failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
+                        continue
+                    own = tuple(w for w in warnings if any(w.startswith(r) for r in product.product_inputs))
+                    publish = PublishContext(paths, context.run_id, context.instance, doc_sources[key], own)
+                    outcome = audit_and_publish(con, product, product.build_table, publish)
+                    yield from outcome_checks(outcome)
+                    if outcome.published:
+                        yield MaterializeResult(asset_key=key, metadata={**dbt_metadata, **outcome.metadata})
+                    else:
+                        failures.append(outcome.error())
         if build.succeeded:
             artifacts.keep_parse(target)
         else:

@@ -17,6 +17,7 @@ from platform_lib.dagster.workspace import CodeLocation, declared_sources, in_de
 from platform_lib.declare.names import brief
 from platform_lib.ops.instance import process_tags, recover_orphaned_runs
 from platform_lib.ops.parallel import fork_each
+from platform_lib.storage.disk import full_disk
 from platform_lib.storage.landing import unknown_folders
 
 
@@ -237,7 +238,9 @@ def _failure_message(instance: DagsterInstance, run_id: str) -> str:
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
         error = record.dagster_event.event_specific_data.error
         messages.append(_root_message(error))
-    return "\n".join(messages) or "the run failed; see its logs in the Dagster UI"
+    paths = settings().paths
+    told = [full_disk(m, [paths.home, paths.dagster_home]) or m for m in messages]
+    return "\n".join(dict.fromkeys(told)) or "the run failed; see its logs in the Dagster UI"
 
 
 def _root_message(error) -> str:

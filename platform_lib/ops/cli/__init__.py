@@ -10,7 +10,25 @@ from platform_lib import config
 from platform_lib.ops.cli import catalog, data, governance, privacy, quarantine, scaffold, sla, ui
 
 
-@click.group()
+class _Mesh(click.Group):
+    """Every command: a failure caused by a full disk is told as such, with the folder and the fix."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            from platform_lib.storage.disk import full_disk
+
+            paths = config.settings().paths
+            message = full_disk(err, [paths.home, paths.dagster_home])
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=_Mesh)
 def main() -> None:
     """GTM Data Mesh: publish, discover and read go-to-market data products."""
     try:
