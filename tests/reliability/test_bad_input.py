@@ -336,3 +336,38 @@ def test_a_symlink_in_the_landing_zone_is_refused_never_followed(baseline, tmp_p
     assert not query(root, DOMAIN, "SELECT count(*) FROM quarantine.records WHERE contains(CAST(record AS VARCHAR), 'root:')")[0][0]
     assert meta["rows_in"] == 0 and meta["rows_staged"] == before["content_downloads"]["rows_staged"]  # nothing was read
     record(request, rows_in=0, rows_accounted=0, note="symlink refused")
+
+
+def test_landing_folders_no_source_reads_are_named_with_the_fix_by_the_build_and_the_sensor(landing_root, tmp_path, request):
+    """Files under an unknown domain's folder, or an unknown source's, are never staged
+    silently: `mesh build` and the domain's landing sensor name each folder and the fix."""
+    import json
+
+    from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+    from platform_lib.config import MeshPaths
+    from platform_lib.dagster.resources import domain_resources
+    from tests.helpers import domain_defs, mesh
+
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    for folder in ("partners/deals", f"{DOMAIN}/webinars"):
+        (root / "landing" / folder).mkdir(parents=True)
+        (root / "landing" / folder / "part-00000.csv").write_text("id\n1\n")
+    built = mesh("build", "--select", f"{DOMAIN}.staging.campaigns", root=root)
+    assert built.returncode == 0, built.stdout + built.stderr
+    said = " ".join((built.stdout + built.stderr).split())
+    assert "landing/partners/ is not a domain of the mesh" in said and "`mesh scaffold domain`" in said, said
+    assert f"landing/{DOMAIN}/webinars/ is not a declared source of {DOMAIN}" in said
+    assert f"domains/{DOMAIN}/sources.py" in said
+
+    defs = domain_defs(DOMAIN)
+    seen = {str(f.relative_to(root)): f"{f.stat().st_size}:{f.stat().st_mtime_ns}"
+            for f in (root / "landing" / DOMAIN).rglob("part-*") if f.parent.name != "webinars"}
+    context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=json.dumps(seen, sort_keys=True),
+                                   resources={"mesh": domain_resources(DOMAIN, MeshPaths(root))["mesh"]},
+                                   repository_def=defs.get_repository_def())
+    tick = defs.get_sensor_def(f"{DOMAIN}_landing")(context)
+    reason = tick.skip_reason if isinstance(tick, SensorResult) else tick
+    assert isinstance(reason, SkipReason) and f"landing/{DOMAIN}/webinars/ is not a declared source" in reason.skip_message
+    assert "partners" not in reason.skip_message, "a domain's sensor speaks of its own folders only"
+    record(request, rows_in=0, rows_accounted=0, note="unknown landing folders named")

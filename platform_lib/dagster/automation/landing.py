@@ -37,7 +37,8 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
     )
     def _landing(context: SensorEvaluationContext, mesh: MeshResource):
         paths = mesh.paths
-        for warning in unknown_folders(paths.landing, {domain: {s.name for s in sources}}, {domain}):
+        unknown = unknown_folders(paths.landing, {domain: {s.name for s in sources}}, {domain})
+        for warning in unknown:
             context.log.warning(warning)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         current: dict[str, str] = {}
@@ -52,7 +53,7 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
                     arrived.setdefault(AssetKey(source.key_path), []).append(f"{name}@{version}")
         if not arrived:
             context.update_cursor(json.dumps(current, sort_keys=True))
-            return SkipReason(f"no new landing files in {len(current)} seen")
+            return SkipReason(" ".join([f"no new landing files in {len(current)} seen.", *unknown]))  # shown on the tick
         graph = context.repository_def.asset_graph
         keys = AssetSelection.assets(*arrived).downstream().resolve(graph) & graph.materializable_asset_keys
         # A product whose input from another domain has never been published waits for it:
