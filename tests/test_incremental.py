@@ -171,3 +171,29 @@ def test_a_full_refresh_publishes_exactly_what_the_incremental_chain_published(c
         assert incremental[name] == full[name], name
     assert query(copy, DOMAIN, "SELECT bool_and(full_refresh) FROM ledger.stagings WHERE seq = "
                                "(SELECT max(seq) FROM ledger.stagings s WHERE s.source = stagings.source)") == [(True,)]
+
+
+def test_an_account_that_lands_brings_back_the_events_that_pointed_at_it_and_only_those(landing_root, tmp_path):
+    """Product events point at a workspace's `account_id`, not at its key: the change log
+    carries the identifiers each changed record held, so only the events of that account
+    are audited again, never the whole history."""
+    from dagster import AssetKey
+
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    selection = [AssetKey(["product", "staging", s]) for s in ("workspaces", "events")]
+
+    def stage() -> dict[str, dict]:
+        result = materialize_domain("product", root, selection=selection)
+        assert result.success
+        return {e.asset_key.path[-1]: {k: v.value for k, v in e.materialization.metadata.items()}
+                for e in result.get_asset_materialization_events()}
+
+    stage()
+    [(account, orphans)] = query(root, "product", """SELECT json_extract_string(record, '$.account_id') AS a, count(*)
+        FROM quarantine.records WHERE object = 'product.events' AND rule = 'known_reference:account_id'
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1""")
+    folder = root / "landing" / "product" / "workspaces"
+    land(folder, "part-new.csv", [{**rows(sorted(folder.glob("*.csv"))[0])[0], "workspace_id": "WS-NEW-1", "account_id": account}])
+    meta = stage()
+    assert query(root, "product", "SELECT count(*) FROM staging.events WHERE account_id = ?", [account]) == [(orphans,)]
+    assert meta["events"]["keys_recomputed"] == orphans and meta["events"]["rows_in"] == 0, meta["events"]

@@ -148,6 +148,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     outcome.keys_changed = con.execute("SELECT count(*) FROM _mesh_changed").fetchone()[0]
 
     if every_key or outcome.keys_changed or outcome.rows_landed:
+        logged = ", ".join(q(c) for c in staged.logged_columns(source))
         # The audit counts the new rows; the staged ones of the keys they touch are audited with them.
         new = "true" if full else f"list_contains({staged.files_sql(list(fresh))}, _source_file)"
         record = ", ".join(q(c.name) for c in source.columns)
@@ -167,6 +168,9 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {WORK}")
         work = f"{WORK}.{q(source.name)}"
         outcome.result = audit(con, _versioned(source), "_mesh_raw", work, run_id, drop_exact_duplicates=True)
+        if not every_key:  # what the changed keys held before, for the change log
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_before AS SELECT {logged} FROM {source.table} t "
+                        f"WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')})")
         _merge(con, source, work, every_key)
         con.execute("DROP TABLE _mesh_raw")
     for rule, rows in (("schema_drift", outcome.drift_rows), (MALFORMED_LINE, outcome.malformed_rows)):
@@ -177,9 +181,14 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     if every_key:  # the staging run is marked whole: every key may have changed, none is listed
         outcome.keys_changed = con.execute(f"SELECT count(DISTINCT ({', '.join(q(k) for k in keys)})) "
                                            f"FROM {source.history_table if source.evolves == 'entity' else source.table}").fetchone()[0]
-    else:
-        column_list = ", ".join(q(k) for k in keys)
-        con.execute(f"INSERT INTO {staged.changes_table(source)} SELECT {seq}, {column_list} FROM _mesh_changed")
+    elif outcome.keys_changed:
+        # Each changed key, with the identifiers its records held before and hold now: a
+        # record elsewhere pointing at any of them is audited again.
+        nothing = ", ".join(f"NULL AS {q(c)}" for c in staged.logged_columns(source)[len(keys):])
+        con.execute(f"""INSERT INTO {staged.changes_table(source)} SELECT DISTINCT {seq}, * FROM (
+            SELECT {', '.join(q(k) for k in keys)}{', ' + nothing if nothing else ''} FROM _mesh_changed
+            UNION ALL SELECT * FROM _mesh_before
+            UNION ALL SELECT {logged} FROM {source.table} t WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')}))""")
     _record_files(con, source, run_id, seq, fresh, outcome)
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                 [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
@@ -255,7 +264,7 @@ def _referenced_changes(con, source: Source) -> bool:
             tracked = ref_col in con.sql(f"SELECT * FROM {staged.changes_table(table)} LIMIT 0").columns
             if staged.full_since(con, input_id, seen) or not tracked:
                 every_key = True
-            else:
+            elif con.execute(f"SELECT count(*) FROM {staged.changes_table(table)} WHERE seq > {seen}").fetchone()[0]:
                 typed_keys = ", ".join(f"{staged.typed(source, k, 'l.')} AS {q(k)}" for k in staged.key_columns(source))
                 con.execute(f"""INSERT INTO _mesh_changed SELECT l._key, {typed_keys} FROM {staged.landed_table(source)} l
                     WHERE l._key IS NOT NULL AND {staged.typed(source, column.name, 'l.')} IN
@@ -293,6 +302,10 @@ def _merge(con, source: Source, work: str, every_key: bool) -> None:
         match = " AND ".join(f"{target}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
         con.execute(f"DELETE FROM {target} USING _mesh_changed c WHERE {match}")
         con.execute(f"INSERT INTO {target} {built}")
+
+
+def _same_key(source: Source, alias: str) -> str:
+    return " AND ".join(f"{alias}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
 
 
 def _exists(con, table: str) -> bool:

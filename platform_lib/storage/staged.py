@@ -7,7 +7,7 @@
   current version per key, every version in `staging.<source>_history`.
 - `ledger.files`: each staged file version (path, size, modification time, content hash)
   and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
-  the keys each run changed; `ledger.consumed`: the staging run of each referenced source
+  the keys each run changed, with the identifiers their records held before and after; `ledger.consumed`: the staging run of each referenced source
   a source has taken the changes of.
 Erasure and retention reach these tables like any other (they scan every table).
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from platform_lib.declare.identifiers import kind_of
 from platform_lib.declare.spec import Source
 from platform_lib.declare.types import DUCKDB_TYPES
 from platform_lib.storage.sql import lit, q
@@ -38,6 +39,13 @@ def changes_table(source: Source | str) -> str:
 def key_columns(source: Source) -> list[str]:
     """What identifies a record: its primary key, or the whole record without one."""
     return list(source.primary_key) or [c.name for c in source.columns]
+
+
+def logged_columns(source: Source) -> list[str]:
+    """What the change log records of each changed key: the key, and the identifiers other
+    sources may point at (a product event's account is a workspace's `account_id`)."""
+    keys = key_columns(source)
+    return keys + [c.name for c in source.columns if kind_of(c) and c.name not in keys]
 
 
 def typed(source: Source, column: str, alias: str = "") -> str:
@@ -65,8 +73,8 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         source VARCHAR NOT NULL, seq BIGINT NOT NULL, run_id VARCHAR, full_refresh BOOLEAN, files_staged BIGINT,
         files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
-    keys = ", ".join(f"{q(k)} {DUCKDB_TYPES[source.column(k).type]}" for k in key_columns(source))
-    con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, {keys})")
+    logged = ", ".join(f"{q(c)} {DUCKDB_TYPES[source.column(c).type]}" for c in logged_columns(source))
+    con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, {logged})")
 
 
 @dataclass(frozen=True)
