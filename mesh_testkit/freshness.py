@@ -37,9 +37,10 @@ def land_everywhere(paths: MeshPaths, tag: str) -> tuple[float, int]:
 
 
 def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, files: int, settle: float,
-                   timeout: float) -> Arrival:
+                   timeout: float, poll: float = 0.5) -> Arrival:
     """Wait for `key`'s last publication caused by the batch: a materialization after
-    `landed_at`, with no run in flight and none started for `settle` seconds."""
+    `landed_at`, with no run in flight and none started for `settle` seconds, asking the
+    instance every `poll` seconds (the latency is the materialization's own time)."""
     deadline = time.time() + timeout
     quiet_since = None
     while time.time() < deadline:
@@ -54,5 +55,5 @@ def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, f
         elif time.time() - quiet_since >= settle:
             failed = sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs)
             return Arrival(landed_at, event.timestamp, files, len(runs), failed)
-        time.sleep(0.5)
+        time.sleep(poll)
     raise TimeoutError(f"{key.to_user_string()} was not published within {timeout:.0f}s of the batch landing")

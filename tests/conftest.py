@@ -32,6 +32,7 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 LONGEST_FIRST = [
     "test_topology.py", "test_erasure.py", "test_ui.py", "test_scaffold.py", "test_write_audit_publish.py",
     "test_seed.py", "test_bad_input.py", "test_erasure_cli.py", "test_concurrency.py", "test_crash_safety.py",
+    "test_erasure_completeness.py", "test_incremental.py",
     "test_benchmarks.py", "test_dbt_products.py", "test_mesh.py", "test_notebooks.py", "test_marketing.py",
     "test_standards.py", "test_definitions.py", "test_governance.py", "test_hostile_input.py", "test_cli.py",
     "test_catalog.py",

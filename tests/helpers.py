@@ -51,13 +51,27 @@ def mesh(*args: str, root: Path, check: bool = False, principal: str | None = No
     )
 
 
+def setting_changes(env: dict[str, str]) -> dict[str, str]:
+    """Environment variables as the settings they set (`MESH_WORKERS` -> `workers`)."""
+    names = {"DAGSTER_HOME": "dagster_home", "COLUMNS": "columns"}
+    changes = {}
+    for variable, value in env.items():
+        if variable not in names and not variable.startswith("MESH_"):
+            raise ValueError(f"{variable} is not a setting of the mesh")
+        changes[names.get(variable) or variable.removeprefix("MESH_").lower()] = value
+    return changes
+
+
 def mesh_in_process(*args: str, root: Path, check: bool = False, principal: str | None = None,
-                    binary: bool = False) -> subprocess.CompletedProcess:
+                    binary: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The same `mesh` command as `mesh(...)`, with the same settings (mesh root, Dagster home,
-    principal), run in this process through click's runner: no interpreter start and no
-    definitions load per call. Exit code, stdout and stderr are the command's; an unhandled
-    exception comes back as the process would report it (exit code 1, traceback on stderr).
-    Commands that run Dagster jobs or must be killed stay in their own process (`mesh`)."""
+    principal, and `env`'s `MESH_*` variables), run in this process through click's runner:
+    no interpreter start and no definitions load per call. Exit code, stdout and stderr are
+    the command's (Dagster's run logs included); an unhandled exception comes back as the
+    process would report it (exit code 1, traceback on stderr). Commands that run Dagster
+    jobs run them here too, as `mesh` runs them in its own process. What stays in its own
+    process (`mesh`): a command that is killed, one that must run beside others at once, and
+    a build of several code locations side by side (it forks, which a test worker must not)."""
     import traceback
 
     from click.testing import CliRunner
@@ -65,6 +79,7 @@ def mesh_in_process(*args: str, root: Path, check: bool = False, principal: str 
     from platform_lib.ops.cli import main
 
     changes = {"home": root, "dagster_home": Path(root) / "dagster"} | ({"principal": principal} if principal else {})
+    changes |= setting_changes(env or {})
     with config.overridden(**changes):
         result = CliRunner().invoke(main, list(args))
     stderr = result.stderr

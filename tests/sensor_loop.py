@@ -1,7 +1,8 @@
 """The daemon's sensor loop, in one process: evaluate the named sensor of every code
 location, execute each run it requests in process on the mesh's instance, and repeat until
-no sensor asks for anything. Run as `python -m tests.sensor_loop SENSOR_SUFFIX` with
-MESH_HOME set (definitions bind their resources to it at import)."""
+no sensor asks for anything. `run(SENSOR_SUFFIX)` in a test (settings pointing at the mesh
+root, e.g. `config.overridden(home=root)`), or `python -m tests.sensor_loop SENSOR_SUFFIX`
+with MESH_HOME set, which prints what was launched as JSON."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from platform_lib.dagster.workspace import code_locations, in_dependency_order
 from platform_lib.ops.instance import mesh_instance
 
 
-def main(suffix: str, max_rounds: int = 40) -> None:
+def run(suffix: str, max_rounds: int = 40) -> list[dict]:
     instance = mesh_instance()
     locations = in_dependency_order(code_locations())
     launched = []
@@ -37,7 +38,11 @@ def main(suffix: str, max_rounds: int = 40) -> None:
                                  "success": result.success, "errors": errors})
         if not requested:
             break
-    print(json.dumps(launched))
+    return launched
+
+
+def main(suffix: str, max_rounds: int = 40) -> None:
+    print(json.dumps(run(suffix, max_rounds)))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import mesh, mesh_in_process
+from tests.helpers import mesh_in_process
 from tests.test_mesh import ALL
 
 
@@ -49,11 +49,12 @@ def test_product_show_prints_missing_values_and_numbers_as_they_are(built_market
     integer columns: the table prints every row, and the JSON stays valid JSON with nulls
     and integers."""
     root = built_marketing[0]
-    shown = mesh("product", "show", "customer_success.account_health", root=root, principal="chloe.cs")
+    shown = mesh_in_process("product", "show", "customer_success.account_health", root=root, principal="chloe.cs")
     assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
     assert "sample rows (governed read, 5 rows)" in shown.stdout and "ACC-" in shown.stdout
 
-    out = mesh("product", "show", "customer_success.account_health", "--json", root=root, check=True, principal="chloe.cs")
+    out = mesh_in_process("product", "show", "customer_success.account_health", "--json", root=root, check=True,
+                          principal="chloe.cs")
 
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")

@@ -14,7 +14,7 @@ from platform_lib.dagster.dbt import DbtResource, dbt_products
 from platform_lib.dagster.resources import domain_resources
 
 from domains.marketing.domain import MARKETING
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 
 KEY = AssetKey(["marketing", "campaign_engagement"])
 NARROWED = "accepted_values_campaign_engagement_channel__email"
@@ -56,7 +56,7 @@ def test_a_subset_of_a_projects_models_builds_only_those(private_mesh):
     versions = {name: DeltaTable(str(MeshPaths(root).port("customer_success", name, 1))).version()
                 for name in ("account_health", "engagement_metrics", "support_interactions")}
 
-    built = mesh("build", "--select", "customer_success.engagement_metrics",
+    built = mesh_in_process("build", "--select", "customer_success.engagement_metrics",
                  "--select", "customer_success.support_interactions", root=root)
 
     assert built.returncode == 0, built.stdout + built.stderr

@@ -5,25 +5,23 @@ exactly the contact's contribution, and nothing brings it back."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from deltalake import DeltaTable
 
-from platform_lib.config import PROJECT_ROOT, MeshPaths
+from platform_lib import config
+from platform_lib.config import MeshPaths
 
-from tests.helpers import mesh, mesh_in_process, query, traces
+from tests.helpers import mesh_in_process, query, traces
 
 
 def sensor_loop(root: Path, sensor: str) -> list[dict]:
-    """Every domain's `sensor` evaluated and its runs executed, as the daemon would, until idle."""
-    env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
-    loop = subprocess.run([sys.executable, "-m", "tests.sensor_loop", sensor], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert loop.returncode == 0, loop.stderr[-3000:]
-    return json.loads(loop.stdout.strip().splitlines()[-1])
+    """Every domain's `sensor` evaluated and its runs executed, as the daemon would, until idle
+    (in this process, on the mesh at `root`: the definitions are already loaded here)."""
+    from tests import sensor_loop as loop
+
+    with config.overridden(home=root, dagster_home=root / "dagster"):
+        return loop.run(sensor)
 
 
 def engagement_totals(root: Path) -> dict[str, int]:
@@ -87,7 +85,7 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private
                      "consent_email_marketing,consent_analytics,consent_sales_outreach,created_at,updated_at,extracted_at\n"
                      f"{contact_id},ACC-000001,{email},A,B,CTO,DE,lead,true,true,true,"
                      "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z\n")
-    rebuilt = mesh("build", "--select", "marketing", root=root)
+    rebuilt = mesh_in_process("build", "--select", "marketing", root=root)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     again.unlink()
     assert traces(root, [contact_id, email]) == []

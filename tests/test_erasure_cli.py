@@ -14,7 +14,7 @@ from pathlib import Path
 
 from platform_lib.config import PROJECT_ROOT
 
-from tests.helpers import mesh, mesh_in_process, query, traces
+from tests.helpers import mesh_in_process, query, traces
 
 
 def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
@@ -38,7 +38,7 @@ def test_an_interrupted_erasure_resumes_and_never_completes_early(private_mesh):
                                         check=True).stdout)
     assert status[0]["status"] == "open" and status[0]["verified_at"] is None
 
-    resumed = mesh("erase", "--request-id", "ER-kill-test", root=root)
+    resumed = mesh_in_process("erase", "--request-id", "ER-kill-test", root=root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     erased = [line for line in resumed.stderr.splitlines() if line.startswith("> ") and ("rows removed" in line or "held none" in line)]
     assert all(re.fullmatch(r"> \w+: (\d+ of the subject's rows removed from \d+ store\(s\)|held none of the subject's rows)", line)
@@ -62,14 +62,14 @@ def test_a_subject_found_nowhere_is_said_to_be_found_nowhere(private_mesh):
     """A plan for a subject no store holds says so and exits 1 (most often the identifier
     is mistyped); erasing it anyway records the request, and no domain claims rows removed."""
     built = private_mesh()
-    plan = mesh("erase", "--subject", "contact:CON-9999999", "--plan", root=built)
+    plan = mesh_in_process("erase", "--subject", "contact:CON-9999999", "--plan", root=built)
     said = " ".join(plan.stderr.split())
     assert plan.returncode == 1 and "not found: the contact #" in said and "is in no store of the mesh" in said, said
     assert "0 rows in 0 stores" not in said
-    as_json = mesh("erase", "--subject", "contact:CON-9999999", "--plan", "--json", root=built)
+    as_json = mesh_in_process("erase", "--subject", "contact:CON-9999999", "--plan", "--json", root=built)
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["found"] is False
 
-    done = mesh("erase", "--subject", "contact:CON-9999999", "--reason", "no such contact", root=built)
+    done = mesh_in_process("erase", "--subject", "contact:CON-9999999", "--reason", "no such contact", root=built)
     assert done.returncode == 0, done.stdout + done.stderr
     for domain in ("marketing", "product", "sales", "customer_success", "revenue_operations"):
         assert f"> {domain}: held none of the subject's rows" in done.stderr, done.stderr

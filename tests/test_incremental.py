@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from tests.helpers import copy_landing, materialize_domain, mesh, query
+from tests.helpers import copy_landing, materialize_domain, mesh_in_process, query
 
 DOMAIN = "sales"
 STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -163,7 +163,7 @@ def test_a_full_refresh_publishes_exactly_what_the_incremental_chain_published(c
     root, _ = chain
     copy = tmp_path / "mesh"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
-    out = mesh("build", "--select", DOMAIN, "--full-refresh", root=copy)
+    out = mesh_in_process("build", "--select", DOMAIN, "--full-refresh", root=copy)
     assert out.returncode == 0, out.stdout + out.stderr
     incremental, full = published(root), published(copy)
     assert set(incremental) == set(full) and any(k.startswith("products/") for k in full)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import mesh
+from tests.helpers import mesh_in_process
 
 
 def _read(root, principal, *args):
-    return mesh("quarantine", "marketing", "--json", *args, root=root, principal=principal)
+    return mesh_in_process("quarantine", "marketing", "--json", *args, root=root, principal=principal)
 
 
 def test_the_owning_team_reads_its_rejected_records_whole(built_marketing):
@@ -39,11 +39,11 @@ def test_another_team_is_refused_and_the_refusal_is_audited(built_marketing):
     assert "only the owning team" in out.stderr and "Traceback" not in out.stderr
     log = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
     assert any(e["principal"] == "sam.sales" and e["product"] == "quarantine:marketing" and e["decision"] == "deny" for e in log)
-    assert mesh("audit", "verify", root=root).returncode == 0
+    assert mesh_in_process("audit", "verify", root=root).returncode == 0
 
 
 def test_a_name_that_is_no_domain_is_refused_clearly(built_marketing):
     root = built_marketing[0]
     for name in ("../../etc", "finance"):
-        out = mesh("quarantine", name, root=root, principal="maria.marketing")
+        out = mesh_in_process("quarantine", name, root=root, principal="maria.marketing")
         assert out.returncode != 0 and "not a domain with a warehouse" in out.stderr, out.stderr

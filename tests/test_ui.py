@@ -79,6 +79,18 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
+WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
+  name loadStatus locationOrLoadError { __typename }
+} } } }"""
+
+
+def loaded(port: int) -> set[str]:
+    """The code locations the UI has loaded (a location that failed to load is not)."""
+    entries = graphql(port, WORKSPACE_QUERY)["workspaceOrError"].get("locationEntries", [])
+    return {e["name"] for e in entries if e["loadStatus"] == "LOADED"
+            and (e["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,9 +146,12 @@ def ui(private_mesh):
         deadline = time.monotonic() + 300
         while True:
             try:
-                nodes = graphql(port, QUERY)["assetNodes"]
-                if {n["repository"]["location"]["name"] for n in nodes} >= LOCATIONS:
-                    break
+                # The workspace's load status is cheap to ask for; every asset node is asked
+                # for once the five locations say they are loaded.
+                if loaded(port) >= LOCATIONS:
+                    nodes = graphql(port, QUERY)["assetNodes"]
+                    if {n["repository"]["location"]["name"] for n in nodes} >= LOCATIONS:
+                        break
             except OSError:
                 pass
             assert time.monotonic() < deadline, "the UI did not load all five code locations:\n" + log.read_text()

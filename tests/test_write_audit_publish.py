@@ -7,7 +7,7 @@ from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
 
-from tests.helpers import land_contacts_without_accounts, mesh
+from tests.helpers import land_contacts_without_accounts, mesh_in_process
 
 
 def test_failed_audit_keeps_serving_the_previous_version(private_mesh):
@@ -18,7 +18,7 @@ def test_failed_audit_keeps_serving_the_previous_version(private_mesh):
 
     orphans = land_contacts_without_accounts(root)
 
-    second = mesh("build", "--select", "marketing.lead_scoring_signals", root=root)
+    second = mesh_in_process("build", "--select", "marketing.lead_scoring_signals", root=root)
     assert second.returncode == 1
     assert "marketing.lead_scoring_signals was not published" in second.stderr
     assert "quality_score" in second.stderr and "not_null:account_id" in second.stderr

@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 from platform_lib.config import MeshPaths
 from platform_lib.ops.seed.increment import land_increment
 
-from tests.helpers import mesh
+from tests.helpers import mesh, mesh_in_process
 from tests.reliability.ledger import record
 
 PRODUCT = "marketing.web_behavior"
@@ -41,7 +41,7 @@ def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, privat
     assert after_kill[0] == version and after_kill[2] == files
     assert after_kill[1].equals(before), "consumers must read the previous version unchanged"
 
-    rerun = mesh("build", "--select", PRODUCT, root=root)
+    rerun = mesh_in_process("build", "--select", PRODUCT, root=root)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     new_version, published, referenced = port_state(root)
     assert new_version == version + 1 and not published.equals(before)
@@ -50,7 +50,7 @@ def test_a_run_killed_mid_write_changes_nothing_consumers_read(failpoint, privat
     assert len({tuple(k.values()) for k in keys}) == published.num_rows, "duplicate keys after the re-run"
 
     if failpoint == "port.publish":  # once is enough: idempotency does not depend on where the kill was
-        again = mesh("build", "--select", PRODUCT, root=root)
+        again = mesh_in_process("build", "--select", PRODUCT, root=root)
         assert again.returncode == 0 and port_state(root)[0] == new_version, "the same batch published twice"
     record(request, rows_in=published.num_rows, rows_accounted=port_state(root)[1].num_rows, note=failpoint)
 
@@ -72,7 +72,7 @@ def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(private_m
     assert "the process building sales ended without a result (exit code -9)" in killed.stderr
     assert "revenue_operations: not run, its producer sales did not publish" in killed.stderr
     assert {p: DeltaTable(str(p)).version() for p in ports} == served
-    rerun = mesh("build", "--select", "sales", root=root)
+    rerun = mesh_in_process("build", "--select", "sales", root=root)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     instance = DagsterInstance.from_config(str(root / "dagster"))
     dead = instance.get_runs(RunsFilter(tags={"mesh/code_location": "sales"}, statuses=[DagsterRunStatus.STARTED]))

@@ -16,7 +16,7 @@ from dagster import AssetKey
 
 from platform_lib.config import MeshPaths
 
-from tests.helpers import materialize_domain, mesh, query, traces
+from tests.helpers import materialize_domain, mesh_in_process, query, traces
 from tests.reliability.ledger import record
 
 DOMAIN = "marketing"
@@ -59,7 +59,7 @@ def test_erasure_finds_the_subject_in_quarantine_and_unparsed_files_by_content(r
     stage(root, "contacts", "email_events", "content_downloads")
     assert [t for t in traces(root, [subject, email]) if "quarantine.records" in t], "the case must put the subject in quarantine"
 
-    out = mesh("erase", "--subject", f"contact:{subject}", "--reason", "GDPR Art. 17", root=root)
+    out = mesh_in_process("erase", "--subject", f"contact:{subject}", "--reason", "GDPR Art. 17", root=root)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "complete" in out.stdout + out.stderr
     assert traces(root, [subject, email]) == []
@@ -102,13 +102,13 @@ def test_erasure_is_recorded_while_a_build_holds_a_warehouse_and_tolerates_malfo
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        out = mesh("erase", "--subject", f"contact:{subject}", "--reason", "GDPR Art. 17", "--request-id", "ER-busy",
-                   root=root, env={"MESH_WAREHOUSE_WAIT_SECONDS": "1"})
+        out = mesh_in_process("erase", "--subject", f"contact:{subject}", "--reason", "GDPR Art. 17", "--request-id",
+                              "ER-busy", root=root, env={"MESH_WAREHOUSE_WAIT_SECONDS": "1"})
         assert out.returncode != 0
         message = out.stdout + out.stderr
         assert "ER-busy is recorded" in message and "marketing.duckdb is busy" in message, message
         assert "Traceback" not in message and subject not in message and email not in message, message
-        status = json.loads(mesh("erase", "--status", "--json", root=root, check=True).stdout)
+        status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
         assert [(s["request_id"], s["status"]) for s in status] == [("ER-busy", "open")]
         assert status[0]["waiting"], status
         assert (root / "privacy" / "suppression.jsonl").read_text().count("ER-busy") >= 1  # suppressed at once
@@ -124,7 +124,7 @@ def test_erasure_is_recorded_while_a_build_holds_a_warehouse_and_tolerates_malfo
     launched = sensor_loop(root, "erasure_inbox")
     assert [r for r in launched if r["tags"].get("mesh/erasure_step") == "plan"], launched
     assert all(r["success"] for r in launched), [r["errors"] for r in launched if not r["success"]]
-    status = json.loads(mesh("erase", "--status", "--json", root=root, check=True).stdout)
+    status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
     assert status[0]["status"] == "complete" and not status[0]["waiting"]
     assert traces(root, [subject, email]) == []
     # Every malformed file is still where it landed (only the subject's line went).
