@@ -44,6 +44,9 @@ class MeshSettings(BaseSettings):
     ui_url: str = "http://127.0.0.1:3000"
     # Whether sensors and schedules start on ('on' in production), and how often sensors look.
     automation: Literal["on", "off"] = "off"
+    # Schedules (the daily full rebuild, retention) follow `automation` unless set: a test
+    # bench runs production automation without a schedule firing in the middle of it.
+    schedules: Literal["on", "off"] | None = None
     landing_sensor_seconds: int = Field(15, ge=1)
     automation_sensor_seconds: int = Field(15, ge=1)
     erasure_sensor_seconds: int = Field(30, ge=1)
@@ -73,7 +76,7 @@ class MeshSettings(BaseSettings):
         # Every process the platform starts agrees on a path whatever its working directory.
         return v.expanduser().resolve() if v is not None else None
 
-    @field_validator("automation", mode="before")
+    @field_validator("automation", "schedules", mode="before")
     @classmethod
     def _switch(cls, v):
         return v.lower() if isinstance(v, str) else v
@@ -90,6 +93,10 @@ class MeshSettings(BaseSettings):
     @property
     def automation_running(self) -> bool:
         return self.automation == "on"
+
+    @property
+    def schedules_running(self) -> bool:
+        return (self.schedules or self.automation) == "on"
 
     @property
     def paths(self) -> "MeshPaths":

@@ -28,7 +28,7 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 UPDATE = "MESH_UPDATE_SNAPSHOTS"
 # The settings that shape definitions (sensor intervals and default statuses, the policy gate's
 # registry), pinned to the platform's defaults for the load.
-SHAPING = ("automation", "landing_sensor_seconds", "automation_sensor_seconds", "erasure_sensor_seconds",
+SHAPING = ("automation", "schedules", "landing_sensor_seconds", "automation_sensor_seconds", "erasure_sensor_seconds",
            "governance", "contracts")
 
 

@@ -17,7 +17,9 @@ from platform_lib.dagster.workspace import code_locations, declared_products
 ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
 # Generous: the freshness goal is measured by `benchmarks/freshness.py`, not asserted here.
 BOUND_SECONDS = 420
-TEST_INTERVALS = {"MESH_LANDING_SENSOR_SECONDS": "10", "MESH_AUTOMATION_SENSOR_SECONDS": "10"}
+# Production automation, with sensors a little slower, and no schedule firing mid-test (the
+# daily rebuild at 02:00 UTC or retention at 03:30 would add runs the test did not cause).
+TEST_SETTINGS = {"MESH_LANDING_SENSOR_SECONDS": "10", "MESH_AUTOMATION_SENSOR_SECONDS": "10", "MESH_SCHEDULES": "off"}
 
 
 def failure_messages(instance, run_id: str) -> list[str]:
@@ -31,7 +33,7 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
     home.mkdir()
     # Production settings, but sensors tick every 10 s rather than 5 s and no webserver
     # (tests/test_ui.py covers it): the same flow at half the background load on CI.
-    with Topology(home, overrides=TEST_INTERVALS, webserver=False) as topology:
+    with Topology(home, overrides=TEST_SETTINGS, webserver=False) as topology:
         instance = topology.instance()
         # The batch lands the way a source system delivers: complete files, appearing at once.
         staged = tmp_path / "incoming"

@@ -1,5 +1,6 @@
-"""Whether sensors and schedules start on: configuration (`MESH_AUTOMATION`), so the same
-definitions serve a laptop (all off until switched on in the UI) and production (all on)."""
+"""Whether sensors and schedules start on: configuration (`MESH_AUTOMATION`, and
+`MESH_SCHEDULES` for schedules alone), so the same definitions serve a laptop (all off until
+switched on in the UI) and production (all on)."""
 
 from __future__ import annotations
 
@@ -13,4 +14,4 @@ def sensor_status() -> DefaultSensorStatus:
 
 
 def schedule_status() -> DefaultScheduleStatus:
-    return DefaultScheduleStatus.RUNNING if settings().automation_running else DefaultScheduleStatus.STOPPED
+    return DefaultScheduleStatus.RUNNING if settings().schedules_running else DefaultScheduleStatus.STOPPED
