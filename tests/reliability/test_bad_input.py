@@ -347,6 +347,7 @@ def test_landing_folders_no_source_reads_are_named_with_the_fix_by_the_build_and
 
     from platform_lib.config import MeshPaths
     from platform_lib.dagster.resources import domain_resources
+
     from tests.helpers import domain_defs, mesh
 
     root = copy_landing(landing_root, tmp_path / "mesh")
