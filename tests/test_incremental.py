@@ -5,6 +5,7 @@ what one full refresh of the same landing zone publishes, row by row."""
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -99,10 +100,21 @@ def chain(landing_root, tmp_path_factory):
     rewritten.write_text("".join(lines[:1] + lines[2:]))
     removed = sorted((landing / "opportunity_stage_history").glob("*.jsonl"))[1]
     removed.unlink()
+    # A value changed in place, the file's size and modification time put back as they were.
+    edited = landing / "activities" / "part-00003.csv"
+    before = edited.stat()
+    header, line, *rest = edited.read_text().splitlines(keepends=True)
+    record = dict(zip(header.strip().split(","), line.strip().split(",")))
+    minutes = record["duration_minutes"]
+    changed = str((int(minutes) + 1) % 10 ** len(minutes)).zfill(len(minutes))
+    edited.write_text(header + line.replace(f",{minutes},", f",{changed},", 1) + "".join(rest))
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert edited.stat().st_size == before.st_size
     batch2 = build(root)
     again = build(root)
     return root, {"first": first, "batch1": batch1, "batch2": batch2, "again": again, "after1": after1,
-                  "advanced": advanced, "tied": tied, "versions_of_tied": versions_of_tied, "conflict": conflict, "removed": removed.name}
+                  "advanced": advanced, "tied": tied, "versions_of_tied": versions_of_tied, "conflict": conflict, "removed": removed.name,
+                  "edited": (record["activity_id"], int(changed))}
 
 
 def test_an_entity_update_becomes_the_current_version_and_the_earlier_one_history(chain):
@@ -137,7 +149,7 @@ def test_a_key_sent_again_with_other_values_is_a_conflict_for_an_event_source(ch
 
 
 def test_staging_reads_only_new_files_and_audits_only_the_keys_they_change(chain):
-    _, seen = chain
+    root, seen = chain
     batch1, batch2, again = seen["batch1"], seen["batch2"], seen["again"]
     assert batch1["activities"]["files_staged"] == 1 and batch1["activities"]["rows_in"] == 6
     assert batch1["activities"]["files_unchanged"] == seen["first"]["activities"]["landed_files"]
@@ -147,7 +159,9 @@ def test_staging_reads_only_new_files_and_audits_only_the_keys_they_change(chain
     assert batch2["accounts"]["files_staged"] == 1 and batch2["accounts"]["keys_recomputed"] == 1
     assert batch2["opportunities"]["keys_recomputed"] == 1 and batch2["opportunities"]["rows_in"] == 0
     assert batch2["opportunity_stage_history"]["files_removed"] == [f"landing/{DOMAIN}/opportunity_stage_history/{seen['removed']}"]
-    assert batch2["activities"]["files_staged"] == 1  # the rewritten file
+    assert batch2["activities"]["files_staged"] == 2  # the rewritten file, and the one edited in place
+    activity, minutes = seen["edited"]
+    assert query(root, DOMAIN, "SELECT duration_minutes FROM staging.activities WHERE activity_id = ?", [activity]) == [(minutes,)]
     for meta in again.values():  # nothing new: nothing read, nothing audited
         assert (meta["files_staged"], meta["rows_in"], meta["keys_recomputed"]) == (0, 0, 0), meta
         assert meta["rows_in"] == meta["rows_published"] + meta["rows_quarantined"] + meta["exact_duplicates_dropped"] + meta["rows_withheld"]

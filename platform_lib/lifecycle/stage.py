@@ -202,21 +202,22 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
 
 def _new_versions(con, source: Source, present: dict[str, Path], known: dict[str, staged.FileVersion]):
     """The files whose version was not staged yet (new or rewritten), and those that were.
-    A file with the staged size and modification time is not opened; one that only looks
-    changed (touched, copied back) is compared by content."""
+    A file with the staged size, modification and change times is not opened; one that only
+    looks changed (touched, copied) is compared by content."""
     fresh, unchanged = {}, []
     for rel, path in present.items():
         version = staged.quick_version(path)
         before = known.get(rel)
-        if before and (before.size, before.mtime_ns) == (version.size, version.mtime_ns):
+        if before and (before.size, before.mtime_ns, before.ctime_ns) == (version.size, version.mtime_ns, version.ctime_ns):
             unchanged.append(rel)
             continue
         digest = staged.content_hash(path)
         if before and before.sha256 == digest:
-            con.execute("UPDATE ledger.files SET mtime_ns = ? WHERE source = ? AND file = ?", [version.mtime_ns, source.id, rel])
+            con.execute("UPDATE ledger.files SET mtime_ns = ?, ctime_ns = ? WHERE source = ? AND file = ?",
+                        [version.mtime_ns, version.ctime_ns, source.id, rel])
             unchanged.append(rel)
             continue
-        fresh[rel] = staged.FileVersion(version.size, version.mtime_ns, digest)
+        fresh[rel] = staged.FileVersion(version.size, version.mtime_ns, version.ctime_ns, digest)
     return fresh, unchanged
 
 
@@ -324,6 +325,6 @@ def _record_files(con, source: Source, run_id: str, seq: int, fresh: dict[str, s
     status = {**{f: "drifted" for f in outcome.drifted_files}, **{f: "unreadable" for f in outcome.unreadable_files},
               **{f: "empty" for f in outcome.empty_files}}
     counts = dict(con.execute("SELECT _source_file, count(*) FROM _mesh_new GROUP BY ALL").fetchall())
-    con.executemany("INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                    [[source.id, rel, v.size, v.mtime_ns, v.sha256, status.get(rel, "staged"), counts.get(rel, 0), seq, run_id]
+    con.executemany("INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    [[source.id, rel, v.size, v.mtime_ns, v.ctime_ns, v.sha256, status.get(rel, "staged"), counts.get(rel, 0), seq, run_id]
                      for rel, v in fresh.items()])

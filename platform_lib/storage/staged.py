@@ -5,7 +5,7 @@
   is compared with what is already staged without reading any earlier file again.
 - `staging.<source>`: the audited, typed records products read; for an entity source its
   current version per key, every version in `staging.<source>_history`.
-- `ledger.files`: each staged file version (path, size, modification time, content hash)
+- `ledger.files`: each staged file version (path, size, modification and change times, content hash)
   and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
   the keys each run changed, with the identifiers their records held before and after; `ledger.consumed`: the staging run of each referenced source
   a source has taken the changes of.
@@ -67,7 +67,7 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     text = ", ".join(f"{q(c.name)} VARCHAR" for c in source.columns)
     con.execute(f"CREATE TABLE IF NOT EXISTS {landed_table(source)} ({text}, _source_file VARCHAR, _key UBIGINT)")
     con.execute("""CREATE TABLE IF NOT EXISTS ledger.files (
-        source VARCHAR NOT NULL, file VARCHAR NOT NULL, size BIGINT, mtime_ns BIGINT, sha256 VARCHAR,
+        source VARCHAR NOT NULL, file VARCHAR NOT NULL, size BIGINT, mtime_ns BIGINT, ctime_ns BIGINT, sha256 VARCHAR,
         status VARCHAR NOT NULL, rows_landed BIGINT, staged_seq BIGINT, run_id VARCHAR, staged_at TIMESTAMPTZ)""")
     con.execute("""CREATE TABLE IF NOT EXISTS ledger.stagings (
         source VARCHAR NOT NULL, seq BIGINT NOT NULL, run_id VARCHAR, full_refresh BOOLEAN, files_staged BIGINT,
@@ -81,12 +81,15 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 class FileVersion:
     size: int
     mtime_ns: int
+    # The inode's change time: set by the system on any write, so a file rewritten with its
+    # size and modification time put back still looks changed (and is compared by content).
+    ctime_ns: int
     sha256: str | None = None
 
 
 def quick_version(path: Path) -> FileVersion:
     st = path.lstat()
-    return FileVersion(st.st_size, st.st_mtime_ns)
+    return FileVersion(st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def content_hash(path: Path) -> str:
@@ -99,8 +102,8 @@ def content_hash(path: Path) -> str:
 
 def staged_versions(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, FileVersion]:
     """The file versions staged for `source`, by path relative to the mesh root."""
-    rows = con.execute("SELECT file, size, mtime_ns, sha256 FROM ledger.files WHERE source = ?", [source.id]).fetchall()
-    return {f: FileVersion(size, mtime, digest) for f, size, mtime, digest in rows}
+    rows = con.execute("SELECT file, size, mtime_ns, ctime_ns, sha256 FROM ledger.files WHERE source = ?", [source.id]).fetchall()
+    return {f: FileVersion(size, mtime, ctime, digest) for f, size, mtime, ctime, digest in rows}
 
 
 def last_staging(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
