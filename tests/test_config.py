@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_lib import config
 from platform_lib.config import PROJECT_ROOT
 
 from tests.helpers import mesh
@@ -57,3 +58,16 @@ def test_root_given_on_the_command_line_wins_over_the_environment(tmp_path):
     out = mesh("home", "--root", str(tmp_path / "elsewhere"), root=tmp_path / "mesh")
     assert out.returncode == 0, out.stderr
     assert f"MESH_HOME={(tmp_path / 'elsewhere').resolve()}" in out.stdout
+
+
+def test_schedules_stay_off_while_automation_runs_when_configured_so():
+    """`MESH_SCHEDULES=off` (a test bench): sensors start on with `MESH_AUTOMATION=on`, the
+    daily schedules do not; unset, schedules follow automation."""
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    from platform_lib.dagster.automation.switch import schedule_status, sensor_status
+
+    with config.overridden(automation="on", schedules="off"):
+        assert (sensor_status(), schedule_status()) == (DefaultSensorStatus.RUNNING, DefaultScheduleStatus.STOPPED)
+    with config.overridden(automation="on", schedules=None):
+        assert schedule_status() == DefaultScheduleStatus.RUNNING

@@ -211,3 +211,12 @@ def test_an_account_that_lands_brings_back_the_events_that_pointed_at_it_and_onl
     meta = stage()
     assert query(root, "product", "SELECT count(*) FROM staging.events WHERE account_id = ?", [account]) == [(orphans,)]
     assert meta["events"]["keys_recomputed"] == orphans and meta["events"]["rows_in"] == 0, meta["events"]
+
+
+def test_the_full_rebuild_job_in_the_ui_is_a_full_refresh():
+    from platform_lib.dagster.assets import FULL_REFRESH_TAG
+
+    from tests.helpers import domain_defs
+
+    job = domain_defs(DOMAIN).get_schedule_def("full_rebuild_daily").job
+    assert job.name == "full_rebuild" and job.tags.get(FULL_REFRESH_TAG) == "true"

@@ -12,6 +12,7 @@ from platform_lib.dagster.resources import domain_resources
 from platform_lib.dagster.retention import retention_job
 
 from tests import sla_lab
+from tests.helpers import query
 
 DAY = 24 * 60
 
@@ -43,6 +44,10 @@ def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path,
     meta = mat.event_specific_data.metadata
     assert meta["landing_files_removed"].value == 1
     assert meta["warehouse_rows_removed"].value["staging.events"] == 3
+    # The landed records staging audits from expire with them: no later run stages them again.
+    assert meta["warehouse_rows_removed"].value["landed.events"] == 3
+    assert query(tmp_path, "sla_lab", "SELECT count(*) FROM landed.events WHERE starts_with(event_id, 'old') "
+                                      "OR event_id = 'mixed-1'") == [(0,)]
     assert meta["port_rows_removed"].value == {"sla_lab.event_log/v1": 3}
     assert meta["port_files_vacuumed"].value["sla_lab.event_log/v1"] >= 2  # the superseded versions' files
     assert len(list(port.glob("*.parquet"))) == 1
