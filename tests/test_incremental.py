@@ -5,6 +5,7 @@ what one full refresh of the same landing zone publishes, row by row."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -220,3 +221,88 @@ def test_the_full_rebuild_job_in_the_ui_is_a_full_refresh():
 
     job = domain_defs(DOMAIN).get_schedule_def("full_rebuild_daily").job
     assert job.name == "full_rebuild" and job.tags.get(FULL_REFRESH_TAG) == "true"
+
+
+def products_built(result) -> dict[str, dict]:
+    """Each product's materialization metadata in a run, by product name."""
+    return {e.asset_key.path[-1]: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events() if len(e.asset_key.path) == 2}
+
+
+def port_reads(root: Path, consumer: str) -> list[str]:
+    """The products a domain's builds read from their ports, per the access log."""
+    log = root / "audit" / "access.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [e["product"] for e in entries if e.get("purpose") == f"build of {consumer}"]
+
+
+def test_a_product_is_recomputed_only_when_what_it_reads_changed(private_mesh):
+    """A build after nothing new recomputes no product and copies no port; a batch that lands
+    in one source recomputes the products that read it, downstream across domains, and the
+    consumer copies only the port that changed."""
+    root = private_mesh("only-changed")
+    versions = {p: DeltaTable(str(p)).version() for p in sorted((root / "products").glob("*/*/v*"))}
+    reads_before = port_reads(root, "revenue_operations")
+
+    for domain in ("sales", "marketing", "revenue_operations"):
+        result = materialize_domain(domain, root)
+        products = products_built(result)
+        assert products and all(m["recomputed"] is False for m in products.values()), (domain, products)
+        checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[1] != "staging"]
+        # What the content was found to be stands; the SLAs that move with time are measured again.
+        replayed = {c.check_name for c in checks if "inputs_unchanged" in c.metadata}
+        assert {"quality_score", "schema_contract"} <= replayed and not {"freshness", "availability"} & replayed
+        assert {"freshness", "availability"} <= {c.check_name for c in checks}
+    assert {p: DeltaTable(str(p)).version() for p in versions} == versions, "nothing new: no port commits"
+    assert port_reads(root, "revenue_operations") == reads_before, "unchanged ports are not copied again"
+
+    activities = root / "landing" / DOMAIN / "activities"
+    late = [{**a, "activity_id": f"{a['activity_id']}-next"} for a in rows(sorted(activities.glob("*.csv"))[0])[:5]]
+    land(activities, "part-next.csv", late)
+    sales = products_built(materialize_domain(DOMAIN, root))
+    assert sales["account_interactions"]["recomputed"] is True
+    assert {n for n, m in sales.items() if m["recomputed"]} == {"account_interactions"}, \
+        "products that do not read activities are not recomputed"
+    revops = products_built(materialize_domain("revenue_operations", root))
+    assert revops["account_360"]["recomputed"] is True
+    assert port_reads(root, "revenue_operations")[len(reads_before):] == ["sales.account_interactions"]
+
+
+def test_the_landing_sensor_starts_a_run_for_a_removed_file_and_a_file_edited_in_place(landing_root, tmp_path):
+    """The sensor sees what staging sees: a file removed (its records must leave) and a file
+    rewritten with its size and modification time put back (its change time moved)."""
+    from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
+    from platform_lib.config import MeshPaths
+    from platform_lib.dagster.resources import domain_resources
+
+    from tests.helpers import domain_defs
+
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    defs = domain_defs(DOMAIN)
+
+    def tick(cursor: str | None):
+        context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor,
+                                       resources={"mesh": domain_resources(DOMAIN, MeshPaths(root))["mesh"]},
+                                       repository_def=defs.get_repository_def())
+        return defs.get_sensor_def(f"{DOMAIN}_landing")(context), context.cursor
+
+    first, cursor = tick(None)
+    assert isinstance(first, RunRequest)
+    quiet, cursor = tick(cursor)
+    assert isinstance(quiet, SkipReason)
+
+    removed = sorted((root / "landing" / DOMAIN / "opportunity_stage_history").glob("*.jsonl"))[0]
+    removed.unlink()
+    request, cursor = tick(cursor)
+    assert isinstance(request, RunRequest)
+    assert [DOMAIN, "staging", "opportunity_stage_history"] in [k.path for k in request.asset_selection]
+
+    edited = sorted((root / "landing" / DOMAIN / "activities").glob("*.csv"))[0]
+    before = edited.stat()
+    text = edited.read_text()
+    edited.write_text(text[:-2] + ("0" if text[-2] != "0" else "1") + text[-1])
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    request, cursor = tick(cursor)
+    assert isinstance(request, RunRequest)
+    assert [DOMAIN, "staging", "activities"] in [k.path for k in request.asset_selection]

@@ -1,24 +1,47 @@
 """Asset factories: a staged source, and a Python data product, from their declarations."""
 
 
+import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from platform_lib.config import MeshPaths
-from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, rule_checks, source_check_specs
+from platform_lib.dagster.checks import (
+    TIMED_CHECKS,
+    freshness_policy,
+    outcome_checks,
+    product_check_specs,
+    recorded,
+    replayed,
+    rule_checks,
+    sla_checks,
+    source_check_specs,
+)
 from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
+from platform_lib.declare import versions
 from platform_lib.declare.spec import DataProduct, Source
-from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
+from platform_lib.lifecycle import consumed
+from platform_lib.lifecycle.publish import PublishContext, Served, audit_and_publish, measure_served
 from platform_lib.lifecycle.read import deprecation, import_port
 from platform_lib.lifecycle.stage import stage
 from platform_lib.sla.doc_sources import describe, python_sources
 from platform_lib.storage.disk import full_disk
+from platform_lib.storage.ports import OutputPort
 
 # A run with this tag stages every landed file again (`mesh build --full-refresh`).
 FULL_REFRESH_TAG = "mesh/full_refresh"
@@ -58,9 +81,8 @@ def staging_asset(source: Source) -> AssetsDefinition:
         pool=writer_pool(source.domain),
     )
     def _stage(context: AssetExecutionContext, warehouse: DomainWarehouse, mesh: MeshResource):
-        full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
         with told_if_disk_full(mesh.paths), warehouse.get_connection() as con:
-            staged = stage(con, source, mesh.paths, context.run_id, full_refresh=full_refresh)
+            staged = stage(con, source, mesh.paths, context.run_id, full_refresh=full_refresh(context))
         yield from rule_checks(key, staged.result, source_quality_floor)
         metadata = staged.metadata()
         yield MaterializeResult(metadata={
@@ -120,14 +142,28 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         def _product(context: AssetExecutionContext, warehouse: DomainWarehouse, mesh: MeshResource):
             paths = mesh.paths
             with told_if_disk_full(paths), warehouse.get_connection() as con:
-                warnings = import_inputs(con, paths, product.product_inputs, product.domain)
-                write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
+                warnings, read = import_inputs(con, paths, product.product_inputs, product.domain)
+                stamps = consumed.now(con, product.inputs, read, code_stamp(product, build))
                 publish = PublishContext(paths, context.run_id, context.instance, doc_sources, tuple(warnings))
-                outcome = audit_and_publish(con, product, product.build_table, publish)
-            yield from outcome_checks(outcome)
+                kept = None if full_refresh(context) else consumed.unchanged_since(con, product.id, stamps, OutputPort.of(paths, product))
+                if kept is not None and covers(kept, checks_of(context, key)):
+                    served = measure_served(con, product, publish)
+                else:
+                    kept = None
+                    write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
+                    outcome = audit_and_publish(con, product, product.build_table, publish)
+                    checks = outcome_checks(outcome)
+                    if outcome.published:
+                        consumed.record(con, product.id, stamps, outcome.metadata["delta_version"], context.run_id,
+                                        recorded(checks))
+            if kept is not None:
+                yield from unchanged_results(key, stamps, kept, checks_of(context, key), served)
+                return
+            yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
-            yield MaterializeResult(metadata=outcome.metadata)
+            yield MaterializeResult(metadata={**outcome.metadata, **consumed_metadata(stamps, recomputed=True)},
+                                    data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
         _product.__doc__ = build.__doc__
         return _product
@@ -135,14 +171,57 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
     return decorator
 
 
-def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs, domain: str) -> list[str]:
-    """Load every product input from its port as the domain's service principal; return
-    deprecation warnings for pinned ones."""
+def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs, domain: str) -> tuple[list[str], dict[str, str]]:
+    """Load every product input from its port as the domain's service principal: the
+    deprecation warnings of pinned ones, and what was read of each."""
     today = datetime.now(timezone.utc).date()
     warnings = [w for w in (deprecation(ref, today) for ref in refs) if w]
-    for ref in refs:
-        import_port(con, paths, ref, domain)
-    return warnings
+    return warnings, {ref: import_port(con, paths, ref, domain) for ref in refs}
+
+
+def full_refresh(context: AssetExecutionContext) -> bool:
+    return context.run.tags.get(FULL_REFRESH_TAG) == "true"
+
+
+def code_stamp(product: DataProduct, build: BuildFn) -> str:
+    """What the product's rows are computed by: its declaration, the module its build
+    lives in (constants included), and the older majors served beside it today."""
+    module = inspect.getmodule(build)
+    try:
+        source = inspect.getsource(module) if module else ""
+    except (OSError, TypeError):
+        source = build.__code__.co_code.hex()
+    served = sorted(versions.served_majors(product, datetime.now(timezone.utc).date()))
+    return consumed.code_stamp(consumed.declaration(product), source, repr(served))
+
+
+def consumed_metadata(stamps: consumed.Stamps, recomputed: bool) -> dict:
+    return {"recomputed": recomputed, "inputs_consumed": MetadataValue.json(stamps.inputs)}
+
+
+def checks_of(context: AssetExecutionContext, key: AssetKey) -> set[str]:
+    return {c.name for c in context.selected_asset_check_keys if c.asset_key == key}
+
+
+def covers(kept: consumed.Built, names: set[str]) -> bool:
+    """Whether the last build evaluated every content check selected now (one added since: rebuild)."""
+    return names - set(TIMED_CHECKS) <= {c["name"] for c in kept.checks}
+
+
+def unchanged_results(key: AssetKey, stamps: consumed.Stamps, kept: consumed.Built, checks: set[str],
+                      served: Served | None = None):
+    """Nothing the asset is built from changed since its last build: its port (or table)
+    serves on at the same data version, with the content checks that build evaluated and
+    the SLAs measured now."""
+    yield from replayed(key, [c for c in kept.checks if c["name"] in checks], kept.run_id)
+    if served is not None:
+        yield from (c for c in sla_checks(served) if c.check_name in checks)
+    metadata = {**consumed_metadata(stamps, recomputed=False), "content_changed": False, "built_by_run": kept.run_id}
+    if kept.delta_version is None:
+        yield MaterializeResult(asset_key=key, metadata=metadata)
+    else:
+        yield MaterializeResult(asset_key=key, metadata={**metadata, "delta_version": kept.delta_version},
+                                data_version=DataVersion(str(kept.delta_version)))
 
 
 def write_candidate(con: duckdb.DuckDBPyConnection, table: str, built: Any) -> None:

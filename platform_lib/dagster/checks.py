@@ -22,7 +22,7 @@ from platform_lib.declare.checks import (
 )
 from platform_lib.declare.spec import DataProduct
 from platform_lib.lifecycle.audit import AuditResult
-from platform_lib.lifecycle.publish import Outcome
+from platform_lib.lifecycle.publish import Outcome, Served
 
 # The audit's checks on a staged source, then a product's SLA checks beside them.
 AUDIT_CHECKS = (AUDIT_RULES, QUALITY_SCORE, SCHEMA_CONTRACT)
@@ -76,7 +76,7 @@ def rule_checks(key: AssetKey, result: AuditResult, quality_min: float) -> list[
     ]
 
 
-def _stability(key: AssetKey, outcome: Outcome, today: date) -> AssetCheckResult:
+def _stability(key: AssetKey, outcome: Outcome | Served, today: date) -> AssetCheckResult:
     product, verdict, pinned = outcome.product, outcome.stability, outcome.pinned_warnings
     meta: dict = {"contract_version": product.version}
     for major, sunset in product.deprecations.items():
@@ -100,19 +100,48 @@ def _measured(key: AssetKey, name: str, measured) -> AssetCheckResult:
 
 def outcome_checks(outcome: Outcome) -> list[AssetCheckResult]:
     """Every check result of one publish, in the order the asset declares them."""
-    today = datetime.now(timezone.utc).date()
     key = AssetKey(outcome.product.key_path)
     enforced = outcome.contract
-    checks = [
+    return [
         *rule_checks(key, outcome.audit, outcome.product.sla.quality_min),
         AssetCheckResult(
             asset_key=key, check_name=SCHEMA_CONTRACT, passed=enforced.passed, severity=AssetCheckSeverity.ERROR,
             metadata={"failure_cases": MetadataValue.json(enforced.failures)} if enforced.failures else {},
         ),
-        _stability(key, outcome, today),
-        _measured(key, FRESHNESS, outcome.freshness),
-        _measured(key, DOCUMENTATION, outcome.documentation),
+        *sla_checks(outcome),
     ]
-    if outcome.availability is not None:
-        checks.append(_measured(key, AVAILABILITY, outcome.availability))
+
+
+def sla_checks(measured: Outcome | Served) -> list[AssetCheckResult]:
+    """The SLAs measured at a publish, or of a version still served: they change with time."""
+    key = AssetKey(measured.product.key_path)
+    checks = [
+        _stability(key, measured, datetime.now(timezone.utc).date()),
+        _measured(key, FRESHNESS, measured.freshness),
+        _measured(key, DOCUMENTATION, measured.documentation),
+    ]
+    if measured.availability is not None:
+        checks.append(_measured(key, AVAILABILITY, measured.availability))
     return checks
+
+
+# Measured again by every build; the others judge content, and stand while it does.
+TIMED_CHECKS = (SCHEMA_STABILITY, FRESHNESS, DOCUMENTATION, AVAILABILITY)
+
+
+def recorded(results) -> list[dict]:
+    """Content check results as a build keeps them: what they found, with their plain metadata."""
+    kept = []
+    for r in (r for r in results if r.check_name not in TIMED_CHECKS):
+        meta = {k: getattr(v, "value", v) for k, v in (r.metadata or {}).items()}
+        kept.append({"name": r.check_name, "passed": r.passed, "severity": r.severity.value,
+                     "metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}})
+    return kept
+
+
+def replayed(key: AssetKey, kept: list[dict], run_id: str) -> list[AssetCheckResult]:
+    """The checks of the content still served, as its last build evaluated them."""
+    return [AssetCheckResult(asset_key=key, check_name=c["name"], passed=c["passed"],
+                             severity=AssetCheckSeverity(c["severity"]),
+                             metadata={**c["metadata"], "evaluated_by_run": run_id, "inputs_unchanged": True})
+            for c in kept]

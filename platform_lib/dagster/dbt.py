@@ -30,21 +30,32 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     ConfigurableResource,
+    DataVersion,
     Failure,
     MaterializeResult,
     multi_asset,
 )
 
 from platform_lib.config import MeshPaths
-from platform_lib.dagster.assets import import_inputs, told_if_disk_full
-from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs
+from platform_lib.dagster.assets import (
+    checks_of,
+    consumed_metadata,
+    covers,
+    full_refresh,
+    import_inputs,
+    told_if_disk_full,
+    unchanged_results,
+)
+from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, recorded
 from platform_lib.dagster.metadata import product_metadata, product_tags
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.declare.types import logical_from_sql
-from platform_lib.lifecycle.publish import PublishContext, audit_and_publish
+from platform_lib.lifecycle import consumed
+from platform_lib.lifecycle.publish import PublishContext, audit_and_publish, measure_served
 from platform_lib.sla.doc_sources import dbt_sources, describe
+from platform_lib.storage.ports import OutputPort
 
 if TYPE_CHECKING:
     from platform_lib.dagster.dbt_cli import DbtBuild
@@ -183,9 +194,13 @@ class DbtProject:
                 out[uid] = product_from_model(node, self.manifest, self.domain, inputs)
         return out
 
+    def table(self, uid: str) -> str:
+        node = self.nodes[uid]
+        return f"{node['database']}.{node['schema']}.{node.get('alias') or node['name']}"
+
     def spec(self, uid: str) -> AssetSpec:
         node = self.nodes[uid]
-        table = f"{node['database']}.{node['schema']}.{node.get('alias') or node['name']}"
+        table = self.table(uid)
         spec = AssetSpec(
             key=self.key_of[uid],
             deps=[self.key_of[u] for u in self._parents(node)],
@@ -229,6 +244,20 @@ class DbtProject:
             ))
         return checks
 
+    def upstream(self, uid: str) -> tuple[list[str], list[str], set[str]]:
+        """What a model reads, directly or through other models: the sources (as input
+        references), each model's checksum on the way (its own included), and those models."""
+        sources, sums, models, todo = set(), set(), set(), [uid]
+        while todo:
+            u = todo.pop()
+            if u in self.manifest["sources"]:
+                sources.add(".".join(self.key_of[u].path))
+            elif u not in models:
+                models.add(u)
+                sums.add(f"{u}:{self.nodes[u]['checksum']['checksum']}")
+                todo.extend(self._parents(self.nodes[u]))
+        return sorted(sources), sorted(sums), models - {uid}
+
     def select(self, keys: set[AssetKey]) -> list[str]:
         """dbt's `--select` for the selected assets (their tests come with them)."""
         chosen = [n for uid, n in self.nodes.items() if self.key_of[uid] in keys]
@@ -244,6 +273,10 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     doc_sources = {project.key_of[uid]: dbt_sources(project.nodes[uid], project_dir) for uid in project.products}
     platform_checks = [c for key in products for c in product_check_specs(key)]
 
+    def publish_context(context: AssetExecutionContext, paths: MeshPaths, key: AssetKey, warnings: list[str]):
+        own = tuple(w for w in warnings if any(w.startswith(r) for r in products[key].product_inputs))
+        return PublishContext(paths, context.run_id, context.instance, doc_sources[key], own)
+
     @multi_asset(
         name=f"{domain.name}_dbt_models",
         specs=[project.spec(uid) for uid in project.nodes],
@@ -253,38 +286,77 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     )
     def _dbt(context: AssetExecutionContext, dbt: DbtResource, warehouse: DomainWarehouse, mesh: MeshResource):
         paths = mesh.paths
+        chosen = [uid for uid in project.nodes if project.key_of[uid] in context.selected_asset_keys]
         with told_if_disk_full(paths):
             selected = [p for k, p in products.items() if k in context.selected_asset_keys]
             with warehouse.get_connection() as con:
-                warnings = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
+                warnings, read = import_inputs(con, paths, sorted({r for p in selected for r in p.product_inputs}), domain.name)
+                stamps, kept = {}, {}
+                for uid in chosen:
+                    sources, sums, _ = project.upstream(uid)
+                    product = project.products.get(uid)
+                    code = consumed.code_stamp(*sums, consumed.declaration(product) if product else "")
+                    stamps[uid] = consumed.now(con, sources, read, code)
+                    port = OutputPort.of(paths, product) if product else None
+                    kept[uid] = None if full_refresh(context) else consumed.unchanged_since(
+                        con, ledger_name(project.key_of[uid]), stamps[uid], port, project.table(uid))
+            # A model runs when what it reads changed, or a model it reads from runs.
+            due = {uid for uid in chosen if kept[uid] is None or not covers(kept[uid], checks_of(context, project.key_of[uid]))}
+            due |= {uid for uid in chosen if project.upstream(uid)[2] & due}
+            for uid in chosen:
+                if uid not in due:
+                    key = project.key_of[uid]
+                    served = None
+                    if key in products:
+                        with warehouse.get_connection() as con:
+                            served = measure_served(con, products[key], publish_context(context, paths, key, warnings))
+                    yield from unchanged_results(key, stamps[uid], kept[uid], checks_of(context, key), served)
+            if not due:
+                return
+            run_keys = {project.key_of[uid] for uid in due}
 
             artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
             target = artifacts.for_run(context.run_id)
-            build = dbt.build(project.manifest, project.key_of, project.select(context.selected_asset_keys), target,
+            build = dbt.build(project.manifest, project.key_of, project.select(run_keys), target,
                               paths.warehouse(domain.name))
             held: dict[AssetKey, Mapping[str, Any]] = {}
             blocked: dict[AssetKey, list[str]] = {}
+            built: set[AssetKey] = set()
+            tested: dict[AssetKey, list[AssetCheckResult]] = {}
             for event in _declared_events(context, build.events()):
                 if isinstance(event, MaterializeResult) and event.asset_key in products:
                     held[event.asset_key] = event.metadata or {}
                     continue
-                if isinstance(event, AssetCheckResult) and not event.passed and event.severity == AssetCheckSeverity.ERROR:
-                    blocked.setdefault(event.asset_key, []).append(event.check_name)
+                if isinstance(event, MaterializeResult):
+                    built.add(event.asset_key)
+                if isinstance(event, AssetCheckResult):
+                    tested.setdefault(event.asset_key, []).append(event)
+                    if not event.passed and event.severity == AssetCheckSeverity.ERROR:
+                        blocked.setdefault(event.asset_key, []).append(event.check_name)
                 yield event
 
             failures = []
+            by_key = {project.key_of[uid]: uid for uid in due}
             with warehouse.get_connection() as con:
+                for key in built & set(by_key):
+                    consumed.record(con, ledger_name(key), stamps[by_key[key]], None, context.run_id,
+                                    recorded(tested.get(key, [])))
                 for key, dbt_metadata in held.items():
                     product = products[key]
                     if key in blocked:
                         failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
                         continue
-                    own = tuple(w for w in warnings if any(w.startswith(r) for r in product.product_inputs))
-                    publish = PublishContext(paths, context.run_id, context.instance, doc_sources[key], own)
-                    outcome = audit_and_publish(con, product, product.build_table, publish)
-                    yield from outcome_checks(outcome)
+                    outcome = audit_and_publish(con, product, product.build_table,
+                                                publish_context(context, paths, key, warnings))
+                    checks = outcome_checks(outcome)
+                    yield from checks
                     if outcome.published:
-                        yield MaterializeResult(asset_key=key, metadata={**dbt_metadata, **outcome.metadata})
+                        version = outcome.metadata["delta_version"]
+                        consumed.record(con, ledger_name(key), stamps[by_key[key]], version, context.run_id,
+                                        recorded([*tested.get(key, []), *checks]))
+                        yield MaterializeResult(
+                            asset_key=key, data_version=DataVersion(str(version)),
+                            metadata={**dbt_metadata, **outcome.metadata, **consumed_metadata(stamps[by_key[key]], True)})
                     else:
                         failures.append(outcome.error())
         if build.succeeded:
@@ -295,6 +367,10 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             raise Failure(description=" ".join(failures))
 
     return _dbt
+
+
+def ledger_name(key: AssetKey) -> str:
+    return ".".join(key.path)
 
 
 def _declared_events(context: AssetExecutionContext, events: Iterable[Any]) -> Iterator[MaterializeResult | AssetCheckResult]:

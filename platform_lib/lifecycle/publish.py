@@ -57,6 +57,19 @@ class Outcome:
         )
 
 
+@dataclass
+class Served:
+    """What a build that recomputed nothing measures of the version still served: the SLAs
+    that change with time (freshness, availability, documentation, the contract's notice)."""
+
+    product: DataProduct
+    stability: versions.Verdict
+    pinned_warnings: tuple[str, ...]
+    freshness: freshness.Freshness
+    documentation: docs_currency.DocsCurrency
+    availability: availability.Availability
+
+
 @dataclass(frozen=True)
 class PublishContext:
     """What a publish needs besides the batch: where, who, and the history to measure."""
@@ -142,6 +155,22 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     outcome.availability = availability.measure_product(
         ctx.instance, AssetKey(product.key_path), product.sla.availability, time.time(), outcome.published, _first_commit(port))
     return outcome
+
+
+def measure_served(con: duckdb.DuckDBPyConnection, product: DataProduct, ctx: PublishContext) -> Served:
+    now = datetime.now(timezone.utc)
+    port = OutputPort.of(ctx.paths, product)
+    con.register("_mesh_served", port.dataset())
+    try:
+        fresh = freshness.unchanged(con, "_mesh_served", product.event_time, now, product.sla.freshness_minutes)
+    finally:
+        con.unregister("_mesh_served")
+    return Served(
+        product, versions.check(product, now.date()), ctx.pinned_warnings, fresh,
+        docs_currency.measure_sources(ctx.doc_sources, product.sla.docs_max_age_days),
+        availability.measure_product(ctx.instance, AssetKey(product.key_path), product.sla.availability, time.time(), True,
+                                     _first_commit(port)),
+    )
 
 
 def _freshness(con, product: DataProduct, audited: str, port: OutputPort, now: datetime) -> freshness.Freshness:

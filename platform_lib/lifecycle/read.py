@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime, timezone
 
@@ -63,23 +64,36 @@ def _major(port: OutputPort) -> int:
 def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, consumer_domain: str) -> str:
     """Copy another domain's published product into this domain's DuckDB, read through
     its Delta output port as the domain's service principal (grants and masking apply),
-    as `ports.<domain>__<product>`."""
+    as `ports.<domain>__<product>`. The access decision is taken on every call; the copy is
+    made only when the port's version or the decision's masking changed since the last one.
+    Returns what was read: `<major>@<delta version>`, masked or whole."""
     port = resolve_port(paths, ref)
     product_id = ".".join(parse_ref(ref)[:2])
     principal = registry.service_principal(consumer_domain)
     decision = _decide(principal, product_id, _major(port), purpose=f"build of {consumer_domain}", paths=paths)
     table = port_table_name(ref)
+    masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+    read_as = f"masked {hashlib.sha256(repr(sorted(masks.items())).encode()).hexdigest()[:12]}" if masks else "whole"
+    stamp = f"v{_major(port)}@{port.version()}:{read_as}"
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
+    con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.imports (port_table VARCHAR NOT NULL, stamp VARCHAR NOT NULL)")
+    held = con.execute("SELECT stamp FROM ledger.imports WHERE port_table = ?", [table]).fetchall()
+    copied = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ports' AND table_name = ?",
+                         [table.split(".", 1)[1]]).fetchall()[0][0]
+    if held and held[0][0] == stamp and copied:
+        return stamp
     con.register("_mesh_port", port.dataset())
     try:
         columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
-        masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
     finally:
         con.unregister("_mesh_port")
+    con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
+    con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
-    return table
+    return stamp
 
 
 FILTER = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(=|!=|<=|>=|<|>)\s*(.+?)\s*$")

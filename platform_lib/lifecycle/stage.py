@@ -325,6 +325,7 @@ def _record_files(con, source: Source, run_id: str, seq: int, fresh: dict[str, s
     status = {**{f: "drifted" for f in outcome.drifted_files}, **{f: "unreadable" for f in outcome.unreadable_files},
               **{f: "empty" for f in outcome.empty_files}}
     counts = dict(con.execute("SELECT _source_file, count(*) FROM _mesh_new GROUP BY ALL").fetchall())
-    con.executemany("INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+    con.executemany("INSERT INTO ledger.files (source, file, size, mtime_ns, ctime_ns, sha256, status, rows_landed, "
+                    "staged_seq, run_id, staged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                     [[source.id, rel, v.size, v.mtime_ns, v.ctime_ns, v.sha256, status.get(rel, "staged"), counts.get(rel, 0), seq, run_id]
                      for rel, v in fresh.items()])

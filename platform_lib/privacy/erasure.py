@@ -28,6 +28,7 @@ from platform_lib.governance import audit_log
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, sql_digest
 from platform_lib.privacy.stores import Store
+from platform_lib.storage import staged
 from platform_lib.storage.landing import domain_files
 from platform_lib.storage.ports import all_ports
 from platform_lib.storage.sql import q
@@ -386,8 +387,10 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         if db.exists():
             with connect_warehouse(paths, domain) as wh:
                 matcher.load(wh)
-                removed |= {str(Store.table(domain, t)): n
-                            for t, n in stores.warehouse_matches(wh, matcher, delete=True).items()}
+                deleted = stores.warehouse_matches(wh, matcher, delete=True)
+                if deleted:
+                    staged.mark_rewritten(wh, "erasure")
+                removed |= {str(Store.table(domain, t)): n for t, n in deleted.items()}
         record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id], waiting=None)
         return removed
 

@@ -71,6 +71,8 @@ def expire_warehouse(con: duckdb.DuckDBPyConnection, sources: list[Source], quar
         where = f"quarantined_at < {lit(_cutoff(quarantine_days, now).isoformat())}::TIMESTAMPTZ"
         removed["quarantine.records"] = con.execute(f"SELECT count(*) FROM quarantine.records WHERE {where}").fetchall()[0][0]
         con.execute(f"DELETE FROM quarantine.records WHERE {where}")
+    if any(n for table, n in removed.items() if table != "quarantine.records"):
+        staged.mark_rewritten(con, "retention")
     return removed
 
 

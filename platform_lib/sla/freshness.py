@@ -49,6 +49,13 @@ def measure(
         f"quantile_cont({latency}, 0.99) FROM ({changed})"
     ).fetchall()[0]
     if not n:
-        (stale,) = con.execute(f"SELECT max({latency}) FROM (SELECT max({col}) AS {col} FROM {table})").fetchall()[0]
-        p50 = p95 = p99 = float(stale or 0.0)
+        return unchanged(con, table, event_time, published_at, target)
     return Freshness(int(n), float(p50), float(p95), float(p99), target)
+
+
+def unchanged(con: duckdb.DuckDBPyConnection, table: str, event_time: str, at: datetime, target: float) -> Freshness:
+    """Nothing new is served: the age of the newest record at `at`."""
+    col = q(event_time)
+    latency = f"date_diff('millisecond', {col}, TIMESTAMPTZ '{at.isoformat()}') / 60000.0"
+    (stale,) = con.execute(f"SELECT max({latency}) FROM (SELECT max({col}) AS {col} FROM {table})").fetchall()[0]
+    return Freshness(0, float(stale or 0.0), float(stale or 0.0), float(stale or 0.0), target)

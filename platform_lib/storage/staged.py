@@ -8,7 +8,8 @@
 - `ledger.files`: each staged file version (path, size, modification and change times, content hash)
   and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
   the keys each run changed, with the identifiers their records held before and after; `ledger.consumed`: the staging run of each referenced source
-  a source has taken the changes of.
+  a source has taken the changes of; `ledger.rewrites`: each time erasure or retention
+  deleted staged rows, so products built from them are recomputed.
 Erasure and retention reach these tables like any other (they scan every table).
 """
 
@@ -69,6 +70,8 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     con.execute("""CREATE TABLE IF NOT EXISTS ledger.files (
         source VARCHAR NOT NULL, file VARCHAR NOT NULL, size BIGINT, mtime_ns BIGINT, ctime_ns BIGINT, sha256 VARCHAR,
         status VARCHAR NOT NULL, rows_landed BIGINT, staged_seq BIGINT, run_id VARCHAR, staged_at TIMESTAMPTZ)""")
+    # Files staged before change times were kept: compared by content when next seen.
+    con.execute("ALTER TABLE ledger.files ADD COLUMN IF NOT EXISTS ctime_ns BIGINT")
     con.execute("""CREATE TABLE IF NOT EXISTS ledger.stagings (
         source VARCHAR NOT NULL, seq BIGINT NOT NULL, run_id VARCHAR, full_refresh BOOLEAN, files_staged BIGINT,
         files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
@@ -109,6 +112,30 @@ def staged_versions(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str,
 def last_staging(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
     """The sequence number of the source's last staging run (0: never staged)."""
     return con.execute("SELECT coalesce(max(seq), 0) FROM ledger.stagings WHERE source = ?", [source_id]).fetchone()[0]
+
+
+def changed_at(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    """The sequence number of the last staging run that changed the source's staged rows."""
+    try:
+        return con.execute("SELECT coalesce(max(seq), 0) FROM ledger.stagings WHERE source = ? AND "
+                           "(full_refresh OR keys_changed > 0)", [source_id]).fetchall()[0][0]
+    except duckdb.CatalogException:
+        return 0
+
+
+def mark_rewritten(con: duckdb.DuckDBPyConnection, reason: str) -> None:
+    """Staged rows were deleted outside a staging run (erasure, retention): every product
+    built from this warehouse is recomputed by its next build."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.rewrites (reason VARCHAR, rewritten_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO ledger.rewrites VALUES (?, now())", [reason])
+
+
+def rewrite_epoch(con: duckdb.DuckDBPyConnection) -> int:
+    try:
+        return con.execute("SELECT count(*) FROM ledger.rewrites").fetchall()[0][0]
+    except duckdb.CatalogException:
+        return 0
 
 
 def consumed(con: duckdb.DuckDBPyConnection, source: Source, input_id: str) -> int:

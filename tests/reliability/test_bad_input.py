@@ -362,7 +362,7 @@ def test_landing_folders_no_source_reads_are_named_with_the_fix_by_the_build_and
     assert f"domains/{DOMAIN}/sources.py" in said
 
     defs = domain_defs(DOMAIN)
-    seen = {str(f.relative_to(root)): f"{f.stat().st_size}:{f.stat().st_mtime_ns}"
+    seen = {str(f.relative_to(root)): f"{f.stat().st_size}:{f.stat().st_mtime_ns}:{f.stat().st_ctime_ns}"
             for f in (root / "landing" / DOMAIN).rglob("part-*") if f.parent.name != "webinars"}
     context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=json.dumps(seen, sort_keys=True),
                                    resources={"mesh": domain_resources(DOMAIN, MeshPaths(root))["mesh"]},

@@ -65,7 +65,8 @@ def test_a_side_by_side_build_whose_workers_are_killed_changes_nothing(private_m
     ports = sorted(p for p in (root / "products").glob("*/*/v*"))
     served = {p: DeltaTable(str(p)).version() for p in ports}
 
-    killed = mesh("build", "--select", "sales", "--select", "revenue_operations", root=root,
+    # A full refresh: a build with nothing new would recompute nothing, and reach no audit.
+    killed = mesh("build", "--select", "sales", "--select", "revenue_operations", "--full-refresh", root=root,
                   env={"MESH_FAILPOINTS": "audit.write", "MESH_WORKERS": "2"})
 
     assert killed.returncode == 1, killed.stdout + killed.stderr
@@ -126,7 +127,8 @@ def test_killing_a_build_kills_the_dbt_run_it_started(private_mesh):
 
     root = private_mesh()
     env = {**os.environ, "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "MESH_WORKERS": "1"}
-    build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing"],
+    # A full refresh: with nothing new, no dbt model would need to run.
+    build = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "build", "--select", "marketing", "--full-refresh"],
                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def dbt_runs() -> list[psutil.Process]:

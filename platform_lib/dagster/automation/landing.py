@@ -30,7 +30,8 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
     @sensor(
         name=f"{domain}_landing",
         description=f"Starts a run of the {domain} sources with new or rewritten landing files and of every "
-                    f"{domain} product downstream of them; a file is processed once per version (path, size, mtime).",
+                    f"{domain} product downstream of them, or with landing files removed; a file is processed "
+                    "once per version (path, size, modification and change times).",
         target=AssetSelection.all(),  # each run request narrows it to the affected assets
         minimum_interval_seconds=settings().landing_sensor_seconds,
         default_status=sensor_status(),
@@ -47,10 +48,16 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
             folder = paths.landing_dir(source.domain, source.name)
             for f in source_files(folder, source.format):
                 stat = f.stat()
-                name, version = str(f.relative_to(paths.home)), f"{stat.st_size}:{stat.st_mtime_ns}"
+                # The change time too: a file rewritten with its size and mtime put back is new.
+                name, version = str(f.relative_to(paths.home)), f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
                 current[name] = version
                 if seen.get(name) != version:
                     arrived.setdefault(AssetKey(source.key_path), []).append(f"{name}@{version}")
+            # A removed file takes its records with it: its source is staged again.
+            prefix = f"{folder.relative_to(paths.home)}/"
+            for name in seen:
+                if name.startswith(prefix) and name not in current:
+                    arrived.setdefault(AssetKey(source.key_path), []).append(f"{name}@removed")
         if not arrived:
             context.update_cursor(json.dumps(current, sort_keys=True))
             return SkipReason(" ".join([f"no new landing files in {len(current)} seen.", *unknown]))  # shown on the tick

@@ -1,0 +1,96 @@
+"""What a product was built from, and whether any of it changed since.
+
+Every publish records a stamp of each input the product read: a staged source at the last
+staging run that changed it (and the warehouse's rewrite epoch: erasure and retention delete
+staged rows without a staging run), another domain's port at its Delta version (read whole or
+masked), and the product's own code and declaration. A build whose stamps all equal those of
+the last publish, with the port still at the version that publish committed, has nothing to
+do: the product is reported unchanged instead of being recomputed. A full refresh always
+recomputes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from platform_lib.declare.spec import DataProduct
+from platform_lib.storage import staged
+from platform_lib.storage.ports import OutputPort
+
+
+def code_stamp(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def declaration(product: DataProduct) -> str:
+    return product.model_dump_json()
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """The inputs' stamps by input reference, and the code's."""
+
+    inputs: dict[str, str]
+    code: str
+
+    def digest(self) -> str:
+        return code_stamp(json.dumps(self.inputs, sort_keys=True), self.code)
+
+
+def ensure_layout(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
+    con.execute("""CREATE TABLE IF NOT EXISTS ledger.builds (product VARCHAR NOT NULL, digest VARCHAR NOT NULL,
+        inputs JSON, delta_version BIGINT, checks JSON, run_id VARCHAR, built_at TIMESTAMPTZ)""")
+
+
+def staging_stamp(con: duckdb.DuckDBPyConnection, ref: str) -> str:
+    """`domain.staging.source`: the last staging run that changed it, and the rewrite epoch."""
+    domain, _, name = ref.split(".")
+    return f"s{staged.changed_at(con, f'{domain}.{name}')}.e{staged.rewrite_epoch(con)}"
+
+
+def now(con: duckdb.DuckDBPyConnection, refs, ports: dict[str, str], code: str) -> Stamps:
+    """The stamps of the inputs `refs` as they stand: `ports` holds those of the imported
+    ports; the others are staged sources (`domain.staging.source`)."""
+    return Stamps({ref: ports[ref] if ref in ports else staging_stamp(con, ref) for ref in refs}, code)
+
+
+@dataclass(frozen=True)
+class Built:
+    """The last build of an asset that still stands: the Delta version it committed (None for
+    a table without a port), the checks it passed or failed, and its run."""
+
+    delta_version: int | None
+    checks: list[dict]
+    run_id: str
+
+
+def unchanged_since(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, port: OutputPort | None,
+                    table: str | None = None) -> Built | None:
+    """The last build of `name`, when it used exactly these stamps and its output is still
+    what that build left; None when it must be rebuilt."""
+    ensure_layout(con)
+    row = con.execute("SELECT digest, delta_version, checks, run_id FROM ledger.builds WHERE product = ?", [name]).fetchall()
+    row = row[0] if row else None
+    if row is None or row[0] != stamps.digest():
+        return None
+    last = Built(row[1], json.loads(row[2] or "[]"), row[3])
+    if port is not None:
+        return last if port.version() == last.delta_version else None
+    schema, _, bare = (table or "").rpartition(".")
+    held = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                       [schema.split(".")[-1], bare]).fetchall()[0][0]
+    return last if held else None
+
+
+def record(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, delta_version: int | None, run_id: str,
+           checks: list[dict]) -> None:
+    ensure_layout(con)
+    con.execute("DELETE FROM ledger.builds WHERE product = ?", [name])
+    con.execute("INSERT INTO ledger.builds VALUES (?, ?, ?, ?, ?, ?, now())",
+                [name, stamps.digest(), json.dumps(stamps.inputs, sort_keys=True), delta_version, json.dumps(checks),
+                 run_id])
