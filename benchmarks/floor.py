@@ -39,7 +39,9 @@ def compiled_models(paths: MeshPaths) -> dict[str, str]:
         target = paths.home / "floor-dbt" / project.name
         profiles = write_profile(project, paths.warehouse(project.name), target)
         env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        subprocess.run([str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--project-dir", str(project),
+        # --full-refresh: the floor computes every model whole, incremental ones included.
+        subprocess.run([str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--full-refresh",
+                        "--project-dir", str(project),
                         "--profiles-dir", str(profiles), "--target-path", str(target)], check=True, env=env,
                        capture_output=True)
         manifest = json.loads((target / "manifest.json").read_text())

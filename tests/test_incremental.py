@@ -11,6 +11,8 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
@@ -306,3 +308,39 @@ def test_the_landing_sensor_starts_a_run_for_a_removed_file_and_a_file_edited_in
     request, cursor = tick(cursor)
     assert isinstance(request, RunRequest)
     assert [DOMAIN, "staging", "activities"] in [k.path for k in request.asset_selection]
+
+
+def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and_agrees_with_a_full_refresh(
+        landing_root, tmp_path):
+    """feature_usage (per account and day) and session_analytics (per account and day, over
+    30-day trailing windows) recompute only the account-days a batch reached: new and late
+    events, and the events of a removed file. A full refresh then publishes the same rows."""
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    first = products_built(materialize_domain("product", root))
+    assert first["feature_usage"]["update"] == "whole" and first["feature_usage"]["update_reason"] == "first build"
+
+    out = mesh_in_process("seed", "--increment", "b1", root=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    sorted((root / "landing" / "product" / "events").glob("part-*"))[0].unlink()
+    # Late sessions: users seen again ten days before their sessions of a month ago, which
+    # reaches the trailing windows of the days after.
+    sessions = root / "landing" / "product" / "sessions"
+    old = pq.read_table(sorted(sessions.glob("part-*"))[2]).slice(0, 30).to_pylist()
+    pq.write_table(pa.Table.from_pylist([
+        {**s, "session_id": f"{s['session_id']}-late", "occurred_at": later(s["occurred_at"], -10),
+         "ended_at": later(s["ended_at"], -10)} for s in old]), sessions / "part-late.parquet")
+    batch = products_built(materialize_domain("product", root))
+    for name in ("feature_usage", "session_analytics"):
+        meta = batch[name]
+        assert meta["recomputed"] is True and meta["update"] == "keys", meta
+        assert 0 < meta["keys_recomputed"] < first[name]["dagster/row_count"], meta
+    assert batch["product_health_scores"]["update"] == "whole"  # scored over the whole horizon: no keys
+
+    copy = tmp_path / "full"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", "product", "--full-refresh", root=copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for port in sorted((root / "products" / "product").glob("*/v*")):
+        incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
+        full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
+        assert incremental == full, port.parent.name

@@ -35,7 +35,7 @@ from platform_lib.dagster.metadata import product_metadata, product_tags, source
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare import versions
 from platform_lib.declare.spec import DataProduct, Source
-from platform_lib.lifecycle import consumed
+from platform_lib.lifecycle import consumed, increments
 from platform_lib.lifecycle.publish import PublishContext, Served, audit_and_publish, measure_served
 from platform_lib.lifecycle.read import deprecation, import_port
 from platform_lib.lifecycle.stage import stage
@@ -162,7 +162,8 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
             yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
-            yield MaterializeResult(metadata={**outcome.metadata, **consumed_metadata(stamps, recomputed=True)},
+            yield MaterializeResult(metadata={**outcome.metadata, **increments.WHOLE.metadata(),
+                                              **consumed_metadata(stamps, recomputed=True)},
                                     data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
         _product.__doc__ = build.__doc__

@@ -52,7 +52,7 @@ from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.declare.types import logical_from_sql
-from platform_lib.lifecycle import consumed
+from platform_lib.lifecycle import consumed, increments
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish, measure_served
 from platform_lib.sla.doc_sources import dbt_sources, describe
 from platform_lib.storage.ports import OutputPort
@@ -314,6 +314,14 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             if not due:
                 return
             run_keys = {project.key_of[uid] for uid in due}
+            plans = {}
+            with warehouse.get_connection() as con:
+                for uid in due:
+                    product = project.products.get(uid)
+                    if product is not None and product.updated_by is not None:
+                        last = consumed.last_build(con, ledger_name(project.key_of[uid]))
+                        plans[project.key_of[uid]] = increments.prepare(
+                            con, product, project.table(uid), stamps[uid], last, full_refresh(context))
 
             artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
             target = artifacts.for_run(context.run_id)
@@ -338,6 +346,8 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             failures = []
             by_key = {project.key_of[uid]: uid for uid in due}
             with warehouse.get_connection() as con:
+                for key in plans:
+                    increments.settle(con, products[key], project.table(by_key[key]))
                 for key in built & set(by_key):
                     consumed.record(con, ledger_name(key), stamps[by_key[key]], None, context.run_id,
                                     recorded(tested.get(key, [])))
@@ -354,9 +364,11 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         version = outcome.metadata["delta_version"]
                         consumed.record(con, ledger_name(key), stamps[by_key[key]], version, context.run_id,
                                         recorded([*tested.get(key, []), *checks]))
+                        plan = plans.get(key, increments.WHOLE).metadata()
                         yield MaterializeResult(
                             asset_key=key, data_version=DataVersion(str(version)),
-                            metadata={**dbt_metadata, **outcome.metadata, **consumed_metadata(stamps[by_key[key]], True)})
+                            metadata={**dbt_metadata, **outcome.metadata, **plan,
+                                      **consumed_metadata(stamps[by_key[key]], True)})
                     else:
                         failures.append(outcome.error())
         if build.succeeded:

@@ -170,6 +170,18 @@ class Source(_Declared):
         return f"staging.{self.name}"
 
 
+class UpdatedBy(_Frozen):
+    """How a product is recomputed for what changed instead of whole: the key its rows are
+    computed per, and for each staged source it reads, the SQL that maps that source's
+    changed records (its change log: key, identifiers and event time, before and after)
+    to those keys. With `window_days`, the key's last part is a day and a change on day d
+    reaches the rows of days d to d + window_days (trailing windows)."""
+
+    keys: tuple[str, ...]
+    changes: dict[str, str]
+    window_days: int = Field(default=0, ge=0)
+
+
 class DataProduct(_Declared):
     """A published data product: the contract consumers rely on."""
 
@@ -192,6 +204,8 @@ class DataProduct(_Declared):
     # What contact-level personal data in it is used for (see privacy/purposes.py); a
     # consent-based purpose keeps only contacts who consented to it.
     purpose: str | None = None
+    # Recomputed for the keys a batch changed (None: recomputed whole when an input changed).
+    updated_by: UpdatedBy | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -232,6 +246,21 @@ class DataProduct(_Declared):
         col = next((c for c in self.columns if c.name == self.event_time), None)
         if col is None or col.type != "timestamp":
             raise ValueError(f"{self.id}: event_time '{self.event_time}' must name a timestamp column")
+        return self
+
+    @model_validator(mode="after")
+    def _updated_by_keys_are_columns(self):
+        if self.updated_by is None:
+            return self
+        names = {c.name for c in self.columns}
+        missing = [k for k in self.updated_by.keys if k not in names]
+        staged = {i.split(".")[-1] for i in self.inputs if len(i.split(".")) == 3}
+        unknown = [s for s in self.updated_by.changes if s not in staged]
+        if missing or unknown:
+            raise ValueError(f"{self.id}: updated_by keys {missing} are not columns, or sources {unknown} are not "
+                             f"staged inputs ({sorted(staged)})")
+        if self.updated_by.window_days and self.column(self.updated_by.keys[-1]).type != "date":
+            raise ValueError(f"{self.id}: updated_by.window_days needs a date as the key's last part")
         return self
 
     @property

@@ -44,13 +44,20 @@ class Stamps:
 def ensure_layout(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
     con.execute("""CREATE TABLE IF NOT EXISTS ledger.builds (product VARCHAR NOT NULL, digest VARCHAR NOT NULL,
-        inputs JSON, delta_version BIGINT, checks JSON, run_id VARCHAR, built_at TIMESTAMPTZ)""")
+        inputs JSON, code VARCHAR, delta_version BIGINT, checks JSON, run_id VARCHAR, built_at TIMESTAMPTZ)""")
+    con.execute("ALTER TABLE ledger.builds ADD COLUMN IF NOT EXISTS code VARCHAR")  # a ledger begun without it
 
 
 def staging_stamp(con: duckdb.DuckDBPyConnection, ref: str) -> str:
     """`domain.staging.source`: the last staging run that changed it, and the rewrite epoch."""
     domain, _, name = ref.split(".")
     return f"s{staged.changed_at(con, f'{domain}.{name}')}.e{staged.rewrite_epoch(con)}"
+
+
+def staging_seq(stamp: str) -> tuple[int, int]:
+    """A staged source's stamp as (staging run, rewrite epoch)."""
+    seq, epoch = stamp.split(".")
+    return int(seq[1:]), int(epoch[1:])
 
 
 def now(con: duckdb.DuckDBPyConnection, refs, ports: dict[str, str], code: str) -> Stamps:
@@ -61,24 +68,34 @@ def now(con: duckdb.DuckDBPyConnection, refs, ports: dict[str, str], code: str) 
 
 @dataclass(frozen=True)
 class Built:
-    """The last build of an asset that still stands: the Delta version it committed (None for
-    a table without a port), the checks it passed or failed, and its run."""
+    """The last publish of an asset: what it was built from, the Delta version it committed
+    (None for a table without a port), the content checks it evaluated, and its run."""
 
+    inputs: dict[str, str]
+    code: str
+    digest: str
     delta_version: int | None
     checks: list[dict]
     run_id: str
+
+
+def last_build(con: duckdb.DuckDBPyConnection, name: str) -> Built | None:
+    ensure_layout(con)
+    rows = con.execute("SELECT inputs, code, digest, delta_version, checks, run_id FROM ledger.builds WHERE product = ?",
+                       [name]).fetchall()
+    if not rows:
+        return None
+    inputs, code, digest, version, checks, run_id = rows[0]
+    return Built(json.loads(inputs or "{}"), code or "", digest, version, json.loads(checks or "[]"), run_id)
 
 
 def unchanged_since(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, port: OutputPort | None,
                     table: str | None = None) -> Built | None:
     """The last build of `name`, when it used exactly these stamps and its output is still
     what that build left; None when it must be rebuilt."""
-    ensure_layout(con)
-    row = con.execute("SELECT digest, delta_version, checks, run_id FROM ledger.builds WHERE product = ?", [name]).fetchall()
-    row = row[0] if row else None
-    if row is None or row[0] != stamps.digest():
+    last = last_build(con, name)
+    if last is None or last.digest != stamps.digest():
         return None
-    last = Built(row[1], json.loads(row[2] or "[]"), row[3])
     if port is not None:
         return last if port.version() == last.delta_version else None
     schema, _, bare = (table or "").rpartition(".")
@@ -91,6 +108,7 @@ def record(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, delta_vers
            checks: list[dict]) -> None:
     ensure_layout(con)
     con.execute("DELETE FROM ledger.builds WHERE product = ?", [name])
-    con.execute("INSERT INTO ledger.builds VALUES (?, ?, ?, ?, ?, ?, now())",
-                [name, stamps.digest(), json.dumps(stamps.inputs, sort_keys=True), delta_version, json.dumps(checks),
-                 run_id])
+    con.execute("INSERT INTO ledger.builds (product, digest, inputs, code, delta_version, checks, run_id, built_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                [name, stamps.digest(), json.dumps(stamps.inputs, sort_keys=True), stamps.code, delta_version,
+                 json.dumps(checks), run_id])

@@ -185,7 +185,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         # Each changed key, with the identifiers its records held before and hold now: a
         # record elsewhere pointing at any of them is audited again.
         nothing = ", ".join(f"NULL AS {q(c)}" for c in staged.logged_columns(source)[len(keys):])
-        con.execute(f"""INSERT INTO {staged.changes_table(source)} SELECT DISTINCT {seq}, * FROM (
+        con.execute(f"""INSERT INTO {staged.changes_table(source)} (seq, {logged}) SELECT DISTINCT {seq}, * FROM (
             SELECT {', '.join(q(k) for k in keys)}{', ' + nothing if nothing else ''} FROM _mesh_changed
             UNION ALL SELECT * FROM _mesh_before
             UNION ALL SELECT {logged} FROM {source.table} t WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')}))""")

@@ -43,10 +43,12 @@ def key_columns(source: Source) -> list[str]:
 
 
 def logged_columns(source: Source) -> list[str]:
-    """What the change log records of each changed key: the key, and the identifiers other
-    sources may point at (a product event's account is a workspace's `account_id`)."""
+    """What the change log records of each changed key: the key, the identifiers other
+    sources may point at (a product event's account is a workspace's `account_id`), and the
+    event time (a product computed per account and day finds the days a batch changed)."""
     keys = key_columns(source)
-    return keys + [c.name for c in source.columns if kind_of(c) and c.name not in keys]
+    logged = keys + [c.name for c in source.columns if kind_of(c) and c.name not in keys]
+    return logged + ([source.event_time] if source.event_time and source.event_time not in logged else [])
 
 
 def typed(source: Source, column: str, alias: str = "") -> str:
@@ -78,6 +80,9 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
     logged = ", ".join(f"{q(c)} {DUCKDB_TYPES[source.column(c).type]}" for c in logged_columns(source))
     con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, {logged})")
+    for column in logged_columns(source):  # a log begun before the column was logged
+        con.execute(f"ALTER TABLE {changes_table(source)} ADD COLUMN IF NOT EXISTS {q(column)} "
+                    f"{DUCKDB_TYPES[source.column(column).type]}")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,16 @@
--- Sessions per account and UTC day, with trailing active-user counts.
+-- Sessions per account and UTC day, with trailing active-user counts. An incremental run
+-- computes only the account-days a batch reached (changes.session_analytics: each changed
+-- day and the 29 after it, whose trailing windows hold it), reading the 29 days before them.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+
 with sessions as (
     select account_id, user_id, cast(occurred_at as date) as activity_date, duration_seconds, occurred_at
     from {{ source('staging', 'sessions') }}
     where account_id is not null
+    {% if is_incremental() %}
+        and account_id in (select account_id from changes.session_analytics)
+        and occurred_at >= (select min(activity_date) from changes.session_analytics) - interval 29 day
+    {% endif %}
 ),
 
 daily as (
@@ -48,3 +56,6 @@ select
     daily.last_session_at
 from daily
 join rolling_users using (account_id, activity_date)
+{% if is_incremental() %}
+where (daily.account_id, daily.activity_date) in (select account_id, activity_date from changes.session_analytics)
+{% endif %}
