@@ -318,3 +318,24 @@ def test_mesh_seed_increment_lands_a_recorded_batch_once(tmp_path, landing_root)
     out = mesh_in_process("seed", "--increment", "b1", root=empty)
     assert out.returncode != 0 and "write one first with `mesh seed`" in out.stderr
     assert not empty.exists()
+
+
+def test_an_increment_of_a_given_size_lands_about_that_many_of_the_newest_events(tmp_path, landing_root):
+    """`--rows N`: the benchmark's batch is the same size whatever the history it lands on.
+    The event sources share N in proportion to their newest files, and each lands its newest
+    events; entity updates are unchanged."""
+    import shutil
+
+    from tests.helpers import mesh_in_process
+
+    root = tmp_path / "mesh"
+    shutil.copytree(landing_root / "landing", root / "landing")
+    sources = declared()
+    out = mesh_in_process("seed", "--increment", "b1", "--rows", "500", root=root)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((root / "landing" / "_increments" / "b1.json").read_text())
+    events = {n: e["rows"] for n, e in record["sources"].items() if sources[n].evolves != "entity"}
+    assert abs(sum(events.values()) - 500) <= len(events), events
+    assert all(n >= 1 for n in events.values())
+    wrong = mesh_in_process("seed", "--rows", "500", root=tmp_path / "other")
+    assert wrong.returncode != 0 and "--increment" in wrong.stderr

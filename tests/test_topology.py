@@ -1,20 +1,27 @@
 """The production topology, for real: a PostgreSQL server, each domain as its own gRPC code
 server, and the daemon. A batch of landing files for every domain reaches
-`revenue_operations.account_360` through sensors and declarative automation alone."""
+`revenue_operations.account_360` through sensors and declarative automation alone, and so
+does a deal the CRM sends again, closed won."""
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus
+from deltalake import DeltaTable
 
 from mesh_testkit.freshness import wait_published
 from mesh_testkit.topology import Topology
 from platform_lib.dagster.workspace import code_locations, declared_products
 
 ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
+STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Generous: the freshness goal is measured by `benchmarks/freshness.py`, not asserted here.
 BOUND_SECONDS = 420
 # Production automation, with sensors a little slower, and no schedule firing mid-test (the
@@ -60,3 +67,50 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
         for product in declared_products(code_locations()):
             assert instance.get_latest_materialization_event(AssetKey(product.key_path)) is not None, product.id
             assert (home / "products" / product.domain / product.name).is_dir(), product.id
+
+        # An entity update: the CRM sends an open deal again, now closed won. Sales stages the
+        # new version and recomputes what reads it; account_360 follows through the sensors.
+        deal, columns = open_deal(home / "landing" / "sales" / "opportunities")
+        before = account_row(home, deal["account_id"])
+        won = {**deal, "stage": "closed_won", "forecast_category": "closed", "amount_usd": "123456.0",
+               "updated_at": later(deal["updated_at"]), "extracted_at": later(deal["extracted_at"])}
+        incoming = tmp_path / "part-deal-won.csv"
+        with incoming.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerow(won)
+        updated_at = time.time()
+        os.rename(incoming, home / "landing" / "sales" / "opportunities" / incoming.name)
+        wait_published(instance, ACCOUNT_360, updated_at, 1, settle=15, timeout=BOUND_SECONDS, poll=2)
+        after = account_row(home, deal["account_id"])
+        assert after["won_amount_usd"] == pytest.approx(before["won_amount_usd"] + 123456.0)
+        assert after["open_opportunities"] == before["open_opportunities"] - 1
+        later_runs = [r.dagster_run for r in instance.get_run_records() if r.create_timestamp.timestamp() >= updated_at]
+        assert {r.tags.get("mesh/code_location") for r in later_runs} == {"sales", "revenue_operations"}
+        assert all(r.status == DagsterRunStatus.SUCCESS for r in later_runs)
+
+
+def open_deal(folder: Path) -> tuple[dict, list[str]]:
+    """The current version of an open deal in the landed CRM exports, and their columns."""
+    newest: dict[str, dict] = {}
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            for record in reader:
+                seen = newest.get(record["opportunity_id"])
+                if seen is None or (record["updated_at"], record["extracted_at"]) > (seen["updated_at"], seen["extracted_at"]):
+                    newest[record["opportunity_id"]] = record
+    deal = next(d for _, d in sorted(newest.items()) if d["stage"] in ("discovery", "demo", "proposal") and d["account_id"])
+    return deal, columns
+
+
+def later(stamp: str) -> str:
+    return (datetime.strptime(stamp, STAMP) + timedelta(days=1)).strftime(STAMP)
+
+
+def account_row(home: Path, account_id: str) -> dict:
+    port = home / "products" / "revenue_operations" / "account_360" / "v1"
+    rows = DeltaTable(str(port)).to_pyarrow_table(filters=[("account_id", "=", account_id)]).to_pylist()
+    assert len(rows) == 1, rows
+    return rows[0]

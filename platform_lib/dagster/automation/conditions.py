@@ -1,5 +1,6 @@
 """Declarative automation: a product updates when a product it reads publishes a new
-version, in its own domain or another, and only once that input's blocking checks passed.
+version (a new data version: the port's Delta version), in its own domain or another, and
+only once that input's blocking checks passed.
 
 Staged sources are left out of the trigger: the landing sensor already runs every product
 downstream of new files in the same run."""
@@ -16,8 +17,14 @@ STAGING = AssetSelection.tag("layer", "staging")
 
 def on_upstream_published() -> AutomationCondition:
     AC = AutomationCondition
+    # A new version, not any materialization: a build that recomputed nothing reports its
+    # product at the same data version (the port's Delta version), and nothing downstream runs.
+    published = AC.any_deps_match(
+        (AC.data_version_changed() & ~AC.executed_with_root_target()).with_label("published a new version")
+        | AC.will_be_requested()
+    ).ignore(STAGING).with_label("an input published a new version")
     return (
-        (AC.newly_missing() | AC.any_deps_updated().ignore(STAGING)).since_last_handled()
+        (AC.newly_missing() | published).since_last_handled()
         & ~AC.any_deps_missing()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()

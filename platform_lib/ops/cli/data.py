@@ -21,14 +21,19 @@ from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdou
 @click.option("--increment", "name", default=None, metavar="NAME",
               help="Land one new batch NAME into the existing landing zone instead: new events, and new versions "
                    "of a share of every entity's records (recorded in landing/_increments/NAME.json).")
+@click.option("--rows", type=click.IntRange(min=1), default=None,
+              help="With --increment: about this many new events in all, the newest of each event source's newest "
+                   "file in proportion (default: its whole newest file).")
 @root_option
-def seed(scale: str, seed: int, as_of: str | None, name: str | None, root: str | None) -> None:
+def seed(scale: str, seed: int, as_of: str | None, name: str | None, rows: int | None, root: str | None) -> None:
     """Write a synthetic landing zone for all four domains' source systems, or add one batch to it."""
     paths = mesh_paths(root)
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(timezone.utc) if as_of else None
     started = time.monotonic()
+    if rows is not None and name is None:
+        raise click.UsageError("--rows sizes a batch: give it with --increment NAME")
     if name is not None:
-        _increment(paths, name, when, started)
+        _increment(paths, name, when, started, rows)
         return
     from platform_lib.ops.seed import generate
 
@@ -41,12 +46,12 @@ def seed(scale: str, seed: int, as_of: str | None, name: str | None, root: str |
     )
 
 
-def _increment(paths, name: str, when: datetime | None, started: float) -> None:
+def _increment(paths, name: str, when: datetime | None, started: float, rows: int | None) -> None:
     from platform_lib.dagster.workspace import code_locations, declared_sources
     from platform_lib.ops.seed.increment import IncrementRefused, increment
 
     try:
-        record = increment(paths, declared_sources(code_locations()), name, when)
+        record = increment(paths, declared_sources(code_locations()), name, when, rows)
     except IncrementRefused as err:
         raise click.ClickException(str(err)) from None
     updates = [s["updates"] for s in record["sources"].values() if "updates" in s]

@@ -39,20 +39,23 @@ class IncrementRefused(ValueError):
     """A batch that cannot land; the message says why and the fix. Nothing was written."""
 
 
-def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: datetime | None = None) -> list[Path]:
+def land_increment(paths: MeshPaths, sources: Sequence[Source], tag: str, now: datetime | None = None,
+                   rows: int | None = None) -> list[Path]:
     """Land batch `tag` for `sources`; returns the files written."""
-    landed = land_batch(paths, sources, tag, now)
+    landed = land_batch(paths, sources, tag, now, rows)
     return [paths.landing / f for entry in landed.values() for f in entry["files"]]
 
 
-def increment(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None) -> dict:
-    """Land batch `name` for every source and record it in landing/_increments/NAME.json."""
+def increment(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None,
+              rows: int | None = None) -> dict:
+    """Land batch `name` for every source and record it in landing/_increments/NAME.json;
+    with `rows`, about that many new events in all (see `land_batch`)."""
     now = _second(now)
     record_path = paths.landing / "_increments" / f"{name}.json"
     if record_path.exists():
         raise IncrementRefused(f"batch '{name}' already landed ({record_path.relative_to(paths.home)}); "
                                "give the new batch another name")
-    landed = land_batch(paths, sources, name, now)
+    landed = land_batch(paths, sources, name, now, rows)
     record = {
         "name": name,
         "landed_at": now.strftime(STAMP),
@@ -67,10 +70,13 @@ def increment(paths: MeshPaths, sources: Sequence[Source], name: str, now: datet
     return record
 
 
-def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None) -> dict:
+def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: datetime | None = None,
+               rows: int | None = None) -> dict:
     """Land batch `name` for `sources` that have landed files; returns per source
     ("domain/name") its format, files (relative to the landing folder), rows and, for an
-    entity, its `updates` as the seed's manifest counts them."""
+    entity, its `updates` as the seed's manifest counts them. With `rows`, the event
+    sources together land about that many (each its share of their newest files' rows, the
+    newest ones), so a batch is the same size whatever the history it lands on."""
     if not name.replace("-", "").isalnum():
         raise IncrementRefused(f"batch name '{name[:20]}' may only hold letters, digits and '-'")
     now = _second(now)
@@ -85,12 +91,13 @@ def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: date
     record, written = {}, []
     con = duckdb.connect()
     try:
+        limits = _shares(con, [s for s in sources if landed[s.id] and s.evolves != "entity"], landed, rows)
         for source in (s for s in sources if landed[s.id]):
             aside = _aside(targets[source.id])
             if source.evolves == "entity":
                 entry = _versions(con, source, landed[source.id], aside, name, now)
             else:
-                entry = _events(con, source, landed[source.id][-1], aside, name, now)
+                entry = _events(con, source, landed[source.id][-1], aside, name, now, limits.get(source.id))
             if entry:
                 written.append((aside, targets[source.id]))
                 record[f"{source.domain}/{source.name}"] = entry | {
@@ -106,20 +113,39 @@ def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: date
     return record
 
 
-def _events(con: duckdb.DuckDBPyConnection, source: Source, template: Path, out: Path, tag: str, now: datetime) -> dict:
-    """The newest file again, keys made new, timestamps moved so its newest event is now."""
+def _shares(con: duckdb.DuckDBPyConnection, sources: list[Source], landed: dict, rows: int | None) -> dict[str, int]:
+    """Each event source's part of a batch of about `rows` new events, in proportion to its newest file."""
+    if rows is None:
+        return {}
+    names = {s.id: [c.name for c in s.columns] for s in sources}
+    sizes = {s.id: con.execute(f"SELECT count(*) FROM {reader(landed[s.id][-1], names[s.id])}").fetchall()[0][0]
+             for s in sources}
+    total = sum(sizes.values()) or 1
+    return {sid: max(1, round(rows * n / total)) for sid, n in sizes.items()}
+
+
+def _events(con: duckdb.DuckDBPyConnection, source: Source, template: Path, out: Path, tag: str, now: datetime,
+            limit: int | None = None) -> dict:
+    """The newest file again (or its `limit` newest events), keys made new, timestamps moved
+    so its newest event is now."""
     stamp = now.strftime(STAMP)
     suffixed = _free_key_columns(source)
     names = [c.name for c in source.columns]
     newest_event = con.execute(f"SELECT max(TRY_CAST({q(source.event_time)} AS TIMESTAMP)) "
                                f"FROM {reader(template, names)}").fetchall()[0][0]
+    newest_first = f" ORDER BY TRY_CAST({q(source.event_time)} AS TIMESTAMP) DESC NULLS LAST LIMIT {int(limit)}" if limit else ""
     shift = f"(TIMESTAMP {lit(stamp.rstrip('Z'))} - TIMESTAMP {lit(str(newest_event))})"
     fresh = {c.name: f"coalesce(strftime(TRY_CAST({q(c.name)} AS TIMESTAMP) + {shift}, {lit(STAMP)}), {q(c.name)})"
              for c in source.columns if c.type == "timestamp"}
     fresh |= {EXTRACTED: lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in suffixed}
     select = ", ".join(f"{fresh.get(n, q(n))} AS {q(n)}" for n in names)
-    _write(con, f"SELECT {select} FROM {reader(template, names)}", source, out)
-    return {"rows": con.execute(f"SELECT count(*) FROM {reader(template, names)}").fetchall()[0][0]}
+    # Read as text first: a cast the reader would push into the file's scan is strict.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _seed_newest AS SELECT * FROM {reader(template, names)}")
+    batch = f"SELECT {select} FROM (SELECT * FROM _seed_newest{newest_first})"
+    _write(con, batch, source, out)
+    rows = con.execute(f"SELECT count(*) FROM ({batch})").fetchall()[0][0]
+    con.execute("DROP TABLE _seed_newest")
+    return {"rows": rows}
 
 
 def _versions(con: duckdb.DuckDBPyConnection, source: Source, files: list[Path], out: Path, name: str,
