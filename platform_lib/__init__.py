@@ -12,7 +12,8 @@ import warnings
 warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", module="dagster")
 
 _EXPORTS = {
-    **dict.fromkeys(("SLA", "Column", "DataProduct", "Domain", "Owner", "Rule", "Source"), "platform_lib.declare.spec"),
+    **dict.fromkeys(("SLA", "Column", "DataProduct", "Domain", "Owner", "Rule", "Source", "UpdatedBy"),
+                    "platform_lib.declare.spec"),
     **dict.fromkeys(("BuildContext", "data_product", "staging_asset"), "platform_lib.dagster.assets"),
     "domain_definitions": "platform_lib.dagster.location",
     "read_product": "platform_lib.lifecycle.read",

@@ -215,6 +215,15 @@ def test_an_account_that_lands_brings_back_the_events_that_pointed_at_it_and_onl
     assert query(root, "product", "SELECT count(*) FROM staging.events WHERE account_id = ?", [account]) == [(orphans,)]
     assert meta["events"]["keys_recomputed"] == orphans and meta["events"]["rows_in"] == 0, meta["events"]
 
+    # A new version of a workspace that keeps its account (its plan changed) changes no
+    # reference: no event is audited again.
+    workspace = rows(sorted(folder.glob("*.csv"))[0])[0]
+    land(folder, "part-plan.csv", [{**workspace, "updated_at": later(workspace["updated_at"], 1),
+                                    "extracted_at": later(workspace["extracted_at"], 1)}])
+    meta = stage()
+    assert meta["workspaces"]["keys_recomputed"] == 1, meta["workspaces"]
+    assert meta["events"]["keys_recomputed"] == 0, meta["events"]
+
 
 def test_the_full_rebuild_job_in_the_ui_is_a_full_refresh():
     from platform_lib.dagster.assets import FULL_REFRESH_TAG
@@ -263,6 +272,9 @@ def test_a_product_is_recomputed_only_when_what_it_reads_changed(private_mesh):
     land(activities, "part-next.csv", late)
     sales = products_built(materialize_domain(DOMAIN, root))
     assert sales["account_interactions"]["recomputed"] is True
+    # Computed per account and week: only the weeks of the five late activities.
+    assert sales["account_interactions"]["update"] == "keys", sales["account_interactions"]
+    assert 1 <= sales["account_interactions"]["keys_recomputed"] <= 5
     assert {n for n, m in sales.items() if m["recomputed"]} == {"account_interactions"}, \
         "products that do not read activities are not recomputed"
     revops = products_built(materialize_domain("revenue_operations", root))
@@ -344,3 +356,27 @@ def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and
         incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
         full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
         assert incremental == full, port.parent.name
+
+
+def test_a_build_that_recomputes_nothing_starts_nothing_downstream(private_mesh):
+    """Declarative automation follows new versions, not materializations: a Sales build with
+    nothing new (its products at the same data version) asks for no Revenue Operations run;
+    a batch that changes a Sales port does."""
+    from dagster import AssetKey, DagsterInstance, evaluate_automation_conditions
+
+    from tests.helpers import domain_defs
+
+    root = private_mesh("automation")
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+    revops = domain_defs("revenue_operations")
+    tick = evaluate_automation_conditions(revops, instance)
+    materialize_domain(DOMAIN, root, instance=instance)
+    tick = evaluate_automation_conditions(revops, instance, cursor=tick.cursor)
+    assert tick.total_requested == 0
+
+    activities = root / "landing" / DOMAIN / "activities"
+    land(activities, "part-next.csv",
+         [{**a, "activity_id": f"{a['activity_id']}-next"} for a in rows(sorted(activities.glob("*.csv"))[0])[:5]])
+    materialize_domain(DOMAIN, root, instance=instance)
+    tick = evaluate_automation_conditions(revops, instance, cursor=tick.cursor)
+    assert tick.get_num_requested(AssetKey(["revenue_operations", "account_360"])) == 1

@@ -42,6 +42,7 @@ from platform_lib.lifecycle.stage import stage
 from platform_lib.sla.doc_sources import describe, python_sources
 from platform_lib.storage.disk import full_disk
 from platform_lib.storage.ports import OutputPort
+from platform_lib.storage.sql import q
 
 # A run with this tag stages every landed file again (`mesh build --full-refresh`).
 FULL_REFRESH_TAG = "mesh/full_refresh"
@@ -101,11 +102,22 @@ source_quality_floor = 0.0
 
 @dataclass
 class BuildContext:
-    """What a product's build function gets: the domain's DuckDB connection and its declaration."""
+    """What a product's build function gets: the domain's DuckDB connection, its declaration,
+    and for a product computed per key (`updated_by`), the table listing the keys to
+    recompute, or None when it is recomputed whole."""
 
     con: duckdb.DuckDBPyConnection
     product: DataProduct
     log: Any
+    changes: str | None = None
+
+    def where_changed(self, keys: str) -> str:
+        """`WHERE (keys) IN (the keys to recompute)`, or nothing in a whole recompute: `keys`
+        is the SQL giving the product's `updated_by.keys`, in order, from the rows read."""
+        if self.changes is None:
+            return ""
+        listed = ", ".join(q(k) for k in self.product.updated_by.keys)
+        return f"WHERE ({keys}) IN (SELECT {listed} FROM {self.changes})"
 
 
 BuildFn = Callable[[BuildContext], Any]
@@ -150,7 +162,12 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
                     served = measure_served(con, product, publish)
                 else:
                     kept = None
-                    write_candidate(con, product.build_table, build(BuildContext(con, product, context.log)))
+                    plan = increments.prepare(con, product, product.build_table, stamps,
+                                              consumed.last_build(con, product.id), full_refresh(context))
+                    changes = None if plan.whole else increments.changes_table(product)
+                    built = build(BuildContext(con, product, context.log, changes))
+                    write_candidate(con, product.build_table, built, append=not plan.whole)
+                    increments.settle(con, product, product.build_table)
                     outcome = audit_and_publish(con, product, product.build_table, publish)
                     checks = outcome_checks(outcome)
                     if outcome.published:
@@ -162,7 +179,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
             yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
-            yield MaterializeResult(metadata={**outcome.metadata, **increments.WHOLE.metadata(),
+            yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(),
                                               **consumed_metadata(stamps, recomputed=True)},
                                     data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
@@ -225,14 +242,16 @@ def unchanged_results(key: AssetKey, stamps: consumed.Stamps, kept: consumed.Bui
                                 data_version=DataVersion(str(kept.delta_version)))
 
 
-def write_candidate(con: duckdb.DuckDBPyConnection, table: str, built: Any) -> None:
+def write_candidate(con: duckdb.DuckDBPyConnection, table: str, built: Any, append: bool = False) -> None:
+    """The build's rows as the candidate table, or, for the keys a batch changed, added to it."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    into = f"INSERT INTO {table} BY NAME" if append else f"CREATE OR REPLACE TABLE {table} AS"
     if isinstance(built, str):
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {built}")
+        con.execute(f"{into} {built}")
         return
     if isinstance(built, duckdb.DuckDBPyRelation):
         built.create_view("_mesh_built")
     else:
         con.register("_mesh_built", built)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _mesh_built")
+    con.execute(f"{into} SELECT * FROM _mesh_built")
     con.execute("DROP VIEW IF EXISTS _mesh_built")

@@ -185,10 +185,11 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         # Each changed key, with the identifiers its records held before and hold now: a
         # record elsewhere pointing at any of them is audited again.
         nothing = ", ".join(f"NULL AS {q(c)}" for c in staged.logged_columns(source)[len(keys):])
-        con.execute(f"""INSERT INTO {staged.changes_table(source)} (seq, {logged}) SELECT DISTINCT {seq}, * FROM (
-            SELECT {', '.join(q(k) for k in keys)}{', ' + nothing if nothing else ''} FROM _mesh_changed
-            UNION ALL SELECT * FROM _mesh_before
-            UNION ALL SELECT {logged} FROM {source.table} t WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')}))""")
+        con.execute(f"""INSERT INTO {staged.changes_table(source)} (seq, image, {logged}) SELECT DISTINCT {seq}, * FROM (
+            SELECT 'key', {', '.join(q(k) for k in keys)}{', ' + nothing if nothing else ''} FROM _mesh_changed
+            UNION ALL SELECT 'before', * FROM _mesh_before
+            UNION ALL SELECT 'after', {logged} FROM {source.table} t
+                      WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')}))""")
     _record_files(con, source, run_id, seq, fresh, outcome)
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                 [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
@@ -269,9 +270,18 @@ def _referenced_changes(con, source: Source) -> bool:
                 typed_keys = ", ".join(f"{staged.typed(source, k, 'l.')} AS {q(k)}" for k in staged.key_columns(source))
                 con.execute(f"""INSERT INTO _mesh_changed SELECT l._key, {typed_keys} FROM {staged.landed_table(source)} l
                     WHERE l._key IS NOT NULL AND {staged.typed(source, column.name, 'l.')} IN
-                          (SELECT {q(ref_col)} FROM {staged.changes_table(table)} WHERE seq > {seen})""")
+                          ({_arrived_or_left(table, ref_col, seen)})""")
         staged.mark_consumed(con, source, input_id, newest)
     return every_key
+
+
+def _arrived_or_left(table: str, ref_col: str, seen: int) -> str:
+    """SQL: the values of `table.ref_col` that may have appeared or gone since staging run
+    `seen`. A value some changed record held before the run and some holds after it was
+    there all along (an account whose owner changed): no reference to it changed."""
+    kept = "coalesce(bool_or(image = 'before'), false) AND coalesce(bool_or(image = 'after'), false)"
+    return (f"SELECT {q(ref_col)} FROM {staged.changes_table(table)} WHERE seq > {seen} AND {q(ref_col)} IS NOT NULL "
+            f"GROUP BY {q(ref_col)} HAVING NOT ({kept})")
 
 
 def _versioned(source: Source) -> Source:

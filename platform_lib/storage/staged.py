@@ -79,10 +79,11 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
     logged = ", ".join(f"{q(c)} {DUCKDB_TYPES[source.column(c).type]}" for c in logged_columns(source))
-    con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, {logged})")
-    for column in logged_columns(source):  # a log begun before the column was logged
-        con.execute(f"ALTER TABLE {changes_table(source)} ADD COLUMN IF NOT EXISTS {q(column)} "
-                    f"{DUCKDB_TYPES[source.column(column).type]}")
+    # image: 'before' or 'after' the run (a record's identifiers as they were and are), 'key'
+    # for the bare key; NULL in a log begun before images were told apart.
+    con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, image VARCHAR, {logged})")
+    for column, kind in [("image", "VARCHAR"), *((c, DUCKDB_TYPES[source.column(c).type]) for c in logged_columns(source))]:
+        con.execute(f"ALTER TABLE {changes_table(source)} ADD COLUMN IF NOT EXISTS {q(column)} {kind}")
 
 
 @dataclass(frozen=True)

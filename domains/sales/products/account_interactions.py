@@ -1,8 +1,10 @@
-from platform_lib import BuildContext, DataProduct, Rule, data_product
+from platform_lib import BuildContext, DataProduct, Rule, UpdatedBy, data_product
 from platform_lib.declare.columns import count, date, ts
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 from domains.sales.domain import SALES
+
+WEEK_OF_ACTIVITY = "account_id, CAST(date_trunc('week', occurred_at) AS DATE)"
 
 ACCOUNT_INTERACTIONS = DataProduct(
     domain=SALES.name,
@@ -18,6 +20,9 @@ ACCOUNT_INTERACTIONS = DataProduct(
     primary_key=("account_id", "week_start"),
     inputs=("sales.staging.activities",),
     event_time="last_activity_at",
+    # Computed per account and week: a batch's activities name the weeks to recompute.
+    updated_by=UpdatedBy(keys=("account_id", "week_start"),
+                         changes={"activities": WEEK_OF_ACTIVITY}),
     columns=(
         identifier(ACCOUNT_ID, nullable=False),
         date("week_start", "Monday of the ISO week (UTC).", nullable=False),
@@ -43,7 +48,7 @@ ACCOUNT_INTERACTIONS = DataProduct(
 @data_product(ACCOUNT_INTERACTIONS)
 def account_interactions(ctx: BuildContext) -> str:
     """Activities grouped by account and the Monday of their week."""
-    return """
+    return f"""
     SELECT account_id, CAST(date_trunc('week', occurred_at) AS DATE) AS week_start,
            count(*) FILTER (WHERE activity_type = 'call') AS calls,
            count(*) FILTER (WHERE activity_type = 'email') AS emails,
@@ -54,5 +59,6 @@ def account_interactions(ctx: BuildContext) -> str:
            count(DISTINCT contact_id) AS contacts_touched,
            max(occurred_at) AS last_activity_at
     FROM staging.activities
+    {ctx.where_changed(WEEK_OF_ACTIVITY)}
     GROUP BY ALL
     """
