@@ -179,3 +179,37 @@ def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_
     again = mesh("build", "--select", asset, root=root)
     assert again.returncode == 0 and query(root, "marketing", state)[0][:3] == (rows, landed_rows, files)
     record(request, rows_in=new_lines, rows_accounted=landed_rows - before[1], note="stage.commit")
+
+
+def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_build(private_mesh, request, tmp_path):
+    """Sales' account_interactions is computed per account and week: a build killed once the
+    changed weeks were deleted and recomputed in the domain's DuckDB, before the publish,
+    leaves the port as it was; the next build recomputes the same weeks again and publishes
+    what a full refresh publishes."""
+    import shutil
+
+    root = private_mesh()
+    port = MeshPaths(root).port("sales", "account_interactions", 1)
+    sources = [s for s in importlib.import_module("domains.sales.sources").SOURCES if s.name == "activities"]
+    land_increment(MeshPaths(root), sources, "crash", now=datetime.now(timezone.utc))
+    staged = mesh_in_process("build", "--select", "sales.staging.activities", root=root)
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    version = DeltaTable(str(port)).version()
+
+    killed = mesh("build", "--select", "sales.account_interactions", root=root, env={"MESH_FAILPOINTS": "audit.write"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert DeltaTable(str(port)).version() == version
+
+    rerun = mesh_in_process("build", "--select", "sales.account_interactions", root=root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    published = DeltaTable(str(port))
+    assert published.version() == version + 1
+
+    full = tmp_path / "full"
+    shutil.copytree(root, full, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", "sales", "--full-refresh", root=full)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = sorted(map(repr, published.to_pyarrow_table().to_pylist()))
+    assert rows == sorted(map(repr, DeltaTable(str(MeshPaths(full).port("sales", "account_interactions", 1)))
+                              .to_pyarrow_table().to_pylist()))
+    record(request, rows_in=len(rows), rows_accounted=len(rows), note="per-key product killed at audit.write")
