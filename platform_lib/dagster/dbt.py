@@ -9,6 +9,7 @@ never imports dbt; dbt runs only inside the step (`platform_lib.dagster.dbt_cli`
 """
 
 
+import hashlib
 import json
 import os
 import shutil
@@ -254,9 +255,16 @@ class DbtProject:
                 sources.add(".".join(self.key_of[u].path))
             elif u not in models:
                 models.add(u)
-                sums.add(f"{u}:{self.nodes[u]['checksum']['checksum']}")
+                sums.add(f"{u}:{self.nodes[u]['checksum']['checksum']}:{self._patch_digest(self.nodes[u])}")
                 todo.extend(self._parents(self.nodes[u]))
         return sorted(sources), sorted(sums), models - {uid}
+
+    def _patch_digest(self, node: Mapping[str, Any]) -> str:
+        """The model's YAML (its declaration and tests), by content: the manifest's own
+        rendering of it may differ between a full and a partial parse."""
+        patch = (node.get("patch_path") or "").split("://", 1)[-1]
+        path = self.project_dir / patch if patch else None
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path and path.is_file() else ""
 
     def select(self, keys: set[AssetKey]) -> list[str]:
         """dbt's `--select` for the selected assets (their tests come with them)."""
@@ -295,7 +303,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                 for uid in chosen:
                     sources, sums, _ = project.upstream(uid)
                     product = project.products.get(uid)
-                    code = consumed.code_stamp(*sums, consumed.declaration(product) if product else "")
+                    code = consumed.code_stamp(*sums)
                     stamps[uid] = consumed.now(con, sources, read, code)
                     port = OutputPort.of(paths, product) if product else None
                     kept[uid] = None if full_refresh(context) else consumed.unchanged_since(
