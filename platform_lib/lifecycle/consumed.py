@@ -20,6 +20,7 @@ import duckdb
 from platform_lib.declare.spec import DataProduct
 from platform_lib.storage import staged
 from platform_lib.storage.ports import OutputPort
+from platform_lib.storage.warehouse import table_exists
 
 
 def code_stamp(*parts: str) -> str:
@@ -98,10 +99,7 @@ def unchanged_since(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, p
         return None
     if port is not None:
         return last if port.version() == last.delta_version else None
-    schema, _, bare = (table or "").rpartition(".")
-    held = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                       [schema.split(".")[-1], bare]).fetchall()[0][0]
-    return last if held else None
+    return last if table and table_exists(con, table) else None
 
 
 def record(con: duckdb.DuckDBPyConnection, name: str, stamps: Stamps, delta_version: int | None, run_id: str,

@@ -23,6 +23,7 @@ from platform_lib.declare.spec import DataProduct
 from platform_lib.lifecycle.consumed import Built, Stamps, staging_seq
 from platform_lib.storage import staged
 from platform_lib.storage.sql import q
+from platform_lib.storage.warehouse import table_exists
 
 SCHEMA = "changes"
 
@@ -48,12 +49,6 @@ class Plan:
 WHOLE = Plan(True, "recomputed whole: the product declares no updated_by")
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, _, name = table.rpartition(".")
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                       [schema.split(".")[-1], name.strip('"')]).fetchall()[0][0] > 0
-
-
 def prepare(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str, stamps: Stamps, last: Built | None,
             full_refresh: bool) -> Plan:
     """Decide how `product` is recomputed, and make its table ready: dropped for a whole
@@ -72,7 +67,7 @@ def prepare(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str, st
 def settle(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str) -> None:
     """After the build: no keys are left listed, so a build run by hand (`dbt build` in the
     project) appends nothing twice; the next build lists its own."""
-    if product.updated_by is not None and _exists(con, table):
+    if product.updated_by is not None and table_exists(con, table):
         keys = ", ".join(q(k) for k in product.updated_by.keys)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         con.execute(f"CREATE OR REPLACE TABLE {changes_table(product)} AS SELECT {keys} FROM {table} LIMIT 0")
@@ -84,7 +79,7 @@ def _plan(con, product: DataProduct, table: str, stamps: Stamps, last: Built | N
         return WHOLE
     if full_refresh:
         return Plan(True, "full refresh")
-    if last is None or not _exists(con, table):
+    if last is None or not table_exists(con, table):
         return Plan(True, "first build")
     if last.code != stamps.code:
         return Plan(True, "its code or declaration changed")

@@ -17,6 +17,7 @@ from platform_lib.governance import access, audit_log, registry
 from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
 from platform_lib.storage.sql import lit, q
 from platform_lib.storage.warehouse import connect as connect_warehouse
+from platform_lib.storage.warehouse import table_exists
 
 
 def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:
@@ -79,9 +80,7 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.imports (port_table VARCHAR NOT NULL, stamp VARCHAR NOT NULL)")
     held = con.execute("SELECT stamp FROM ledger.imports WHERE port_table = ?", [table]).fetchall()
-    copied = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ports' AND table_name = ?",
-                         [table.split(".", 1)[1]]).fetchall()[0][0]
-    if held and held[0][0] == stamp and copied:
+    if held and held[0][0] == stamp and table_exists(con, table):
         return stamp
     con.register("_mesh_port", port.dataset())
     try:

@@ -41,6 +41,7 @@ from platform_lib.storage.landing import (
 )
 from platform_lib.storage.quarantine import ensure_quarantine
 from platform_lib.storage.sql import q
+from platform_lib.storage.warehouse import table_exists
 
 WORK = "stage_work"
 
@@ -307,7 +308,7 @@ def _merge(con, source: Source, work: str, every_key: bool) -> None:
         }
     for target, select in targets.items():
         built = select.format(cols=cols, work=work)
-        if every_key or not _exists(con, target):
+        if every_key or not table_exists(con, target):
             con.execute(f"CREATE OR REPLACE TABLE {target} AS {built}")
             continue
         match = " AND ".join(f"{target}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
@@ -317,12 +318,6 @@ def _merge(con, source: Source, work: str, every_key: bool) -> None:
 
 def _same_key(source: Source, alias: str) -> str:
     return " AND ".join(f"{alias}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
-
-
-def _exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-                       "AND table_schema = ? AND table_name = ?", [schema, name.strip('"')]).fetchone()[0] > 0
 
 
 def _record_files(con, source: Source, run_id: str, seq: int, fresh: dict[str, staged.FileVersion], outcome: Staged) -> None:

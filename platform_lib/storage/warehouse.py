@@ -63,6 +63,13 @@ def connect(paths: MeshPaths, domain: str, *, read_only: bool = False) -> Iterat
         con.close()
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `[catalog.]schema.table` (parts may be quoted) exists in the connection's database."""
+    schema, name = [part.strip('"') for part in table.split(".")[-2:]]
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                       "AND table_schema = ? AND table_name = ?", [schema, name]).fetchall()[0][0] > 0
+
+
 def compact(db: Path) -> None:
     """Rewrite the database file so deleted rows do not linger in freed blocks."""
     fresh = db.with_name(f".{db.name}.compacting")
