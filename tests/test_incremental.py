@@ -240,11 +240,12 @@ def products_built(result) -> dict[str, dict]:
             for e in result.get_asset_materialization_events() if len(e.asset_key.path) == 2}
 
 
-def port_reads(root: Path, consumer: str) -> list[str]:
-    """The products a domain's builds read from their ports, per the access log."""
+def port_reads(root: Path, consumer: str, rows: bool = False) -> list:
+    """The products a domain's builds read from their ports, per the access log (with the
+    rows each read took)."""
     log = root / "audit" / "access.jsonl"
     entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return [e["product"] for e in entries if e.get("purpose") == f"build of {consumer}"]
+    return [(e["product"], e["rows"]) if rows else e["product"] for e in entries if e.get("purpose") == f"build of {consumer}"]
 
 
 def test_a_product_is_recomputed_only_when_what_it_reads_changed(private_mesh):
@@ -270,16 +271,31 @@ def test_a_product_is_recomputed_only_when_what_it_reads_changed(private_mesh):
     activities = root / "landing" / DOMAIN / "activities"
     late = [{**a, "activity_id": f"{a['activity_id']}-next"} for a in rows(sorted(activities.glob("*.csv"))[0])[:5]]
     land(activities, "part-next.csv", late)
+    port = root / "products" / "sales" / "account_interactions" / "v1"
+    before = DeltaTable(str(port)).to_pyarrow_table().num_rows
     sales = products_built(materialize_domain(DOMAIN, root))
-    assert sales["account_interactions"]["recomputed"] is True
-    # Computed per account and week: only the weeks of the five late activities.
-    assert sales["account_interactions"]["update"] == "keys", sales["account_interactions"]
-    assert 1 <= sales["account_interactions"]["keys_recomputed"] <= 5
+    interactions = sales["account_interactions"]
+    assert interactions["recomputed"] is True
+    # Computed per account and week: only the weeks of the five late activities, audited and
+    # replaced in the port in one commit whose change feed carries only their rows.
+    assert interactions["update"] == "keys", interactions
+    assert 1 <= interactions["keys_recomputed"] <= 5
+    assert interactions["rows_in"] <= 5 * interactions["keys_recomputed"] and interactions["rows_inserted"] >= 1
+    assert interactions["dagster/row_count"] == DeltaTable(str(port)).to_pyarrow_table().num_rows \
+        == before + interactions["rows_inserted"] - interactions["rows_deleted"]
+    table = DeltaTable(str(port))
+    assert table.history(1)[0]["operationParameters"]["predicate"]
+    feed = pa.table(table.load_cdf(starting_version=table.version(), ending_version=table.version()).read_all())
+    assert 0 < feed.num_rows <= 2 * interactions["rows_inserted"] + interactions["rows_deleted"]
     assert {n for n, m in sales.items() if m["recomputed"]} == {"account_interactions"}, \
         "products that do not read activities are not recomputed"
     revops = products_built(materialize_domain("revenue_operations", root))
     assert revops["account_360"]["recomputed"] is True
-    assert port_reads(root, "revenue_operations")[len(reads_before):] == ["sales.account_interactions"]
+    # The consumer reads the port's change feed since the version it last read, not the port.
+    [(read, taken)] = port_reads(root, "revenue_operations", rows=True)[len(reads_before):]
+    assert read == "sales.account_interactions" and 0 < taken <= feed.num_rows
+    copied = query(root, "revenue_operations", "SELECT * FROM ports.sales__account_interactions")
+    assert sorted(map(tuple, copied)) == sorted(tuple(r.values()) for r in table.to_pyarrow_table().to_pylist())
 
 
 def test_the_landing_sensor_starts_a_run_for_a_removed_file_and_a_file_edited_in_place(landing_root, tmp_path):

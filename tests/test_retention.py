@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from dagster import DagsterInstance
@@ -37,12 +38,16 @@ def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path,
     result = job.execute_in_process(resources=domain_resources("sla_lab", paths), instance=DagsterInstance.ephemeral())
     assert result.success
 
-    assert sorted(f.name for f in (tmp_path / "landing" / "sla_lab" / "events").iterdir()) == ["fresh.jsonl", "mixed.jsonl"]
+    landing = tmp_path / "landing" / "sla_lab" / "events"
+    assert sorted(f.name for f in landing.iterdir()) == ["fresh.jsonl", "mixed.jsonl"]
+    # A file holding expired and current rows keeps only the current ones.
+    assert [json.loads(line)["event_id"] for line in (landing / "mixed.jsonl").read_text().splitlines()] == ["mixed-0"]
     rows = DeltaTable(str(port)).to_pyarrow_table().column("event_id").to_pylist()
     assert sorted(rows) == ["fresh-0", "mixed-0"]
     [mat] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     meta = mat.event_specific_data.metadata
     assert meta["landing_files_removed"].value == 1
+    assert meta["landing_rows_removed"].value == {"sla_lab.events": 3}
     assert meta["warehouse_rows_removed"].value["staging.events"] == 3
     # The landed records staging audits from expire with them: no later run stages them again.
     assert meta["warehouse_rows_removed"].value["landed.events"] == 3

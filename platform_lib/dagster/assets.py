@@ -167,8 +167,8 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
                     changes = None if plan.whole else increments.changes_table(product)
                     built = build(BuildContext(con, product, context.log, changes))
                     write_candidate(con, product.build_table, built, append=not plan.whole)
-                    increments.settle(con, product, product.build_table)
-                    outcome = audit_and_publish(con, product, product.build_table, publish)
+                    recomputed = increments.settle(con, product, product.build_table, plan)
+                    outcome = audit_and_publish(con, product, product.build_table, publish, recomputed)
                     checks = outcome_checks(outcome)
                     if outcome.published:
                         consumed.record(con, product.id, stamps, outcome.metadata["delta_version"], context.run_id,

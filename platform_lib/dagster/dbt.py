@@ -354,8 +354,8 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             failures = []
             by_key = {project.key_of[uid]: uid for uid in due}
             with warehouse.get_connection() as con:
-                for key in plans:
-                    increments.settle(con, products[key], project.table(by_key[key]))
+                recomputed = {key: increments.settle(con, products[key], project.table(by_key[key]), plan)
+                              for key, plan in plans.items()}
                 for key in built & set(by_key):
                     consumed.record(con, ledger_name(key), stamps[by_key[key]], None, context.run_id,
                                     recorded(tested.get(key, [])))
@@ -365,7 +365,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         failures.append(f"{product.id} was not published: dbt tests {blocked[key]} failed.")
                         continue
                     outcome = audit_and_publish(con, product, product.build_table,
-                                                publish_context(context, paths, key, warnings))
+                                                publish_context(context, paths, key, warnings), recomputed.get(key))
                     checks = outcome_checks(outcome)
                     yield from checks
                     if outcome.published:

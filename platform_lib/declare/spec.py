@@ -261,6 +261,10 @@ class DataProduct(_Declared):
                              f"staged inputs ({sorted(staged)})")
         if self.updated_by.window_days and self.column(self.updated_by.keys[-1]).type != "date":
             raise ValueError(f"{self.id}: updated_by.window_days needs a date as the key's last part")
+        # Publishing replaces the port's rows of the recomputed keys: a row's key must say which.
+        if not set(self.updated_by.keys) <= set(self.primary_key):
+            raise ValueError(f"{self.id}: updated_by keys {list(self.updated_by.keys)} must be part of the primary key "
+                             f"{list(self.primary_key)}, so the rows of a recomputed key are the rows its publish replaces")
         return self
 
     @property

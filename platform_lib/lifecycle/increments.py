@@ -8,9 +8,10 @@ from the product's table; the build then computes only those keys (its SQL reads
 `changes.<product>` in an incremental run) and appends them. Anything the keys cannot
 express recomputes the product whole: the first build, a full refresh, a code change, a
 source staged whole, an input that maps to no keys, or an erasure or retention that
-rewrote the warehouse. Publishing stays one atomic commit of the product's table, so a
-failed build leaves the last version serving, and the next build recomputes the same keys
-again (the deletes and appends are idempotent).
+rewrote the warehouse. Publishing audits only the recomputed keys' rows and replaces
+them in the port in one atomic commit (`where_recomputed`), so a failed build leaves the
+last version serving, and the next build recomputes the same keys again (the deletes and
+appends are idempotent).
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import duckdb
 from platform_lib.declare.spec import DataProduct
 from platform_lib.lifecycle.consumed import Built, Stamps, staging_seq
 from platform_lib.storage import staged
+from platform_lib.storage.ports import NO_ROWS
 from platform_lib.storage.sql import q
 from platform_lib.storage.warehouse import table_exists
 
 SCHEMA = "changes"
+# Delta evaluates `IN (...)` as a chain of ORs: a longer list costs more than the rows it
+# spares, so past this many values a key is bounded by its range instead.
+IN_LIST_MAX = 100
 
 
 def changes_table(product: DataProduct) -> str:
@@ -64,13 +69,52 @@ def prepare(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str, st
     return plan
 
 
-def settle(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str) -> None:
-    """After the build: no keys are left listed, so a build run by hand (`dbt build` in the
-    project) appends nothing twice; the next build lists its own."""
-    if product.updated_by is not None and table_exists(con, table):
-        keys = ", ".join(q(k) for k in product.updated_by.keys)
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(f"CREATE OR REPLACE TABLE {changes_table(product)} AS SELECT {keys} FROM {table} LIMIT 0")
+def settle(con: duckdb.DuckDBPyConnection, product: DataProduct, table: str, plan: Plan) -> str | None:
+    """After the build: the condition on the product's rows that selects the recomputed
+    keys (what publishing replaces in the port; `NO_ROWS` for no key), or None when the
+    product was recomputed whole. No keys are left listed, so a build run by hand (`dbt
+    build` in the project) appends nothing twice; the next build lists its own."""
+    if product.updated_by is None or not table_exists(con, table):
+        return None
+    where = None if plan.whole else where_recomputed(con, product, changes_table(product))
+    keys = ", ".join(q(k) for k in product.updated_by.keys)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(f"CREATE OR REPLACE TABLE {changes_table(product)} AS SELECT {keys} FROM {table} LIMIT 0")
+    return where
+
+
+def where_recomputed(con: duckdb.DuckDBPyConnection, product: DataProduct, keys_table: str) -> str | None:
+    """A condition, in SQL that both DuckDB and Delta read, true for every row of the keys
+    listed in `keys_table`: per key column, its values or their range. It may also hold for
+    rows of keys not recomputed; publishing replaces those by themselves. None when it
+    would hold for every row."""
+    found = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {keys_table}").fetchall())
+    bounds = []
+    for key in product.updated_by.keys:
+        literal = _LITERALS.get(found[key])
+        n, low, high = con.execute(f"SELECT count(DISTINCT {q(key)}), min({q(key)}), max({q(key)}) FROM {keys_table}").fetchall()[0]
+        if n == 0:
+            return NO_ROWS
+        if literal is None:
+            continue
+        if n <= IN_LIST_MAX:
+            values = con.execute(f"SELECT DISTINCT {q(key)} FROM {keys_table} ORDER BY 1").fetchall()
+            bounds.append(f"{q(key)} IN ({', '.join(literal(v) for (v,) in values)})")
+        else:
+            bounds.append(f"{q(key)} BETWEEN {literal(low)} AND {literal(high)}")
+    return " AND ".join(bounds) or None
+
+
+def _text(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_LITERALS = {
+    "VARCHAR": _text,
+    "DATE": lambda v: f"DATE '{v.isoformat()}'",
+    "BIGINT": lambda v: str(int(v)),
+    "INTEGER": lambda v: str(int(v)),
+}
 
 
 def _plan(con, product: DataProduct, table: str, stamps: Stamps, last: Built | None, full_refresh: bool) -> Plan:

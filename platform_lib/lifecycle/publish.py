@@ -90,8 +90,18 @@ def scratch_table(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return f"scratch.audited.{name}"
 
 
-def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, candidate: str, ctx: PublishContext) -> Outcome:
+def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, candidate: str, ctx: PublishContext,
+                      where: str | None = None) -> Outcome:
+    """Audit the product's table `candidate` and publish it; with `where` (the rows of the
+    keys a build recomputed), audit those rows only and replace them in the port."""
     now = datetime.now(timezone.utc)
+    legacy_majors = versions.served_majors(product, now.date())
+    if where is not None and legacy_majors:
+        where = None  # the older majors' ports are shaped from the whole table
+    if where is not None:
+        batch = scratch_table(con, f"{product.name}__recomputed")
+        con.execute(f"CREATE OR REPLACE TABLE {batch} AS SELECT * FROM {candidate} WHERE {where}")
+        candidate = batch
     audited = scratch_table(con, product.name)
     started = time.perf_counter()
     result = audit(con, product, candidate, audited, ctx.run_id, writable=product.consent_flag is not None)
@@ -125,7 +135,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
         )
     if not outcome.stability.ok:
         outcome.failures.append(f"Check {SCHEMA_STABILITY} failed: {chr(10).join(outcome.stability.problems)}")
-    legacy = {major: _shape_deprecated(con, product, audited, major, old) for major, old in versions.served_majors(product, now.date()).items()}
+    legacy = {major: _shape_deprecated(con, product, audited, major, old) for major, old in legacy_majors.items()}
     for major, (old, table, enforced_old) in legacy.items():
         if not enforced_old.passed:
             outcome.failures.append(
@@ -134,7 +144,9 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
             )
     if outcome.published:
         started = time.perf_counter()
-        pub = port.publish(con, audited, product, ctx.run_id)
+        pub = port.publish(con, audited, product, ctx.run_id) if where is None else \
+            port.replace(con, audited, where, product, ctx.run_id)
+        failpoints.reached("port.committed")
         outcome.metadata.update(result.accounting(withheld_after_audit=without_consent))
         outcome.metadata.update(
             {
@@ -143,6 +155,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
                 "rows_published": pub.rows,
                 "delta_version": pub.delta_version,
                 "content_changed": pub.changed,
+                **({"rows_inserted": pub.inserted, "rows_deleted": pub.deleted} if pub.inserted is not None else {}),
                 "fingerprint": pub.fingerprint,
                 "output_port": MetadataValue.path(str(pub.path)),
                 "product_version": product.version,

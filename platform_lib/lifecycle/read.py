@@ -65,8 +65,10 @@ def _major(port: OutputPort) -> int:
 def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, consumer_domain: str) -> str:
     """Copy another domain's published product into this domain's DuckDB, read through
     its Delta output port as the domain's service principal (grants and masking apply),
-    as `ports.<domain>__<product>`. The access decision is taken on every call; the copy is
-    made only when the port's version or the decision's masking changed since the last one.
+    as `ports.<domain>__<product>`. The access decision is taken on every call. The copy
+    is made only when the port's version or the decision's masking changed since the last
+    one, and then from the port's change feed since the version last read, when it has
+    one that covers them (all of the port otherwise).
     Returns what was read: `<major>@<delta version>`, masked or whole."""
     port = resolve_port(paths, ref)
     product_id = ".".join(parse_ref(ref)[:2])
@@ -75,24 +77,87 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     table = port_table_name(ref)
     masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
     read_as = f"masked {hashlib.sha256(repr(sorted(masks.items())).encode()).hexdigest()[:12]}" if masks else "whole"
-    stamp = f"v{_major(port)}@{port.version()}:{read_as}"
+    version = port.version()
+    stamp = f"v{_major(port)}@{version}:{read_as}"
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.imports (port_table VARCHAR NOT NULL, stamp VARCHAR NOT NULL)")
     held = con.execute("SELECT stamp FROM ledger.imports WHERE port_table = ?", [table]).fetchall()
-    if held and held[0][0] == stamp and table_exists(con, table):
+    held = held[0][0] if held and table_exists(con, table) else None
+    if held == stamp:
         return stamp
-    con.register("_mesh_port", port.dataset())
-    try:
-        columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
-    finally:
-        con.unregister("_mesh_port")
+    last = _last_read(held, f"v{_major(port)}@", f":{read_as}")
+    changes = _changes_since(port, last, version) if last is not None else None
+    if changes is not None:
+        con.register("_mesh_port", changes)
+        try:
+            columns = [c for c in con.sql("SELECT * FROM _mesh_port LIMIT 0").columns if c not in CHANGE_COLUMNS]
+            rows = _apply_changes(con, table, columns, masks)
+        finally:
+            con.unregister("_mesh_port")
+    else:
+        con.register("_mesh_port", port.dataset())
+        try:
+            columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
+        finally:
+            con.unregister("_mesh_port")
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
     con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
     return stamp
+
+
+CHANGE_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")  # what a change feed adds to each row
+
+
+def _last_read(held: str | None, major: str, read_as: str) -> int | None:
+    """The port version a held copy was read at, if it was read the same way (same major,
+    same masking)."""
+    if held is None or not held.startswith(major) or not held.endswith(read_as):
+        return None
+    version = held[len(major):-len(read_as)]
+    return int(version) if version.isdigit() else None
+
+
+def _changes_since(port: OutputPort, last: int, version: int) -> pa.RecordBatchReader | None:
+    """The port's change feed from version `last` (exclusive) to `version`, or None when a
+    copy of the whole port is the better read: a version in between rewrote the port whole
+    (its feed would be every row out and in again), or the feed does not cover them."""
+    table = port.table()
+    for commit in table.history(version - last):
+        if commit["version"] <= last:
+            continue
+        parameters = commit.get("operationParameters") or {}
+        if commit["operation"] in ("CREATE TABLE", "WRITE") and parameters.get("mode") == "Overwrite" \
+                and not parameters.get("predicate"):
+            return None
+    if table.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+        return None
+    try:
+        return table.load_cdf(starting_version=last + 1, ending_version=version)
+    except Exception:  # a version before the feed was enabled, or files vacuumed: read it all
+        return None
+
+
+def _apply_changes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], masks: dict[str, str]) -> int:
+    """Bring the copy `table` from the version it holds to the next one, given the change
+    feed between them in `_mesh_port`: the net change of each row (a row taken out and put
+    back unchanged, as a replace of its key does, cancels out). Returns the rows changed."""
+    listed = ", ".join(q(c) for c in columns)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _mesh_net AS
+        SELECT {listed}, sum(_mesh_sign) AS _mesh_net FROM (
+            SELECT {access.masked_select(columns, masks)},
+                   CASE WHEN _change_type IN ('insert', 'update_postimage') THEN 1 ELSE -1 END AS _mesh_sign
+            FROM _mesh_port)
+        GROUP BY ALL HAVING sum(_mesh_sign) <> 0""")
+    same = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM n.{q(c)}" for c in columns)
+    con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM _mesh_net n WHERE n._mesh_net < 0 AND {same})")
+    con.execute(f"INSERT INTO {table} SELECT {listed} FROM _mesh_net WHERE _mesh_net > 0")
+    changed = con.execute("SELECT coalesce(sum(abs(_mesh_net)), 0) FROM _mesh_net").fetchall()[0][0]
+    con.execute("DROP TABLE _mesh_net")
+    return int(changed)
 
 
 FILTER = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(=|!=|<=|>=|<|>)\s*(.+?)\s*$")

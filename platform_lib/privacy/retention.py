@@ -17,7 +17,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
 from platform_lib.storage import staged, warehouse
-from platform_lib.storage.landing import header, reader, source_files
+from platform_lib.storage.landing import header, reader, rewrite_without, source_files
 from platform_lib.storage.ports import port_versions
 from platform_lib.storage.sql import lit, q
 
@@ -37,20 +37,20 @@ def _cutoff(days: int, now: datetime) -> datetime:
     return now - timedelta(days=days)
 
 
-def expire_landing(con: duckdb.DuckDBPyConnection, paths: MeshPaths, source: Source, now: datetime) -> int:
-    """Remove landing files whose every row is older than the source's retention."""
-    removed = 0
-    cutoff = _cutoff(source.retention_days, now)
+def expire_landing(con: duckdb.DuckDBPyConnection, paths: MeshPaths, source: Source, now: datetime) -> tuple[int, int]:
+    """Take the rows older than the source's retention out of its landing files: a file
+    holding some is rewritten without them, a file left empty is removed (so a full
+    refresh stages exactly what the warehouse kept). Returns (files removed, rows removed)."""
+    files = rows = 0
+    cutoff = lit(_cutoff(source.retention_days, now).isoformat())
     folder = paths.landing_dir(source.domain, source.name)
     for f in source_files(folder, source.format):
         columns = header(source.format, f)
         if source.event_time not in columns:
             continue
-        newest = con.execute(f"SELECT max(try_cast({q(source.event_time)} AS TIMESTAMPTZ)) FROM {reader(f, columns)}").fetchall()[0][0]
-        if newest is not None and newest < cutoff:
-            f.unlink()
-            removed += 1
-    return removed
+        rows += rewrite_without(con, f, reader(f, columns), f"try_cast({q(source.event_time)} AS TIMESTAMPTZ) < {cutoff}::TIMESTAMPTZ")
+        files += not f.exists()
+    return files, rows
 
 
 def expire_warehouse(con: duckdb.DuckDBPyConnection, sources: list[Source], quarantine_days: int, now: datetime) -> dict[str, int]:
@@ -91,8 +91,9 @@ def expire_domain(paths: MeshPaths, domain: str, sources: list[Source], products
     """Remove everything of `domain` past its retention, in every store; what was removed."""
     stores = store_retention()
     con = duckdb.connect()
-    files = {s.id: expire_landing(con, paths, s, now) for s in sources}
+    landing = {s.id: expire_landing(con, paths, s, now) for s in sources}
     con.close()
+    files = {source: n for source, (n, _) in landing.items()}
     rows: dict[str, int] = {}
     if paths.warehouse(domain).exists():
         with warehouse.connect(paths, domain) as wh:
@@ -103,6 +104,7 @@ def expire_domain(paths: MeshPaths, domain: str, sources: list[Source], products
             ports[f"{product.id}/{folder.name}"] = expire_port(folder, product, stores.port_old_versions_days, now)
     return {
         "landing_files_removed": sum(files.values()), "landing_files_by_source": files,
+        "landing_rows_removed": {source: n for source, (_, n) in landing.items()},
         "warehouse_rows_removed": rows,
         "port_rows_removed": {k: r for k, (r, _) in ports.items()},
         "port_files_vacuumed": {k: f for k, (_, f) in ports.items()},

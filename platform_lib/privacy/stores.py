@@ -20,7 +20,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import sql_digest, sql_text_match, text_digests
-from platform_lib.storage.landing import COPY_OPTIONS, FORMAT_OF, MAX_LINE_BYTES, Unreadable, header, landed_file, reader
+from platform_lib.storage.landing import FORMAT_OF, MAX_LINE_BYTES, Unreadable, header, landed_file, reader, rewrite_without
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
@@ -211,9 +211,7 @@ def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path:
         try:
             columns, text = _parquet_text(con, path)
             where = " OR ".join(w for w in (matcher.text(text), matcher.where(columns)) if w)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
-                        f"FROM read_parquet({lit(str(path))})")
-            return removed + _write_back(con, path)
+            return removed + rewrite_without(con, path, f"read_parquet({lit(str(path))})", where)
         except duckdb.Error:
             pass
     if fmt == "parquet" or _is_binary(path):
@@ -237,30 +235,9 @@ def _rewrite_by_column(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: P
     try:
         columns = header(FORMAT_OF[path.suffix], path)
         where = matcher.where(columns)
-        if not where:
-            return 0
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({where}, false) AS _mesh_subject "
-                    f"FROM {reader(path, columns)}")
+        return rewrite_without(con, path, reader(path, columns), where) if where else 0
     except (Unreadable, duckdb.Error, UnicodeError):
         return 0  # the text pass covers it
-    return _write_back(con, path)
-
-
-def _write_back(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Write `_mesh_landing` back to `path` without the subject's rows; returns them."""
-    try:
-        removed, total = con.execute("SELECT count(*) FILTER (WHERE _mesh_subject), count(*) FROM _mesh_landing").fetchone()
-        if removed == total:
-            path.unlink()
-        elif removed:
-            tmp = path.with_name(f".{path.name}.erasing")
-            fmt = COPY_OPTIONS[FORMAT_OF[path.suffix]]
-            con.execute(f"COPY (SELECT * EXCLUDE (_mesh_subject) FROM _mesh_landing WHERE NOT _mesh_subject) "
-                        f"TO {lit(str(tmp))} ({fmt})")
-            os.replace(tmp, path)
-    finally:
-        con.execute("DROP TABLE IF EXISTS _mesh_landing")
-    return removed
 
 
 # ---- a domain's DuckDB warehouse -------------------------------------------------------

@@ -5,7 +5,8 @@ process SIGKILL itself when it reaches that point (comma-separate several).
 Points: `stage.commit` (a source's new files are read and audited, the staging transaction
 is not yet committed), `audit.write` (the batch is built in the domain's DuckDB file and
 audited, not yet published), `port.publish` (Delta data files are being written, the commit
-is not yet made)."""
+is not yet made), `port.committed` (the port's new version is committed, the build that
+made it is not yet recorded)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from platform_lib.storage.sql import lit, q
 
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
 FORMAT_OF = {extension: fmt for fmt, extension in EXTENSIONS.items()}
-# How DuckDB writes each format back (erasure rewrites landed files; the seed lands them).
+# How DuckDB writes each format back (erasure and retention rewrite landed files; the seed lands them).
 COPY_OPTIONS = {"csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}
 PARQUET_MAGIC = b"PAR1"
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -54,6 +54,25 @@ class LandedFiles:
 def landed_file(path: Path) -> bool:
     """A regular file, not a link, not hidden (`.name`: the platform's own temporary files)."""
     return not path.name.startswith(".") and stat.S_ISREG(path.lstat().st_mode)
+
+
+def rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, rows: str, drop: str) -> int:
+    """Rewrite the landed file `path` (read by `rows`) without the rows for which `drop`
+    holds, atomically: the file is replaced whole, or removed when nothing is left of it.
+    Returns the rows taken out."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_landing AS SELECT *, coalesce({drop}, false) AS _mesh_drop FROM {rows}")
+    try:
+        removed, total = con.execute("SELECT count(*) FILTER (WHERE _mesh_drop), count(*) FROM _mesh_landing").fetchall()[0]
+        if removed == total:
+            path.unlink()
+        elif removed:
+            tmp = path.with_name(f".{path.name}.rewriting")
+            con.execute(f"COPY (SELECT * EXCLUDE (_mesh_drop) FROM _mesh_landing WHERE NOT _mesh_drop) "
+                        f"TO {lit(str(tmp))} ({COPY_OPTIONS[FORMAT_OF[path.suffix]]})")
+            os.replace(tmp, path)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _mesh_landing")
+    return removed
 
 
 def source_files(directory: Path, fmt: str) -> list[Path]:

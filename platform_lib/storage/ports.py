@@ -2,11 +2,13 @@
 `<home>/products/<domain>/<product>/v<major>`.
 
 Delta gives atomic commits (a failed publish never leaves a half-written product),
-versions, and a format every consumer engine reads. Consumers read ports only.
+versions, a change data feed, and a format every consumer engine reads. Consumers read
+ports only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # pyarrow.dataset imports pandas: about 0.3 s no load needs
     import pyarrow.dataset as ds
 
 FINGERPRINT = "mesh.fingerprint"
+BATCH = "mesh.batch"
+NO_ROWS = "false"  # a condition no row meets: a replace with nothing to replace
 
 
 class ProductNotPublished(LookupError):
@@ -38,12 +42,22 @@ class Publication:
     rows: int
     fingerprint: str
     changed: bool
+    inserted: int | None = None  # of a replace: the rows it wrote and the rows it took out
+    deleted: int | None = None
 
 
 def arrow_schema(product: DataProduct) -> pa.Schema:
     return pa.schema(
         [pa.field(c.name, ARROW_TYPES[c.type], nullable=True, metadata={"description": c.description}) for c in product.columns]
     )
+
+
+def port_properties(product: DataProduct) -> dict[str, str]:
+    """Every port's table properties: a change data feed, so a consumer reads only what
+    changed since the version it last read; and column statistics for the columns that
+    are not personal only, since anyone who can list the Delta log reads its min/max."""
+    indexed = [c.name for c in product.columns if c.name not in product.personal_columns]
+    return {"delta.enableChangeDataFeed": "true", "delta.dataSkippingStatsColumns": ",".join(indexed)}
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -97,10 +111,15 @@ class OutputPort:
         return self.table().version() if self.exists() else None
 
     def last_fingerprint(self) -> str | None:
-        if not self.exists():
-            return None
-        history = self.table().history(1)
-        return history[0].get(FINGERPRINT) if history else None
+        return self.last_commit().get(FINGERPRINT)
+
+    def last_commit(self) -> dict:
+        history = self.table().history(1) if self.exists() else []
+        return history[0] if history else {}
+
+    def rows(self) -> int:
+        """The rows of the current version, from the Delta log's per-file counts."""
+        return sum(pa.table(self.table().get_add_actions(flatten=True)).column("num_records").to_pylist())
 
     def publish(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, run_id: str) -> Publication:
         """Commit `table` as the port's new version, unless the content is unchanged."""
@@ -108,23 +127,38 @@ class OutputPort:
         rows = int(fp.split(":")[0])
         if fp == self.last_fingerprint():
             return Publication(self.path, self.version(), rows, fp, changed=False)
+        self._write(con, table, product, mode="overwrite", schema_mode="overwrite",
+                    metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version})
+        return Publication(self.path, self.version(), rows, fp, changed=True)
+
+    def replace(self, con: duckdb.DuckDBPyConnection, table: str, where: str, product: DataProduct, run_id: str) -> Publication:
+        """Replace the port's rows matching `where` (SQL both DuckDB and Delta read) by
+        `table`, which holds exactly the new rows matching it, in one atomic commit whose
+        change feed carries only those rows. A batch identical to the last one committed
+        (the re-run of a batch whose commit went through) commits nothing."""
+        fp = fingerprint(con, table)
+        batch = hashlib.sha256(f"{where}\n{fp}".encode()).hexdigest()[:24]
+        before = self.rows()
+        if where == NO_ROWS or self.last_commit().get(BATCH) == batch:
+            return Publication(self.path, self.version(), before, fp, changed=False, inserted=0, deleted=0)
+        self._write(con, table, product, mode="overwrite", predicate=where,
+                    metadata={BATCH: batch, "mesh.run_id": run_id, "mesh.product_version": product.version})
+        after, inserted = self.rows(), int(fp.split(":")[0])
+        return Publication(self.path, self.version(), after, fp, changed=True, inserted=inserted,
+                           deleted=before + inserted - after)
+
+    def _write(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, *, metadata: dict, **how) -> None:
         schema = arrow_schema(product)
         cols = ", ".join(q(c.name) for c in product.columns)
         reader = con.sql(f"SELECT {cols} FROM {table}").to_arrow_reader(256_000)
         cast = pa.RecordBatchReader.from_batches(schema, _published_batches(reader, schema))
+        properties = port_properties(product)
+        held = self.table().metadata().configuration if self.exists() else properties
+        if any(held.get(k) != v for k, v in properties.items()):
+            self.table().alter.set_table_properties(properties)  # a port published before they existed
         self.path.mkdir(parents=True, exist_ok=True)
-        write_deltalake(
-            str(self.path),
-            cast,
-            mode="overwrite",
-            schema_mode="overwrite",
-            name=product.id,
-            description=product.description,
-            commit_properties=CommitProperties(
-                custom_metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version}
-            ),
-        )
-        return Publication(self.path, self.version(), rows, fp, changed=True)
+        write_deltalake(str(self.path), cast, name=product.id, description=product.description, configuration=properties,
+                        commit_properties=CommitProperties(custom_metadata=metadata), **how)
 
     def dataset(self, delta_version: int | None = None) -> ds.Dataset:
         dt = self.table()

@@ -181,11 +181,15 @@ def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_
     record(request, rows_in=new_lines, rows_accounted=landed_rows - before[1], note="stage.commit")
 
 
-def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_build(private_mesh, request, tmp_path):
+@pytest.mark.parametrize("failpoint", ["audit.write", "port.publish", "port.committed"])
+def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_build(failpoint, private_mesh, request,
+                                                                                    tmp_path):
     """Sales' account_interactions is computed per account and week: a build killed once the
-    changed weeks were deleted and recomputed in the domain's DuckDB, before the publish,
-    leaves the port as it was; the next build recomputes the same weeks again and publishes
-    what a full refresh publishes."""
+    changed weeks were deleted and recomputed in the domain's DuckDB, before their commit or
+    while Delta writes it, leaves the port as it was; the next build recomputes the same
+    weeks again and publishes what a full refresh publishes. Killed once the commit is made
+    but before the build is recorded, the next build recomputes the same weeks and, finding
+    that very batch committed, commits nothing."""
     import shutil
 
     root = private_mesh()
@@ -196,14 +200,16 @@ def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_bu
     assert staged.returncode == 0, staged.stdout + staged.stderr
     version = DeltaTable(str(port)).version()
 
-    killed = mesh("build", "--select", "sales.account_interactions", root=root, env={"MESH_FAILPOINTS": "audit.write"})
+    killed = mesh("build", "--select", "sales.account_interactions", root=root, env={"MESH_FAILPOINTS": failpoint})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    assert DeltaTable(str(port)).version() == version
+    committed = failpoint == "port.committed"
+    assert DeltaTable(str(port)).version() == version + committed
 
     rerun = mesh_in_process("build", "--select", "sales.account_interactions", root=root)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     published = DeltaTable(str(port))
-    assert published.version() == version + 1
+    assert published.version() == version + 1, "the batch committed once"
+    assert published.history(1)[0]["operationParameters"].get("predicate"), "the changed weeks replaced, not the port"
 
     full = tmp_path / "full"
     shutil.copytree(root, full, ignore=shutil.ignore_patterns("dagster"))
@@ -212,4 +218,4 @@ def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_bu
     rows = sorted(map(repr, published.to_pyarrow_table().to_pylist()))
     assert rows == sorted(map(repr, DeltaTable(str(MeshPaths(full).port("sales", "account_interactions", 1)))
                               .to_pyarrow_table().to_pylist()))
-    record(request, rows_in=len(rows), rows_accounted=len(rows), note="per-key product killed at audit.write")
+    record(request, rows_in=len(rows), rows_accounted=len(rows), note=f"per-key product killed at {failpoint}")
