@@ -5,6 +5,7 @@ what one full refresh of the same landing zone publishes, row by row."""
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import shutil
@@ -14,7 +15,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from dagster import DagsterInstance
 from deltalake import DeltaTable
+
+from platform_lib.config import MeshPaths
+from platform_lib.dagster.resources import domain_resources
+from platform_lib.dagster.retention import retention_job
+from platform_lib.dagster.workspace import code_locations, declared_products
 
 from tests.helpers import copy_landing, materialize_domain, mesh_in_process, query
 
@@ -396,3 +403,52 @@ def test_a_build_that_recomputes_nothing_starts_nothing_downstream(private_mesh)
     materialize_domain(DOMAIN, root, instance=instance)
     tick = evaluate_automation_conditions(revops, instance, cursor=tick.cursor)
     assert tick.get_num_requested(AssetKey(["revenue_operations", "account_360"])) == 1
+
+
+def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full_refresh(landing_root, tmp_path):
+    """The two runs that delete outside staging, inside the chain: an erasure of a contact
+    (landed files rewritten, staged rows and port rows deleted, products recomputed) and a
+    retention run (activities kept only for their newest days). The incremental builds
+    after them, one of them per key, publish what a full refresh of the same landing zone
+    publishes, row by row."""
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    build(root)
+    activities = root / "landing" / DOMAIN / "activities"
+    first = rows(sorted(activities.glob("*.csv"))[0])
+    land(activities, "part-b1.csv", [{**a, "activity_id": f"{a['activity_id']}-b1"} for a in first[:20]])
+    build(root)
+
+    contact = next(a["contact_id"] for a in first if a["contact_id"])
+    erased = mesh_in_process("erase", "--subject", f"contact:{contact}", "--reason", "test", root=root)
+    assert erased.returncode == 0, erased.stdout + erased.stderr
+    assert contact not in "".join(p.read_text() for p in activities.glob("*.csv"))
+
+    # Retention: activities kept only for their newest days, so some landed files keep
+    # part of their rows and some go whole.
+    times = sorted(a["occurred_at"] for p in activities.glob("*.csv") for a in rows(p))
+    middle = datetime.strptime(times[len(times) // 2], STAMP)
+    sources = [s.model_copy(update={"retention_days": (datetime.now() - middle).days}) if s.name == "activities" else s
+               for s in importlib.import_module("domains.sales.sources").SOURCES]
+    products = [p for p in declared_products(code_locations()) if p.domain == DOMAIN]
+    expired = retention_job(DOMAIN, sources, products).execute_in_process(
+        resources=domain_resources(DOMAIN, MeshPaths(root)), instance=DagsterInstance.ephemeral())
+    assert expired.success
+    [output] = [e for e in expired.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.event_specific_data.metadata["landing_rows_removed"].value["sales.activities"] > 0
+    assert min(a["occurred_at"] for p in activities.glob("*.csv") for a in rows(p)) > times[0]
+    build(root)
+
+    # A last batch, computed per key after the rewrites.
+    land(activities, "part-b2.csv", [{**a, "activity_id": f"{a['activity_id']}-b2", "occurred_at": times[-1]}
+                                     for a in first[20:25]])
+    result = materialize_domain(DOMAIN, root)
+    assert products_built(result)["account_interactions"]["update"] == "keys"
+
+    copy = tmp_path / "full"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", DOMAIN, "--full-refresh", root=copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    incremental, full = published(root), published(copy)
+    assert set(incremental) == set(full)
+    for name in full:
+        assert incremental[name] == full[name], name

@@ -195,7 +195,7 @@ def audit(
     with the staged records of the keys it touches), the counts are the new rows' and an
     identical record already staged is the one kept."""
     ensure_quarantine(con)
-    typed_already = _already_typed(con, decl, candidate)
+    typed_already = typed_columns(con, decl, candidate)
     cols = [c.name for c in decl.columns]
     present = con.sql(f"SELECT * FROM {candidate} LIMIT 0").columns
     has_file = "_source_file" in present
@@ -287,7 +287,7 @@ def _qualified(con: duckdb.DuckDBPyConnection, relation: str) -> str:
 _DESCRIBED = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 
 
-def _already_typed(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: str) -> frozenset[str]:
+def typed_columns(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: str) -> frozenset[str]:
     found = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall())
     return frozenset(c.name for c in decl.columns
                      if found.get(c.name) == _DESCRIBED.get(DUCKDB_TYPES[c.type], DUCKDB_TYPES[c.type]))

@@ -87,11 +87,12 @@ def where_recomputed(con: duckdb.DuckDBPyConnection, product: DataProduct, keys_
     """A condition, in SQL that both DuckDB and Delta read, true for every row of the keys
     listed in `keys_table`: per key column, its values or their range. It may also hold for
     rows of keys not recomputed; publishing replaces those by themselves. None when it
-    would hold for every row."""
+    would hold for every row. A personal key is left out: the condition is kept in the
+    port's Delta log, which erasure cannot rewrite."""
     found = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {keys_table}").fetchall())
     bounds = []
     for key in product.updated_by.keys:
-        literal = _LITERALS.get(found[key])
+        literal = None if key in product.personal_columns else _LITERALS.get(found[key])
         n, low, high = con.execute(f"SELECT count(DISTINCT {q(key)}), min({q(key)}), max({q(key)}) FROM {keys_table}").fetchall()[0]
         if n == 0:
             return NO_ROWS

@@ -30,7 +30,7 @@ from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, sql_di
 from platform_lib.privacy.stores import Store
 from platform_lib.storage import staged
 from platform_lib.storage.landing import domain_files
-from platform_lib.storage.ports import all_ports
+from platform_lib.storage.ports import all_ports, port_versions
 from platform_lib.storage.sql import q
 from platform_lib.storage.warehouse import WarehouseBusy, compact
 from platform_lib.storage.warehouse import connect as connect_warehouse
@@ -322,13 +322,15 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
                 here[str(Store.port(paths, folder, current=bool(current)))] = current or anywhere
         found[domain] = here
     con.close()
-    return {"holds": found, "recompute": recompute(products, found)}
+    published = {p.id for p in products if port_versions(paths, p.domain, p.name)}
+    return {"holds": found, "recompute": recompute(products, found, published)}
 
 
-def recompute(products: list[DataProduct], found: dict[str, dict[str, int]]) -> dict[str, list[str]]:
+def recompute(products: list[DataProduct], found: dict[str, dict[str, int]], published: set[str]) -> dict[str, list[str]]:
     """Products whose port held the subject, and products derived, along lineage across
     domains, from any store that held it. No other product can hold the subject once its
-    inputs are erased, so none other is recomputed."""
+    inputs are erased, so none other is recomputed; nor is one never published (its first
+    build reads the erased inputs)."""
     held = [(d, Store.parse(k)) for d, keys in found.items() for k in keys]
     holders = {f"{d}.{s.name}" for d, s in held if s.kind == "warehouse" and s.name.startswith("staging.")}
     ports = {f"{s.domain}.{s.product}" for _, s in held if s.kind == "port"}
@@ -344,7 +346,7 @@ def recompute(products: list[DataProduct], found: dict[str, dict[str, int]]) -> 
                 changed = True
     out: dict[str, list[str]] = {}
     for p in products:
-        if p.id in affected:
+        if p.id in affected and p.id in published:
             out.setdefault(p.domain, []).append(p.name)
     return out
 
