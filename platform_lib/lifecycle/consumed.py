@@ -1,8 +1,8 @@
 """What a product was built from, and whether any of it changed since.
 
 Every publish records a stamp of each input the product read: a staged source at the last
-staging run that changed it (and the warehouse's rewrite epoch: erasure and retention delete
-staged rows without a staging run), another domain's port at its Delta version (read whole or
+staging run that changed it (and the warehouse's rewrite epoch: erasure deletes staged rows
+without a staging run), another domain's port at its Delta version (read whole or
 masked), and the product's own code and declaration. A build whose stamps all equal those of
 the last publish, with the port still at the version that publish committed, has nothing to
 do: the product is reported unchanged instead of being recomputed. A full refresh always

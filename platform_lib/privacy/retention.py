@@ -62,18 +62,36 @@ def expire_warehouse(con: duckdb.DuckDBPyConnection, sources: list[Source], quar
         # from (or a later run would stage an expired record again).
         stores = {source.table: q(source.event_time), source.history_table: q(source.event_time),
                   f"landed.{source.name}": staged.typed(source, source.event_time)}
-        for table, when in stores.items():
-            if table in tables:
-                where = f"{when} < {cutoff}"
-                removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
-                con.execute(f"DELETE FROM {table} WHERE {where}")
+        stores = {table: f"{when} < {cutoff}" for table, when in stores.items() if table in tables}
+        _log_expired(con, source, {t: w for t, w in stores.items() if t != f"landed.{source.name}"})
+        for table, where in stores.items():
+            removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
+            con.execute(f"DELETE FROM {table} WHERE {where}")
     if "quarantine.records" in tables:
         where = f"quarantined_at < {lit(_cutoff(quarantine_days, now).isoformat())}::TIMESTAMPTZ"
         removed["quarantine.records"] = con.execute(f"SELECT count(*) FROM quarantine.records WHERE {where}").fetchall()[0][0]
         con.execute(f"DELETE FROM quarantine.records WHERE {where}")
-    if any(n for table, n in removed.items() if table != "quarantine.records"):
-        staged.mark_rewritten(con, "retention")
     return removed
+
+
+def _log_expired(con: duckdb.DuckDBPyConnection, source: Source, expired: dict[str, str]) -> None:
+    """Record the staged records about to expire as a staging run of their source (their
+    key, identifiers and event time, as they were): products computed per key recompute
+    the keys they reach, the others are recomputed as after any staging run, and records
+    elsewhere pointing at an expired one are audited again."""
+    if not expired or not staged.last_staging(con, source.id):
+        return
+    logged = ", ".join(q(c) for c in staged.logged_columns(source))
+    keys = ", ".join(q(k) for k in staged.key_columns(source))
+    rows = " UNION ".join(f"SELECT {logged} FROM {table} WHERE {where}" for table, where in expired.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_expired AS {rows}")
+    n = con.execute(f"SELECT count(DISTINCT ({keys})) FROM _mesh_expired").fetchall()[0][0]
+    if n:
+        seq = staged.last_staging(con, source.id) + 1
+        con.execute(f"INSERT INTO {staged.changes_table(source)} (seq, image, {logged}) "
+                    f"SELECT {seq}, 'before', {logged} FROM _mesh_expired")
+        con.execute("INSERT INTO ledger.stagings VALUES (?, ?, 'retention', false, 0, 0, ?, now())", [source.id, seq, n])
+    con.execute("DROP TABLE _mesh_expired")
 
 
 def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now: datetime) -> tuple[int, int]:

@@ -8,8 +8,9 @@
 - `ledger.files`: each staged file version (path, size, modification and change times, content hash)
   and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
   the keys each run changed, with the identifiers their records held before and after; `ledger.consumed`: the staging run of each referenced source
-  a source has taken the changes of; `ledger.rewrites`: each time erasure or retention
-  deleted staged rows, so products built from them are recomputed.
+  a source has taken the changes of; `ledger.rewrites`: each time erasure
+  deleted staged rows, so products built from them are recomputed (retention logs what it
+  deletes as a staging run instead).
 Erasure and retention reach these tables like any other (they scan every table).
 """
 
@@ -130,7 +131,7 @@ def changed_at(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
 
 
 def mark_rewritten(con: duckdb.DuckDBPyConnection, reason: str) -> None:
-    """Staged rows were deleted outside a staging run (erasure, retention): every product
+    """Staged rows were deleted outside a staging run (erasure): every product
     built from this warehouse is recomputed by its next build."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.rewrites (reason VARCHAR, rewritten_at TIMESTAMPTZ)")
