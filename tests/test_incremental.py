@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
@@ -422,6 +422,12 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     erased = mesh_in_process("erase", "--subject", f"contact:{contact}", "--reason", "test", root=root)
     assert erased.returncode == 0, erased.stdout + erased.stderr
     assert contact not in "".join(p.read_text() for p in activities.glob("*.csv"))
+    # The erasure recomputed the account-weeks the contact's activities reached, not the product.
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+    event = instance.get_latest_materialization_event(AssetKey([DOMAIN, "account_interactions"]))
+    recomputed = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert recomputed["update"] == "keys" and recomputed["keys_recomputed"] > 0, recomputed
+    assert query(root, DOMAIN, "SELECT count(*) FROM ledger.activities_changes WHERE contact_id = ?", [contact]) == [(0,)]
 
     # Retention: activities kept only for their newest days, so some landed files keep
     # part of their rows and some go whole.

@@ -45,3 +45,27 @@ def test_a_consent_purpose_reads_the_consent_record_and_unknown_purposes_are_ref
     assert "marketing.contact_consent" not in _contact_product(purpose="customer_support").inputs
     with pytest.raises(ValidationError, match="purpose 'spam' is not one of"):
         _contact_product(purpose="spam")
+
+
+def test_no_port_s_delta_log_keeps_statistics_of_a_personal_column(built_mesh_template, mesh_build):
+    """Anyone who can list a port's Delta log reads its per-file min/max: the mesh keeps
+    them for the columns that are not personal only, and keeps them for those."""
+    import json
+
+    from platform_lib.dagster.workspace import code_locations, declared_products
+
+    personal_products = 0
+    for product in declared_products(code_locations()):
+        personal = set(product.personal_columns)
+        personal_products += bool(personal)
+        port = MeshPaths(built_mesh_template).port(product.domain, product.name, product.major)
+        assert DeltaTable(str(port)).metadata().configuration["delta.enableChangeDataFeed"] == "true", product.id
+        for log in sorted((port / "_delta_log").glob("*.json")):
+            for action in map(json.loads, log.read_text().splitlines()):
+                if "add" not in action or not action["add"].get("stats"):
+                    continue
+                stats = json.loads(action["add"]["stats"])
+                assert not personal & (set(stats.get("minValues", {})) | set(stats.get("maxValues", {}))), product.id
+                if stats.get("numRecords"):  # and the others' are kept: files are still skipped by them
+                    assert set(stats.get("minValues", {})) - personal, product.id
+    assert personal_products >= 3

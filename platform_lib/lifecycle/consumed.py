@@ -1,8 +1,7 @@
 """What a product was built from, and whether any of it changed since.
 
 Every publish records a stamp of each input the product read: a staged source at the last
-staging run that changed it (and the warehouse's rewrite epoch: erasure deletes staged rows
-without a staging run), another domain's port at its Delta version (read whole or
+staging run that changed it, another domain's port at its Delta version (read whole or
 masked), and the product's own code and declaration. A build whose stamps all equal those of
 the last publish, with the port still at the version that publish committed, has nothing to
 do: the product is reported unchanged instead of being recomputed. A full refresh always
@@ -50,15 +49,16 @@ def ensure_layout(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def staging_stamp(con: duckdb.DuckDBPyConnection, ref: str) -> str:
-    """`domain.staging.source`: the last staging run that changed it, and the rewrite epoch."""
+    """`domain.staging.source`: the last staging run that changed it (retention and erasure
+    log what they delete as staging runs too)."""
     domain, _, name = ref.split(".")
-    return f"s{staged.changed_at(con, f'{domain}.{name}')}.e{staged.rewrite_epoch(con)}"
+    return f"s{staged.changed_at(con, f'{domain}.{name}')}"
 
 
-def staging_seq(stamp: str) -> tuple[int, int]:
-    """A staged source's stamp as (staging run, rewrite epoch)."""
-    seq, epoch = stamp.split(".")
-    return int(seq[1:]), int(epoch[1:])
+def staging_seq(stamp: str) -> int:
+    """A staged source's stamp as its staging run (`s12`; `s12.e0` in a ledger begun when
+    stamps also counted the warehouse's rewrites)."""
+    return int(stamp.split(".")[0][1:])
 
 
 def now(con: duckdb.DuckDBPyConnection, refs, ports: dict[str, str], code: str) -> Stamps:

@@ -7,8 +7,8 @@ with the product's own SQL, keeps them in `changes.<product>`, and deletes those
 from the product's table; the build then computes only those keys (its SQL reads
 `changes.<product>` in an incremental run) and appends them. Anything the keys cannot
 express recomputes the product whole: the first build, a full refresh, a code change, a
-source staged whole, an input that maps to no keys, or an erasure that rewrote the
-warehouse (retention logs what it deletes as changes: its keys are recomputed). Publishing audits only the recomputed keys' rows and replaces
+source staged whole, or an input that maps to no keys. Retention and erasure log what they
+delete as staging runs, so their keys are recomputed like any other change. Publishing audits only the recomputed keys' rows and replaces
 them in the port in one atomic commit (`where_recomputed`), so a failed build leaves the
 last version serving, and the next build recomputes the same keys again (the deletes and
 appends are idempotent).
@@ -136,9 +136,7 @@ def _plan(con, product: DataProduct, table: str, stamps: Stamps, last: Built | N
         domain, *_, source = ref.split(".")
         if source not in updated_by.changes or before is None:
             return Plan(True, f"{ref} changed, and updated_by maps none of its changes to keys")
-        (seen, epoch), (now, epoch_now) = staging_seq(before), staging_seq(stamp)
-        if epoch != epoch_now:
-            return Plan(True, "an erasure rewrote the warehouse")
+        seen, now = staging_seq(before), staging_seq(stamp)
         if staged.full_since(con, f"{domain}.{source}", seen):
             return Plan(True, f"{ref} was staged whole")
         selects.append(f"SELECT {updated_by.changes[source]} FROM {staged.changes_table(source)} "

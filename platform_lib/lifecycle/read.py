@@ -88,21 +88,16 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
         return stamp
     last = _last_read(held, f"v{_major(port)}@", f":{read_as}")
     changes = _changes_since(port, last, version) if last is not None else None
-    if changes is not None:
-        con.register("_mesh_port", changes)
-        try:
-            columns = [c for c in con.sql("SELECT * FROM _mesh_port LIMIT 0").columns if c not in CHANGE_COLUMNS]
-            rows = _apply_changes(con, table, columns, masks)
-        finally:
-            con.unregister("_mesh_port")
-    else:
-        con.register("_mesh_port", port.dataset())
-        try:
-            columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
+    con.register("_mesh_port", port.dataset() if changes is None else changes)
+    try:
+        columns = [c for c in con.sql("SELECT * FROM _mesh_port LIMIT 0").columns if c not in CHANGE_COLUMNS]
+        if changes is None:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
-        finally:
-            con.unregister("_mesh_port")
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        else:
+            rows = _apply_changes(con, table, columns, masks)
+    finally:
+        con.unregister("_mesh_port")
     con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
     con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
     _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)

@@ -389,12 +389,38 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         if db.exists():
             with connect_warehouse(paths, domain) as wh:
                 matcher.load(wh)
+                _log_erased(wh, matcher, domain)
                 deleted = stores.warehouse_matches(wh, matcher, delete=True)
-                if deleted:
-                    staged.mark_rewritten(wh, "erasure")
                 removed |= {str(Store.table(domain, t)): n for t, n in deleted.items()}
         record_part(paths, request_id, domain, rows_removed=removed, phase="erased", runs=[*part.runs, run_id], waiting=None)
         return removed
+
+
+def _log_erased(wh: duckdb.DuckDBPyConnection, matcher: stores.Matcher, domain: str) -> None:
+    """Record the subject's staged records as a staging run of their source, as they were
+    but with the subject's identifiers left out: products computed per key recompute the
+    keys the subject reached (an account's week without the contact's calls), the others
+    are recomputed as after any staging run. No identifier of the subject is kept."""
+    found = wh.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                       "AND table_schema IN ('staging', 'ledger')").fetchall()
+    tables = {t for schema, t in found if schema == "staging"}
+    logs = {t for schema, t in found if schema == "ledger"}
+    for source in sorted(t for t in tables if f"{t}_changes" in logs):
+        log = staged.changes_table(source)
+        logged = [c for c in wh.sql(f"SELECT * FROM {log} LIMIT 0").columns if c not in ("seq", "image")]
+        kept = ", ".join(f"CASE WHEN {matcher.is_subject(c)} THEN NULL ELSE {q(c)} END" if c in matcher.carriers else q(c)
+                         for c in logged)
+        rows = [f"SELECT {kept} FROM staging.{q(t)} WHERE {where}" for t in (source, f"{source}_history")
+                if t in tables and (where := matcher.where(wh.sql(f"SELECT * FROM staging.{q(t)} LIMIT 0").columns))]
+        if not rows:
+            continue
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_erased AS {' UNION '.join(rows)}")
+        if n := wh.execute("SELECT count(*) FROM _mesh_erased").fetchall()[0][0]:
+            seq = staged.last_staging(wh, f"{domain}.{source}") + 1
+            columns = ", ".join(q(c) for c in logged)
+            wh.execute(f"INSERT INTO {log} (seq, image, {columns}) SELECT {seq}, 'before', * FROM _mesh_erased")
+            wh.execute("INSERT INTO ledger.stagings VALUES (?, ?, 'erasure', false, 0, 0, ?, now())", [f"{domain}.{source}", seq, n])
+        wh.execute("DROP TABLE _mesh_erased")
 
 
 def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:

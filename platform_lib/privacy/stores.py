@@ -106,7 +106,11 @@ class Matcher:
         found = [c for c in columns if c in self.carriers]
         if not found:
             return None
-        return " OR ".join(f"coalesce({sql_digest(self.salt, q(c))} IN (SELECT h FROM {KEYS}), false)" for c in found)
+        return " OR ".join(self.is_subject(c) for c in found)
+
+    def is_subject(self, column: str) -> str:
+        """SQL: whether the value of carrier `column` is one of the subject's identifiers."""
+        return f"coalesce({sql_digest(self.salt, q(column))} IN (SELECT h FROM {KEYS}), false)"
 
     def text(self, expr: str) -> str:
         """For what is kept as text (quarantined records, unparsed lines): any identifier-shaped

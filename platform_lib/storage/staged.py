@@ -5,12 +5,11 @@
   is compared with what is already staged without reading any earlier file again.
 - `staging.<source>`: the audited, typed records products read; for an entity source its
   current version per key, every version in `staging.<source>_history`.
-- `ledger.files`: each staged file version (path, size, modification and change times, content hash)
-  and what it held; `ledger.stagings`: one row per staging run; `ledger.<source>_changes`:
-  the keys each run changed, with the identifiers their records held before and after; `ledger.consumed`: the staging run of each referenced source
-  a source has taken the changes of; `ledger.rewrites`: each time erasure
-  deleted staged rows, so products built from them are recomputed (retention logs what it
-  deletes as a staging run instead).
+- `ledger.files`: each staged file version (path, size, modification and change times,
+  content hash) and what it held; `ledger.stagings`: one row per staging run (retention and
+  erasure record what they delete as runs too); `ledger.<source>_changes`: the keys each run
+  changed, with the identifiers their records held before and after; `ledger.consumed`: the
+  staging run of each referenced source a source has taken the changes of.
 Erasure and retention reach these tables like any other (they scan every table).
 """
 
@@ -126,21 +125,6 @@ def changed_at(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
     try:
         return con.execute("SELECT coalesce(max(seq), 0) FROM ledger.stagings WHERE source = ? AND "
                            "(full_refresh OR keys_changed > 0)", [source_id]).fetchall()[0][0]
-    except duckdb.CatalogException:
-        return 0
-
-
-def mark_rewritten(con: duckdb.DuckDBPyConnection, reason: str) -> None:
-    """Staged rows were deleted outside a staging run (erasure): every product
-    built from this warehouse is recomputed by its next build."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
-    con.execute("CREATE TABLE IF NOT EXISTS ledger.rewrites (reason VARCHAR, rewritten_at TIMESTAMPTZ)")
-    con.execute("INSERT INTO ledger.rewrites VALUES (?, now())", [reason])
-
-
-def rewrite_epoch(con: duckdb.DuckDBPyConnection) -> int:
-    try:
-        return con.execute("SELECT count(*) FROM ledger.rewrites").fetchall()[0][0]
     except duckdb.CatalogException:
         return 0
 
