@@ -21,6 +21,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import sql_digest, sql_text_match, text_digests
 from platform_lib.storage.landing import FORMAT_OF, MAX_LINE_BYTES, Unreadable, header, landed_file, reader, rewrite_without
+from platform_lib.storage.ports import drop_change_feed
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
@@ -319,6 +320,7 @@ def purge_history(folder: Path) -> int:
     so no time travel reaches erased data. Returns the number of files removed."""
     dt = DeltaTable(str(folder))
     removed = len(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
+    removed += drop_change_feed(folder, 0)
     before = set((folder / "_delta_log").iterdir())
     dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"})
     DeltaTable(str(folder)).create_checkpoint()

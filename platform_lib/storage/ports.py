@@ -9,6 +9,7 @@ ports only.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,18 @@ def all_ports(paths: MeshPaths, domain: str | None = None) -> list[Path]:
     """Every output port folder of the mesh, or of one domain."""
     root = paths.products / domain if domain else paths.products
     return sorted(p.parent for p in root.rglob("_delta_log")) if root.is_dir() else []
+
+
+def drop_change_feed(folder: Path, older_than_hours: float) -> int:
+    """Remove the port's change-feed files written more than `older_than_hours` ago (Delta's
+    vacuum leaves them: they hold the rows each change took out and put in). A consumer
+    that last read a version before them then reads the port whole. Returns the files."""
+    cutoff = time.time() - older_than_hours * 3600
+    old = [f for f in (folder / "_change_data").glob("*.parquet") if f.stat().st_mtime <= cutoff] \
+        if (folder / "_change_data").is_dir() else []
+    for f in old:
+        f.unlink()
+    return len(old)
 
 
 @dataclass(frozen=True)
