@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psutil
 
+from mesh_testkit.freshness import BATCH_ROWS
+
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -70,9 +72,6 @@ def python(code: str, env: dict[str, str] | None = None) -> tuple[float, float, 
 # ---- the figures -------------------------------------------------------------------
 
 
-# One new batch: about 1% of the large seed's records (15.1M), the same size at every scale,
-# so the batch figures compare history, not batch size.
-BATCH_ROWS = 150_000
 
 
 def build_and_floor(scale: str, work: Path) -> dict:
