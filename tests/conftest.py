@@ -26,16 +26,18 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 # The order workers take whole files in (`--dist loadfile --no-loadscope-reorder`; without
 # the latter xdist orders files by their number of tests instead). A worker takes the next
 # file as soon as it has at most two tests left, so a worker whose file has one or two tests
-# already holds the next one. Here: 1-3 start at once (2 builds the mesh; 1 and 3 need no
-# built mesh), 4 runs after 1 and 5 (short) after 2 on the same workers, and the worker of 3
-# goes on with files that need no built mesh while it is being built, then the longest first.
+# already holds the next one. Here: 1-3 start at once (2 builds the mesh in its set-up; 1 and
+# 3 need no built mesh), 4 runs after 1 and 5 after 2 on the same workers, and the worker of
+# 3 goes on with the files that need no built mesh while it is being built, then the
+# longest first.
 LONGEST_FIRST = [
-    "test_topology.py", "test_erasure.py", "test_ui.py", "test_scaffold.py", "test_write_audit_publish.py",
-    "test_seed.py", "test_bad_input.py", "test_erasure_cli.py", "test_concurrency.py", "test_crash_safety.py",
-    "test_erasure_completeness.py", "test_incremental.py",
-    "test_benchmarks.py", "test_dbt_products.py", "test_mesh.py", "test_notebooks.py", "test_marketing.py",
-    "test_standards.py", "test_definitions.py", "test_governance.py", "test_hostile_input.py", "test_cli.py",
-    "test_catalog.py",
+    "test_topology.py", "test_erasure.py", "test_bad_input.py", "test_scaffold.py", "test_erasure_cli.py",
+    "test_seed.py", "test_definitions.py", "test_standards.py", "test_readme.py", "test_config.py", "test_sla.py",
+    "test_product_audit.py", "test_retention.py", "test_erasure_purge.py", "test_definitions_snapshot.py",
+    "test_ui.py", "test_crash_safety.py", "test_incremental.py", "test_erasure_completeness.py", "test_mesh.py",
+    "test_write_audit_publish.py", "test_concurrency.py", "test_benchmarks.py", "test_dbt_products.py",
+    "test_disk_full.py", "test_notebooks.py", "test_cli.py", "test_marketing.py", "test_governance.py",
+    "test_hostile_input.py", "test_catalog.py",
 ]
 
 
