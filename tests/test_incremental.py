@@ -304,6 +304,19 @@ def test_a_product_is_recomputed_only_when_what_it_reads_changed(private_mesh):
     copied = query(root, "revenue_operations", "SELECT * FROM ports.sales__account_interactions")
     assert sorted(map(tuple, copied)) == sorted(tuple(r.values()) for r in table.to_pyarrow_table().to_pylist())
 
+    # A feed whose files are gone (retention and erasure remove them with old versions):
+    # the consumer reads the port whole instead.
+    land(activities, "part-after.csv", [{**a, "activity_id": f"{a['activity_id']}-after"} for a in late])
+    assert products_built(materialize_domain(DOMAIN, root))["account_interactions"]["update"] == "keys"
+    for feed in port.glob("_change_data/*"):
+        feed.unlink()
+    materialize_domain("revenue_operations", root)
+    [(read, taken)] = port_reads(root, "revenue_operations", rows=True)[len(reads_before) + 1:]
+    table = DeltaTable(str(port))
+    assert read == "sales.account_interactions" and taken == table.to_pyarrow_table().num_rows
+    copied = query(root, "revenue_operations", "SELECT * FROM ports.sales__account_interactions")
+    assert sorted(map(tuple, copied)) == sorted(tuple(r.values()) for r in table.to_pyarrow_table().to_pylist())
+
 
 def test_the_landing_sensor_starts_a_run_for_a_removed_file_and_a_file_edited_in_place(landing_root, tmp_path):
     """The sensor sees what staging sees: a file removed (its records must leave) and a file

@@ -88,18 +88,19 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
         return stamp
     last = _last_read(held, f"v{_major(port)}@", f":{read_as}")
     changes = _changes_since(port, last, version) if last is not None else None
-    con.register("_mesh_port", port.dataset() if changes is None else changes)
+    columns = _net_changes(con, changes, masks) if changes is not None else None
+    con.execute("BEGIN TRANSACTION")  # the copy and its stamp change together, or not at all
     try:
-        columns = [c for c in con.sql("SELECT * FROM _mesh_port LIMIT 0").columns if c not in CHANGE_COLUMNS]
-        if changes is None:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
-            rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        if columns is not None:
+            rows = _apply_net_changes(con, table, columns)
         else:
-            rows = _apply_changes(con, table, columns, masks)
-    finally:
-        con.unregister("_mesh_port")
-    con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
-    con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
+            columns, rows = _copy_whole(con, table, port, masks)
+        con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
+        con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
     return stamp
 
@@ -120,6 +121,8 @@ def _changes_since(port: OutputPort, last: int, version: int) -> pa.RecordBatchR
     """The port's change feed from version `last` (exclusive) to `version`, or None when a
     copy of the whole port is the better read: a version in between rewrote the port whole
     (its feed would be every row out and in again), or the feed does not cover them."""
+    if version <= last:  # the port was made again from scratch since
+        return None
     table = port.table()
     for commit in table.history(version - last):
         if commit["version"] <= last:
@@ -136,20 +139,43 @@ def _changes_since(port: OutputPort, last: int, version: int) -> pa.RecordBatchR
         return None
 
 
-def _apply_changes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], masks: dict[str, str]) -> int:
-    """Bring the copy `table` from the version it holds to the next one, given the change
-    feed between them in `_mesh_port`: the net change of each row (a row taken out and put
-    back unchanged, as a replace of its key does, cancels out). Returns the rows changed."""
-    listed = ", ".join(q(c) for c in columns)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _mesh_net AS
-        SELECT {listed}, sum(_mesh_sign) AS _mesh_net FROM (
-            SELECT {access.masked_select(columns, masks)},
-                   CASE WHEN _change_type IN ('insert', 'update_postimage') THEN 1 ELSE -1 END AS _mesh_sign
-            FROM _mesh_port)
-        GROUP BY ALL HAVING sum(_mesh_sign) <> 0""")
+def _copy_whole(con: duckdb.DuckDBPyConnection, table: str, port: OutputPort, masks: dict[str, str]) -> tuple[list[str], int]:
+    """Copy the port's current version into `table`; its columns and rows."""
+    con.register("_mesh_port", port.dataset())
+    try:
+        columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
+    finally:
+        con.unregister("_mesh_port")
+    return columns, con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def _net_changes(con: duckdb.DuckDBPyConnection, feed, masks: dict[str, str]) -> list[str] | None:
+    """Read a port's change `feed` into `_mesh_net`: the net change of each row (a row
+    taken out and put back unchanged, as a replace of its key does, cancels out). Returns
+    the port's columns, or None when the feed cannot be read whole (a file of it is gone:
+    retention and erasure remove them with old versions)."""
+    con.register("_mesh_feed", feed)
+    try:
+        columns = [c for c in con.sql("SELECT * FROM _mesh_feed LIMIT 0").columns if c not in CHANGE_COLUMNS]
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _mesh_net AS
+            SELECT {', '.join(q(c) for c in columns)}, sum(_mesh_sign) AS _mesh_net FROM (
+                SELECT {access.masked_select(columns, masks)},
+                       CASE WHEN _change_type IN ('insert', 'update_postimage') THEN 1 ELSE -1 END AS _mesh_sign
+                FROM _mesh_feed)
+            GROUP BY ALL HAVING sum(_mesh_sign) <> 0""")
+        return columns
+    except duckdb.Error:
+        return None
+    finally:
+        con.unregister("_mesh_feed")
+
+
+def _apply_net_changes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> int:
+    """Bring the copy `table` to the port's version by `_mesh_net`; the rows changed."""
     same = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM n.{q(c)}" for c in columns)
     con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM _mesh_net n WHERE n._mesh_net < 0 AND {same})")
-    con.execute(f"INSERT INTO {table} SELECT {listed} FROM _mesh_net WHERE _mesh_net > 0")
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(q(c) for c in columns)} FROM _mesh_net WHERE _mesh_net > 0")
     changed = con.execute("SELECT coalesce(sum(abs(_mesh_net)), 0) FROM _mesh_net").fetchall()[0][0]
     con.execute("DROP TABLE _mesh_net")
     return int(changed)
