@@ -24,12 +24,10 @@ from dagster import DagsterInstance  # noqa: E402
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 # The order workers take whole files in (`--dist loadfile --no-loadscope-reorder`; without
-# the latter xdist orders files by their number of tests instead). A worker takes the next
-# file as soon as it has at most two tests left, so a worker whose file has one or two tests
-# already holds the next one. Here: 1-3 start at once (2 builds the mesh in its set-up; 1 and
-# 3 need no built mesh), 4 runs after 1 and 5 after 2 on the same workers, and the worker of
-# 3 goes on with the files that need no built mesh while it is being built, then the
-# longest first.
+# the latter xdist orders files by their number of tests instead). Four workers share the
+# two cores: many tests wait on other processes (code servers, the daemon, dbt, a browser).
+# The second file builds the mesh in its set-up; the files that need no built mesh come
+# right after it, so the other workers have work while it is built; then the longest first.
 LONGEST_FIRST = [
     "test_topology.py", "test_erasure.py", "test_bad_input.py", "test_scaffold.py", "test_erasure_cli.py",
     "test_seed.py", "test_definitions.py", "test_standards.py", "test_readme.py", "test_config.py", "test_sla.py",
