@@ -477,3 +477,34 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     assert set(incremental) == set(full)
     for name in full:
         assert incremental[name] == full[name], name
+
+
+def test_a_replace_names_no_personal_key_and_keys_must_be_the_primary_key_s():
+    """The condition a per-key publish commits stays in the port's Delta log, out of
+    erasure's reach: it bounds the account and the day, never the contact. And a product
+    whose `updated_by` keys are not part of its primary key is refused at declaration."""
+    import duckdb
+    from pydantic import ValidationError
+
+    from platform_lib import UpdatedBy
+    from platform_lib.declare.columns import count, date
+    from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, identifier
+    from platform_lib.lifecycle.increments import where_recomputed
+
+    from domains.sales.products.account_interactions import ACCOUNT_INTERACTIONS
+
+    per_contact = ACCOUNT_INTERACTIONS.model_copy(update={
+        "primary_key": ("account_id", "contact_id", "week_start"),
+        "columns": (identifier(ACCOUNT_ID), identifier(CONTACT_ID), date("week_start", "Monday."), count("calls", "Calls.")),
+        "updated_by": UpdatedBy(keys=("account_id", "contact_id", "week_start"), changes={"activities": "1, 2, 3"}),
+        "rules": ()})
+    con = duckdb.connect()
+    con.execute("CREATE TABLE keys AS SELECT 'ACC-000001' AS account_id, 'CON-0000042' AS contact_id, "
+                "DATE '2026-10-05' AS week_start")
+    where = where_recomputed(con, per_contact, "keys")
+    assert where == "\"account_id\" IN ('ACC-000001') AND \"week_start\" IN (DATE '2026-10-05')"
+    assert "CON-" not in where
+
+    declared = {**ACCOUNT_INTERACTIONS.model_dump(), "primary_key": ("account_id",)}
+    with pytest.raises(ValidationError, match="must be part of the primary key"):
+        type(ACCOUNT_INTERACTIONS).model_validate(declared)

@@ -33,13 +33,16 @@ def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path,
     port = paths.port("sla_lab", "event_log", 1)
     assert DeltaTable(str(port)).to_pyarrow_table().num_rows == 5
 
+    # A file no reader parses whole is left as it landed; the others are still expired.
+    broken = tmp_path / "landing" / "sla_lab" / "events" / "broken.jsonl"
+    broken.write_text('{"event_id": "b-0", "occurred_at": "2020-01-01T00:00:00Z"}\nnot json\n')
     source = sla_lab.EVENTS.model_copy(update={"retention_days": 3})
     job = retention_job("sla_lab", [source], [product])
     result = job.execute_in_process(resources=domain_resources("sla_lab", paths), instance=DagsterInstance.ephemeral())
     assert result.success
 
     landing = tmp_path / "landing" / "sla_lab" / "events"
-    assert sorted(f.name for f in landing.iterdir()) == ["fresh.jsonl", "mixed.jsonl"]
+    assert sorted(f.name for f in landing.iterdir()) == ["broken.jsonl", "fresh.jsonl", "mixed.jsonl"]
     # A file holding expired and current rows keeps only the current ones.
     assert [json.loads(line)["event_id"] for line in (landing / "mixed.jsonl").read_text().splitlines()] == ["mixed-0"]
     rows = DeltaTable(str(port)).to_pyarrow_table().column("event_id").to_pylist()

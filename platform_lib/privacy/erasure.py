@@ -412,15 +412,8 @@ def _log_erased(wh: duckdb.DuckDBPyConnection, matcher: stores.Matcher, domain: 
                          for c in logged)
         rows = [f"SELECT {kept} FROM staging.{q(t)} WHERE {where}" for t in (source, f"{source}_history")
                 if t in tables and (where := matcher.where(wh.sql(f"SELECT * FROM staging.{q(t)} LIMIT 0").columns))]
-        if not rows:
-            continue
-        wh.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_erased AS {' UNION '.join(rows)}")
-        if n := wh.execute("SELECT count(*) FROM _mesh_erased").fetchall()[0][0]:
-            seq = staged.last_staging(wh, f"{domain}.{source}") + 1
-            columns = ", ".join(q(c) for c in logged)
-            wh.execute(f"INSERT INTO {log} (seq, image, {columns}) SELECT {seq}, 'before', * FROM _mesh_erased")
-            wh.execute("INSERT INTO ledger.stagings VALUES (?, ?, 'erasure', false, 0, 0, ?, now())", [f"{domain}.{source}", seq, n])
-        wh.execute("DROP TABLE _mesh_erased")
+        if rows:
+            staged.log_deleted(wh, f"{domain}.{source}", logged, " UNION ".join(rows), "erasure")
 
 
 def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
 from platform_lib.storage import staged, warehouse
-from platform_lib.storage.landing import header, reader, rewrite_without, source_files
+from platform_lib.storage.landing import Unreadable, header, reader, rewrite_without, source_files
 from platform_lib.storage.ports import drop_change_feed, port_versions
 from platform_lib.storage.sql import lit, q
 
@@ -45,10 +45,13 @@ def expire_landing(con: duckdb.DuckDBPyConnection, paths: MeshPaths, source: Sou
     cutoff = lit(_cutoff(source.retention_days, now).isoformat())
     folder = paths.landing_dir(source.domain, source.name)
     for f in source_files(folder, source.format):
-        columns = header(source.format, f)
-        if source.event_time not in columns:
-            continue
-        rows += rewrite_without(con, f, reader(f, columns), f"try_cast({q(source.event_time)} AS TIMESTAMPTZ) < {cutoff}::TIMESTAMPTZ")
+        try:
+            columns = header(source.format, f)
+            if source.event_time in columns:
+                rows += rewrite_without(con, f, reader(f, columns),
+                                        f"try_cast({q(source.event_time)} AS TIMESTAMPTZ) < {cutoff}::TIMESTAMPTZ")
+        except (Unreadable, duckdb.Error, UnicodeError):
+            continue  # a file no reader parses whole stays as it landed (staging quarantined it)
         files += not f.exists()
     return files, rows
 
@@ -81,17 +84,10 @@ def _log_expired(con: duckdb.DuckDBPyConnection, source: Source, expired: dict[s
     elsewhere pointing at an expired one are audited again."""
     if not expired or not staged.last_staging(con, source.id):
         return
-    logged = ", ".join(q(c) for c in staged.logged_columns(source))
-    keys = ", ".join(q(k) for k in staged.key_columns(source))
-    rows = " UNION ".join(f"SELECT {logged} FROM {table} WHERE {where}" for table, where in expired.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_expired AS {rows}")
-    n = con.execute(f"SELECT count(DISTINCT ({keys})) FROM _mesh_expired").fetchall()[0][0]
-    if n:
-        seq = staged.last_staging(con, source.id) + 1
-        con.execute(f"INSERT INTO {staged.changes_table(source)} (seq, image, {logged}) "
-                    f"SELECT {seq}, 'before', {logged} FROM _mesh_expired")
-        con.execute("INSERT INTO ledger.stagings VALUES (?, ?, 'retention', false, 0, 0, ?, now())", [source.id, seq, n])
-    con.execute("DROP TABLE _mesh_expired")
+    logged = staged.logged_columns(source)
+    listed = ", ".join(q(c) for c in logged)
+    staged.log_deleted(con, source.id, logged, " UNION ".join(f"SELECT {listed} FROM {table} WHERE {where}"
+                                                              for table, where in expired.items()), "retention")
 
 
 def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now: datetime) -> tuple[int, int]:

@@ -129,6 +129,23 @@ def changed_at(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
         return 0
 
 
+def log_deleted(con: duckdb.DuckDBPyConnection, source_id: str, columns: list[str], rows: str, run: str) -> int:
+    """Record staged records about to be deleted outside a staging run (retention,
+    erasure) as a run `run` of their source: `rows` (SQL giving the change log's `columns`)
+    go into its change log as they were, so what read them is recomputed like after any
+    staging run. Returns the records logged."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_deleted AS {rows}")
+    n = con.execute("SELECT count(*) FROM _mesh_deleted").fetchall()[0][0]
+    if n:
+        seq = last_staging(con, source_id) + 1
+        listed = ", ".join(q(c) for c in columns)
+        con.execute(f"INSERT INTO {changes_table(source_id.split('.')[-1])} (seq, image, {listed}) "
+                    f"SELECT {seq}, 'before', * FROM _mesh_deleted")
+        con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, false, 0, 0, ?, now())", [source_id, seq, run, n])
+    con.execute("DROP TABLE _mesh_deleted")
+    return n
+
+
 def consumed(con: duckdb.DuckDBPyConnection, source: Source, input_id: str) -> int:
     row = con.execute("SELECT seq FROM ledger.consumed WHERE source = ? AND input = ?", [source.id, input_id]).fetchone()
     return row[0] if row else 0
