@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +50,24 @@ class MeshSettings(BaseSettings):
     landing_sensor_seconds: int = Field(15, ge=1)
     automation_sensor_seconds: int = Field(15, ge=1)
     erasure_sensor_seconds: int = Field(30, ge=1)
-    # The governance registry (principals, grants, exemptions) and the contract snapshots.
+    # The governance registry (principals, grants, exemptions) and the contract snapshots
+    # ship with the deployed code; no environment variable moves them (see `PINNED`).
     governance: Path = PROJECT_ROOT / "governance"
     contracts: Path = PROJECT_ROOT / "contracts"
-    # Who the caller is, when it is not the OS user mapped in the registry.
-    principal: str | None = None
+    # The caller's credential: a bearer token (`mesh token issue`), or the Delta Sharing
+    # profile file that holds one (`mesh token issue ... --out FILE`).
+    token: SecretStr | None = None
+    profile: Path | None = None
+    # The key pseudonyms are made with (HMAC-SHA256), from a secret store; by default one the
+    # mesh makes under its root. Changing it rotates every pseudonym.
+    masking_key: SecretStr | None = None
+    # Where `mesh serve` listens and what the profile files it writes name as the endpoint.
+    serve_url: str = "http://127.0.0.1:8470/delta-sharing"
+    # OpenID Connect: access tokens from this issuer, for this audience, are accepted; the
+    # claim names the principal. The issuer's keys come from its discovery document.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_principal_claim: str = "email"
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
     failpoints: str = ""
     slack_webhook_url: str = ""
@@ -70,7 +83,12 @@ class MeshSettings(BaseSettings):
             return int(v) if v.strip().isdigit() and int(v) > 0 else None
         return v
 
-    @field_validator("home", "dagster_home", "governance", "contracts", mode="after")
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        # Constructor values (the CLI's `--root`, tests) and the environment, minus what it must not move.
+        return init_settings, _Unpinned(settings_cls)
+
+    @field_validator("home", "dagster_home", "governance", "contracts", "profile", mode="after")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         # Every process the platform starts agrees on a path whatever its working directory.
@@ -81,7 +99,7 @@ class MeshSettings(BaseSettings):
     def _switch(cls, v):
         return v.lower() if isinstance(v, str) else v
 
-    @field_validator("ui_url", mode="after")
+    @field_validator("ui_url", "serve_url", mode="after")
     @classmethod
     def _no_slash(cls, v: str) -> str:
         return v.rstrip("/")
@@ -101,6 +119,23 @@ class MeshSettings(BaseSettings):
     @property
     def paths(self) -> "MeshPaths":
         return MeshPaths(self.home, self.dagster_home)
+
+
+# Settings no environment variable sets: where the grants and contracts a running mesh
+# enforces come from is part of its deployment, never of a caller's environment.
+PINNED = ("governance", "contracts")
+# Variables earlier versions read, with what took their place.
+RETIRED = {
+    "MESH_PRINCIPAL": "a caller proves who it is with a token: set MESH_PROFILE to the profile file "
+                      "`mesh token issue PRINCIPAL --out FILE` wrote, or MESH_TOKEN to its token",
+    "MESH_GOVERNANCE": "the governance registry is the deployed project's `governance/`",
+    "MESH_CONTRACTS": "the contract registry is the deployed project's `contracts/`",
+}
+
+
+class _Unpinned(EnvSettingsSource):
+    def __call__(self) -> dict:
+        return {k: v for k, v in super().__call__().items() if k not in PINNED}
 
 
 class SettingsError(ValueError):
@@ -128,6 +163,18 @@ def settings() -> MeshSettings:
     if _current is None:
         _current = _read()
     return _current
+
+
+def retired_variables() -> list[str]:
+    """Messages for environment variables that are set but no longer read."""
+    return [f"{name} is no longer read: {why}." for name, why in RETIRED.items() if name in os.environ]
+
+
+def private_files() -> None:
+    """Files and folders this process (and what it starts) creates are readable by their
+    owner only: the stores hold every domain's data, and only the platform's own accounts
+    read them directly; everyone else reads through `mesh serve` with a token."""
+    os.umask(0o077)
 
 
 def configure(**changes) -> MeshSettings:
@@ -189,3 +236,8 @@ class MeshPaths:
 
     def port(self, domain: str, product: str, major: int) -> Path:
         return self.products / domain / product / f"v{major}"
+
+    @property
+    def identity(self) -> Path:
+        """Issued tokens (as hashes only) and the platform's secrets."""
+        return self.home / "identity"

@@ -49,7 +49,9 @@ def configure(monkeypatch):
     """Change the platform's settings for one test: they are read from the environment once
     per process, so a test changes them here, and they are restored after it. The change is
     also put in the environment, so the processes the test starts (`mesh`, a kernel) see the
-    same settings: a governance copy changed here is the one a `mesh access` subprocess writes."""
+    same settings, except the registries no environment variable moves (`config.PINNED`)."""
+    from pydantic import SecretStr
+
     from platform_lib import config
 
     monkeypatch.setattr(config, "_current", config.settings())
@@ -57,8 +59,12 @@ def configure(monkeypatch):
     def change(**changes):
         changed = config.configure(**changes)
         for name in changes:
+            if name in config.PINNED:
+                continue
             variable = "DAGSTER_HOME" if name == "dagster_home" else f"MESH_{name.upper()}"
             value = getattr(changed, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             if value is None:
                 monkeypatch.delenv(variable, raising=False)
             else:

@@ -39,12 +39,27 @@ def copy_landing(template: Path, root: Path) -> Path:
     return root
 
 
+_tokens: dict[tuple[str, str], str] = {}
+
+
+def token_for(root: Path, principal: str) -> str:
+    """A token for `principal` on mesh root `root`, issued as the mesh's operator would
+    (`mesh token issue`); one per root and principal."""
+    from platform_lib.governance import identity
+
+    key = (str(root), principal)
+    if key not in _tokens:
+        with config.overridden(home=root):
+            _tokens[key], _ = identity.issue(MeshPaths(root), principal, "test harness")
+    return _tokens[key]
+
+
 def mesh(*args: str, root: Path, check: bool = False, principal: str | None = None,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the `mesh` CLI as a user would, against mesh root `root`, as `principal`."""
+    """Run the `mesh` CLI as a user would, against mesh root `root`, with a token of `principal`."""
     env = {**os.environ, **(env or {}), "MESH_HOME": str(root), "DAGSTER_HOME": str(root / "dagster")}
     if principal:
-        env["MESH_PRINCIPAL"] = principal
+        env["MESH_TOKEN"] = token_for(root, principal)
     cli = Path(sys.executable).parent / "mesh"
     return subprocess.run(
         [str(cli), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=check, timeout=600
@@ -65,7 +80,7 @@ def setting_changes(env: dict[str, str]) -> dict[str, str]:
 def mesh_in_process(*args: str, root: Path, check: bool = False, principal: str | None = None,
                     binary: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The same `mesh` command as `mesh(...)`, with the same settings (mesh root, Dagster home,
-    principal, and `env`'s `MESH_*` variables), run in this process through click's runner:
+    the principal's token, and `env`'s `MESH_*` variables), run in this process through click's runner:
     no interpreter start and no definitions load per call. Exit code, stdout and stderr are
     the command's (Dagster's run logs included); an unhandled exception comes back as the
     process would report it (exit code 1, traceback on stderr). Commands that run Dagster
@@ -78,7 +93,7 @@ def mesh_in_process(*args: str, root: Path, check: bool = False, principal: str 
 
     from platform_lib.ops.cli import main
 
-    changes = {"home": root, "dagster_home": Path(root) / "dagster"} | ({"principal": principal} if principal else {})
+    changes = {"home": root, "dagster_home": Path(root) / "dagster"} | ({"token": token_for(root, principal)} if principal else {})
     changes |= setting_changes(env or {})
     with config.overridden(**changes):
         result = CliRunner().invoke(main, list(args))

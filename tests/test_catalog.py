@@ -39,7 +39,7 @@ def test_product_show_tells_the_whole_story_through_the_governed_path(built_mark
     assert {g["consumer"] for g in facts["grants"]} >= {"dana.sdr", "svc_revenue_operations"}
     assert {s["sla"] for s in facts["sla_status"]} == {"freshness", "availability", "schema_stability", "quality_score",
                                                       "documentation_currency"}
-    assert facts["sample"] and all(r["email"].startswith("sha256:") for r in facts["sample"])
+    assert facts["sample"] and all(r["email"].startswith("pseudonym:") for r in facts["sample"])
     denied = mesh_in_process("product", "show", "marketing.lead_scoring_signals", "--json", root=root, check=True, principal="frank.finance")
     assert json.loads(denied.stdout)["sample"].startswith("not shown: frank.finance has no active grant")
 

@@ -14,6 +14,7 @@ from platform_lib import Column, DataProduct, Domain, Owner, data_product
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.resources import domain_resources
 from platform_lib.declare.identifiers import ACCOUNT_ID
+from platform_lib.governance.registry import principals
 from platform_lib.lifecycle.read import read_product
 from platform_lib.storage.ports import ProductNotPublished
 
@@ -106,9 +107,9 @@ def test_an_unpublished_input_fails_with_a_clear_message(tmp_path):
     message = result.get_step_failure_events()[0].event_specific_data.error.cause.message
     assert "marketing.web_behavior has no output port yet" in message
     with pytest.raises(ProductNotPublished):
-        read_product("marketing.web_behavior", paths=MeshPaths(tmp_path))
+        read_product("marketing.web_behavior", caller=principals()["maria.marketing"], paths=MeshPaths(tmp_path))
 
 
 def test_product_ids_are_validated():
     with pytest.raises(ValueError, match="not a product id"):
-        read_product("../../etc/passwd")
+        read_product("../../etc/passwd", caller=principals()["maria.marketing"])

@@ -3,6 +3,7 @@ PII is masked without PII access, owners approve access, and the audit log is ta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ from platform_lib import SLA, Column, DataProduct, Owner
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID
 from platform_lib.governance import policies
-from platform_lib.governance.access import AccessDenied
+from platform_lib.governance.access import AccessDenied, pseudonym
+from platform_lib.governance.registry import principals
+from platform_lib.governance.secrets import masking_key
 from platform_lib.lifecycle.read import read_product
 
 from tests.helpers import mesh_in_process
@@ -100,8 +103,10 @@ def test_removing_a_grant_stops_the_consumer_domain_from_loading(governance):
     grants = yaml.safe_load((governance / "grants.yaml").read_text())
     grants["grants"] = [g for g in grants["grants"] if g["consumer"] != "svc_customer_success"]
     (governance / "grants.yaml").write_text(yaml.safe_dump(grants))
-    result = subprocess.run([sys.executable, "-c", "import domains.customer_success.definitions"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    # A deployment whose registry is this copy (the registry is where the code is, never an
+    # environment variable): its location fails to load.
+    load = f"from platform_lib import config; config.configure(governance={str(governance)!r}); import domains.customer_success.definitions"
+    result = subprocess.run([sys.executable, "-c", load], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert ("[access] domain customer_success, product customer_success.account_health: reads "
             "product.product_health_scores without an active grant for svc_customer_success") in result.stderr
@@ -114,20 +119,25 @@ def test_no_grant_no_read_through_the_cli_or_the_python_api(built_marketing, gov
     assert "frank.finance has no active grant for marketing.lead_scoring_signals v1" in out.stderr
     assert "mesh access request marketing.lead_scoring_signals" in out.stderr
     with pytest.raises(AccessDenied, match="no active grant"):
-        read_product("marketing.lead_scoring_signals", principal="frank.finance", paths=MeshPaths(root))
+        read_product("marketing.lead_scoring_signals", caller=principals()["frank.finance"], paths=MeshPaths(root))
 
 
 def test_a_grant_without_pii_access_returns_masked_pii(built_marketing, governance):
     root = built_marketing[0]
-    masked = read_product("marketing.lead_scoring_signals", principal="dana.sdr", paths=MeshPaths(root)).to_pylist()
-    owner = read_product("marketing.lead_scoring_signals", principal="maria.marketing", paths=MeshPaths(root)).to_pylist()
-    assert all(r["email"].startswith("sha256:") for r in masked if r["email"])
+    masked = read_product("marketing.lead_scoring_signals", caller=principals()["dana.sdr"], paths=MeshPaths(root)).to_pylist()
+    owner = read_product("marketing.lead_scoring_signals", caller=principals()["maria.marketing"], paths=MeshPaths(root)).to_pylist()
     assert any("@" in (r["email"] or "") for r in owner)
+    # Keyed pseudonyms: the same on every read (products still join on them), and not the
+    # plain hash of the value, which anyone could compute for a guessed email.
+    key = masking_key(MeshPaths(root))
+    for seen, raw in zip(masked, owner):
+        if raw["email"]:
+            assert seen["email"] == pseudonym(raw["email"], key) != "sha256:" + hashlib.sha256(raw["email"].encode()).hexdigest()
     assert [r["score"] for r in masked] == [r["score"] for r in owner]  # only PII changes
     out = mesh_in_process("read", "marketing.lead_scoring_signals", "--format", "json", "--limit", "5", root=root, principal="dana.sdr")
     assert out.returncode == 0 and "@" not in out.stdout
     with pytest.raises(AccessDenied, match="masked PII"):
-        read_product("marketing.lead_scoring_signals", principal="dana.sdr", where=["email = x@y.com"], paths=MeshPaths(root))
+        read_product("marketing.lead_scoring_signals", caller=principals()["dana.sdr"], where=["email = x@y.com"], paths=MeshPaths(root))
 
 
 def test_the_owner_approves_access_and_a_non_owner_cannot(built_marketing, governance):

@@ -12,13 +12,22 @@ from nbclient import NotebookClient
 
 from platform_lib.config import PROJECT_ROOT
 
+from tests.helpers import mesh_in_process
+
 
 @pytest.fixture
 def run_notebook(module_mesh, monkeypatch):
     root = module_mesh
     monkeypatch.setenv("MESH_HOME", str(root))  # the kernel inherits the environment
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.delenv("MESH_PRINCIPAL", raising=False)
+    # Each notebook reads as the principal of a profile file in the home folder, as the README says.
+    home = root / "people"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    for principal in ("dana.sdr", "frank.finance", "maria.marketing"):
+        profile = home / f"{principal.split('.')[0]}.share"
+        if not profile.exists():
+            mesh_in_process("token", "issue", principal, "--out", str(profile), root=root, check=True)
 
     def run(name: str) -> list[str]:
         notebook = nbformat.read(PROJECT_ROOT / "notebooks" / name, as_version=4)

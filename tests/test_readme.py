@@ -31,7 +31,7 @@ def test_the_domain_table_lists_every_product_each_domain_declares():
     assert listed == declared
 
 
-ACCESS_OR_SCAFFOLD = re.compile(r"^(export MESH_PRINCIPAL=\S+|(MESH_PRINCIPAL=\S+ )?mesh (access|scaffold) .+)$")
+ACCESS_OR_SCAFFOLD = re.compile(r"^(export MESH_PROFILE=\S+|(MESH_PROFILE=\S+ )?mesh (access|scaffold|token issue) .+)$")
 
 
 def test_the_readme_s_access_and_scaffold_commands_work_in_order_with_the_ids_they_print(tmp_path):
@@ -44,9 +44,8 @@ def test_the_readme_s_access_and_scaffold_commands_work_in_order_with_the_ids_th
     lines = [re.sub(r"\s{2,}#.*$", "", line).strip() for block in blocks for line in block.splitlines()]
     lines = [line for line in lines if ACCESS_OR_SCAFFOLD.match(line) and not re.search(r"\[| \| ", line)]  # not a synopsis
     assert sum("access approve" in line for line in lines) >= 2, lines
-    env = {**os.environ, "PYTHONPATH": str(project), "MESH_GOVERNANCE": str(project / "governance"),
-           "MESH_HOME": str(tmp_path / "mesh")}
-    for name in ("MESH_PRINCIPAL", "MESH_CONTRACTS", "DAGSTER_HOME"):
+    env = {**os.environ, "PYTHONPATH": str(project), "MESH_HOME": str(tmp_path / "mesh"), "HOME": str(tmp_path)}
+    for name in ("MESH_TOKEN", "MESH_PROFILE", "DAGSTER_HOME"):
         env.pop(name, None)
     prelude = f'mesh() {{ "{sys.executable}" -m platform_lib.ops.cli "$@"; }}\n'
     exports, printed = "", None

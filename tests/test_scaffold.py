@@ -8,10 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from platform_lib.config import PROJECT_ROOT
+
+from tests.helpers import token_for
 
 # dbt's parse (target/) is kept: the copy's projects are unchanged, so loads reuse it.
 SKIP = shutil.ignore_patterns(".venv", ".mesh", ".git", "logs", "__pycache__", ".pytest_cache", "*.egg-info")
@@ -25,10 +28,9 @@ def project(tmp_path_factory):
 
 
 def run(project, *args, principal=None, home=None):
-    env = {**os.environ, "PYTHONPATH": str(project), "MESH_GOVERNANCE": str(project / "governance")}
-    env.pop("MESH_CONTRACTS", None)
+    env = {**os.environ, "PYTHONPATH": str(project)}
     if principal:
-        env["MESH_PRINCIPAL"] = principal
+        env["MESH_TOKEN"] = token_for(Path(env["MESH_HOME"]), principal)
     if home:
         env.update(MESH_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
     result = subprocess.run([sys.executable, "-m", "platform_lib.ops.cli", *args], cwd=project, env=env,
@@ -45,7 +47,7 @@ def test_a_new_domain_publishes_its_first_products(project, private_mesh):
     assert made.returncode == 0, made.stderr
     assert "requested for svc_partnerships" in made.stdout
     # It names the request and the command that approves it, as the producing domain's owner.
-    assert made.stdout.splitlines()[-1].endswith("approves with `MESH_PRINCIPAL=sam.sales mesh access approve AR-0001`")
+    assert made.stdout.splitlines()[-1].endswith("approves with their own credential: `mesh access approve AR-0001`")
     made_dbt = run(project, "scaffold", "product", "partnerships", "partner_pipeline", "--dbt",
                    "--from", "sales.opportunity_pipeline")
     assert made_dbt.returncode == 0, made_dbt.stderr
@@ -70,5 +72,5 @@ def test_a_new_domain_publishes_its_first_products(project, private_mesh):
 
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                             "tests/scaffolded"], cwd=project, capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "PYTHONPATH": str(project), "MESH_GOVERNANCE": str(project / "governance")})
+                           env={**os.environ, "PYTHONPATH": str(project)})
     assert tests.returncode == 0, tests.stdout + tests.stderr

@@ -12,6 +12,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct
 from platform_lib.governance import registry
 from platform_lib.governance.access import AccessDenied
+from platform_lib.governance.identity import Unauthenticated
 from platform_lib.lifecycle.read import read_product
 from platform_lib.storage.ports import ProductNotPublished, port_versions
 
@@ -72,6 +73,6 @@ def describe(product: DataProduct, everything: list[DataProduct], paths: MeshPat
     try:
         rows = read_product(product.id, limit=sample, purpose="catalog preview", paths=paths)
         facts["sample"] = [{name: plain(value) for name, value in row.items()} for row in rows.to_pylist()]
-    except (AccessDenied, registry.UnknownPrincipal, ProductNotPublished) as err:
+    except (AccessDenied, Unauthenticated, ProductNotPublished) as err:
         facts["sample"] = f"not shown: {err}"
     return facts

@@ -420,7 +420,7 @@ class DbtArtifacts:
         target.mkdir(parents=True, exist_ok=True)
         seed = self.parse_cache if self.parse_cache.exists() else self.project_dir / "target" / "partial_parse.msgpack"
         if seed.exists():
-            shutil.copy(seed, target / seed.name)
+            shutil.copyfile(seed, target / seed.name)  # made private here, not with the project file's mode
         return target
 
     def keep_parse(self, target: Path) -> None:

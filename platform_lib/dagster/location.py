@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagster import AssetKey, AssetsDefinition, Definitions, MetadataValue, in_process_executor, map_asset_specs
 
+from platform_lib import config
 from platform_lib.dagster.assets import staging_asset
 from platform_lib.dagster.automation import full_rebuild_schedule, landing_sensor, on_upstream_published, upstream_automation_sensor
 from platform_lib.dagster.erasure_inbox import erasure_inbox_sensor
@@ -58,6 +59,7 @@ def domain_definitions(
     products: Sequence[AssetsDefinition] = (),
     dbt_project: Path | None = None,
 ) -> Definitions:
+    config.private_files()  # however the location is started (`dagster dev`, a code server), its stores stay private
     assets = [*(staging_asset(s) for s in sources), *products]
     resources = domain_resources(domain.name)
     if dbt_project is not None:

@@ -3,12 +3,16 @@ every read path (CLI, Python API, notebooks, consumer assets)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date
 
+from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.governance import registry
 from platform_lib.governance.registry import Grant, Principal
+from platform_lib.governance.secrets import fingerprint, masking_key
 from platform_lib.storage.sql import q
 
 HASHED = {"email", "phone", "ip", "identifier"}
@@ -62,13 +66,58 @@ def pii_columns(product_id: str, major: int) -> dict[str, str]:
     return out
 
 
-def masked_select(columns: list[str], masks: dict[str, str]) -> str:
-    """SELECT list that hashes or redacts masked columns, inside DuckDB."""
+PSEUDONYM = "pseudonym:"
+
+
+def pseudonym_sql(expression: str, key: bytes) -> str:
+    """HMAC-SHA256 of `expression`'s text under `key`, in DuckDB SQL (RFC 2104 over its
+    sha256): the same value gives the same pseudonym in every product, so masked products
+    still join, and without the key a guessed value cannot be checked against one."""
+    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    inner = bytes(b ^ 0x36 for b in block).hex()
+    outer = bytes(b ^ 0x5C for b in block).hex()
+    digest = f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(CAST({expression} AS VARCHAR)))))"
+    return f"'{PSEUDONYM}' || left({digest}, 32)"
+
+
+def pseudonym(value, key: bytes) -> str:
+    """The pseudonym `pseudonym_sql` makes, computed in Python (tests, erasure lookups)."""
+    return PSEUDONYM + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Masking:
+    """How one reader sees a product: its PII columns (-> 'hash' or 'redact') and the key
+    pseudonyms are made with; no columns for a reader who sees PII."""
+
+    columns: dict[str, str]
+    key: bytes = b""
+
+    def select(self, names: list[str]) -> str:
+        return masked_select(names, self.columns, self.key)
+
+    @property
+    def name(self) -> str:
+        """Tells two ways of reading apart (a copy made one way is not kept for another)."""
+        if not self.columns:
+            return "whole"
+        return f"masked {hashlib.sha256(repr((sorted(self.columns.items()), fingerprint(self.key))).encode()).hexdigest()[:12]}"
+
+
+def masking(decision: Decision, product_id: str, major: int, paths: MeshPaths) -> Masking:
+    if not decision.masked:
+        return Masking({})
+    return Masking(pii_columns(product_id, major), masking_key(paths))
+
+
+def masked_select(columns: list[str], masks: dict[str, str], key: bytes) -> str:
+    """SELECT list that pseudonymizes or redacts masked columns, inside DuckDB."""
     out = []
     for name in columns:
         how = masks.get(name)
         if how == "hash":
-            out.append(f"CASE WHEN {q(name)} IS NULL THEN NULL ELSE 'sha256:' || sha256(CAST({q(name)} AS VARCHAR)) END AS {q(name)}")
+            out.append(f"CASE WHEN {q(name)} IS NULL THEN NULL ELSE {pseudonym_sql(q(name), key)} END AS {q(name)}")
         elif how == "redact":
             out.append(f"CASE WHEN {q(name)} IS NULL THEN NULL ELSE '[redacted]' END AS {q(name)}")
         else:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import date
 from functools import lru_cache
@@ -26,7 +25,6 @@ class Principal(_Model):
     team: str
     role: str | None = None
     platform_admin: bool = False
-    os_users: list[str] = []
 
 
 class Grant(_Model):
@@ -62,10 +60,6 @@ class Exemption(_Model):
     product: str
     reason: str
     expires: date
-
-
-class UnknownPrincipal(LookupError):
-    pass
 
 
 def governance_dir() -> Path:
@@ -118,23 +112,6 @@ def save_grants(items: list[Grant]) -> None:
 
 def save_requests(items: list[AccessRequest]) -> None:
     _save("requests.yaml", "requests", items, "# Pending and decided access requests (`mesh access request` / `approve`).\n")
-
-
-def current_principal() -> Principal:
-    """The caller: `MESH_PRINCIPAL`, else the OS user mapped in the registry."""
-    known = principals()
-    wanted = settings().principal
-    if wanted:
-        if wanted not in known:
-            raise UnknownPrincipal(f"MESH_PRINCIPAL '{wanted}' is not in governance/principals.yaml; ask the platform team to register it")
-        return known[wanted]
-    user = getpass.getuser()
-    for p in known.values():
-        if user in p.os_users:
-            return p
-    raise UnknownPrincipal(
-        f"OS user '{user}' is not mapped to a principal; set MESH_PRINCIPAL or add it to os_users in governance/principals.yaml"
-    )
 
 
 def service_principal(domain: str) -> Principal:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import date, datetime, timezone
 
@@ -13,7 +12,8 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.declare.names import brief, parse_ref
 from platform_lib.declare.spec import NAME
-from platform_lib.governance import access, audit_log, registry
+from platform_lib.governance import access, audit_log, identity, registry
+from platform_lib.governance.registry import Principal
 from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
 from platform_lib.storage.sql import lit, q
 from platform_lib.storage.warehouse import connect as connect_warehouse
@@ -75,8 +75,8 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     principal = registry.service_principal(consumer_domain)
     decision = _decide(principal, product_id, _major(port), purpose=f"build of {consumer_domain}", paths=paths)
     table = port_table_name(ref)
-    masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
-    read_as = f"masked {hashlib.sha256(repr(sorted(masks.items())).encode()).hexdigest()[:12]}" if masks else "whole"
+    masking = access.masking(decision, product_id, _major(port), paths)
+    read_as = masking.name
     version = port.version()
     stamp = f"v{_major(port)}@{version}:{read_as}"
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
@@ -88,13 +88,13 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
         return stamp
     last = _last_read(held, f"v{_major(port)}@", f":{read_as}")
     changes = _changes_since(port, last, version) if last is not None else None
-    columns = _net_changes(con, changes, masks) if changes is not None else None
+    columns = _net_changes(con, changes, masking) if changes is not None else None
     con.execute("BEGIN TRANSACTION")  # the copy and its stamp change together, or not at all
     try:
         if columns is not None:
             rows = _apply_net_changes(con, table, columns)
         else:
-            columns, rows = _copy_whole(con, table, port, masks)
+            columns, rows = _copy_whole(con, table, port, masking)
         con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
         con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
         con.execute("COMMIT")
@@ -139,18 +139,18 @@ def _changes_since(port: OutputPort, last: int, version: int) -> pa.RecordBatchR
         return None
 
 
-def _copy_whole(con: duckdb.DuckDBPyConnection, table: str, port: OutputPort, masks: dict[str, str]) -> tuple[list[str], int]:
+def _copy_whole(con: duckdb.DuckDBPyConnection, table: str, port: OutputPort, masking: access.Masking) -> tuple[list[str], int]:
     """Copy the port's current version into `table`; its columns and rows."""
     con.register("_mesh_port", port.dataset())
     try:
         columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {access.masked_select(columns, masks)} FROM _mesh_port")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {masking.select(columns)} FROM _mesh_port")
     finally:
         con.unregister("_mesh_port")
     return columns, con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
-def _net_changes(con: duckdb.DuckDBPyConnection, feed, masks: dict[str, str]) -> list[str] | None:
+def _net_changes(con: duckdb.DuckDBPyConnection, feed, masking: access.Masking) -> list[str] | None:
     """Read a port's change `feed` into `_mesh_net`: the net change of each row (a row
     taken out and put back unchanged, as a replace of its key does, cancels out). Returns
     the port's columns, or None when the feed cannot be read whole (a file of it is gone:
@@ -160,7 +160,7 @@ def _net_changes(con: duckdb.DuckDBPyConnection, feed, masks: dict[str, str]) ->
         columns = [c for c in con.sql("SELECT * FROM _mesh_feed LIMIT 0").columns if c not in CHANGE_COLUMNS]
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _mesh_net AS
             SELECT {', '.join(q(c) for c in columns)}, sum(_mesh_sign) AS _mesh_net FROM (
-                SELECT {access.masked_select(columns, masks)},
+                SELECT {masking.select(columns)},
                        CASE WHEN _change_type IN ('insert', 'update_postimage') THEN 1 ELSE -1 END AS _mesh_sign
                 FROM _mesh_feed)
             GROUP BY ALL HAVING sum(_mesh_sign) <> 0""")
@@ -205,20 +205,19 @@ def read_product(
     where: list[str] | None = None,
     limit: int | None = None,
     purpose: str | None = None,
-    principal: str | None = None,
+    caller: Principal | None = None,
     paths: MeshPaths | None = None,
 ) -> pa.Table:
-    """Read a published product from its output port as an Arrow table, as `principal`
-    (default: the caller's identity). No grant: `AccessDenied`; a grant without PII
-    access: PII columns come back hashed or redacted. Every read is audited."""
+    """Read a published product from its output port as an Arrow table, as `caller` (an
+    authenticated principal; by default the one this process's credential proves). No
+    grant: `AccessDenied`; a grant without PII access: PII columns come back as keyed
+    pseudonyms or redacted. Every read is audited."""
     paths = paths or MeshPaths.from_env()
-    who = registry.principals().get(principal) if principal else registry.current_principal()
-    if who is None:
-        raise registry.UnknownPrincipal(f"principal '{principal}' is not in governance/principals.yaml")
+    who = caller or identity.caller(paths)
     port = resolve_port(paths, ref)
     product_id = ".".join(parse_ref(ref)[:2])
     decision = _decide(who, product_id, _major(port), purpose, paths)
-    masks = access.pii_columns(product_id, _major(port)) if decision.masked else {}
+    masking = access.masking(decision, product_id, _major(port), paths)
     con = duckdb.connect()
     try:
         con.register("product", port.dataset())
@@ -227,11 +226,11 @@ def read_product(
         unknown = [c for c in chosen if c not in available]
         if unknown:
             raise ValueError(f"{product_id} has no columns {[brief(c) for c in unknown]}; it has {available}")
-        masked_filters = [w for w in where or [] if (m := FILTER.match(w)) and m[1] in masks]
+        masked_filters = [w for w in where or [] if (m := FILTER.match(w)) and m[1] in masking.columns]
         if masked_filters:
             raise access.AccessDenied(f"cannot filter on masked PII columns without PII access: {masked_filters}")
         condition, params = parse_filters(where, available)
-        sql = f"SELECT {access.masked_select(chosen, masks)} FROM product{condition}"
+        sql = f"SELECT {masking.select(chosen)} FROM product{condition}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         table = con.sql(sql, params=params).to_arrow_table()
@@ -278,15 +277,13 @@ def read_quarantine(
     object_id: str | None = None,
     rule: str | None = None,
     limit: int = 50,
-    principal: str | None = None,
+    caller: Principal | None = None,
     paths: MeshPaths | None = None,
 ) -> pa.Table:
-    """Rejected records of `domain`, newest first, as `principal` (default: the caller).
-    Every read is audited, refusals included."""
+    """Rejected records of `domain`, newest first, as `caller` (by default the principal
+    this process's credential proves). Every read is audited, refusals included."""
     paths = paths or MeshPaths.from_env()
-    who = registry.principals().get(principal) if principal else registry.current_principal()
-    if who is None:
-        raise registry.UnknownPrincipal(f"principal '{brief(principal)}' is not in governance/principals.yaml")
+    who = caller or identity.caller(paths)
     if not NAME.match(domain) or not paths.warehouse(domain).exists():
         raise LookupError(f"'{brief(domain)}' is not a domain with a warehouse; name one of the workspace's code locations")
     owner = who.team == domain

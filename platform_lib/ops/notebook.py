@@ -2,7 +2,7 @@
 materialize, each in a line or two.
 
     from platform_lib.ops.notebook import Mesh
-    mesh = Mesh(principal="frank.finance")
+    mesh = Mesh(profile="frank.share")               # from `mesh token issue frank.finance --out frank.share`
     mesh.catalog()                                   # every product, its owner and version
     mesh.read("sales.opportunity_pipeline")          # a pandas DataFrame, through the grants
     mesh.combine(["sales.opportunity_pipeline", "customer_success.account_health"], on="account_id")
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,22 +22,28 @@ from platform_lib.catalog.search import search
 from platform_lib.config import MeshPaths
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import DataProduct
-from platform_lib.governance import registry
+from platform_lib.governance import identity
+from platform_lib.governance.registry import Principal
 from platform_lib.lifecycle.read import read_product
 
 
 @dataclass
 class Mesh:
-    """The mesh as `principal` sees it (default: `MESH_PRINCIPAL` or the OS user's)."""
+    """The mesh as the principal a credential proves sees it: the Delta Sharing `profile`
+    file `mesh token issue ... --out FILE` wrote, or a `token`; by default `MESH_PROFILE`
+    or `MESH_TOKEN`, as the Delta Sharing connectors read them."""
 
-    principal: str | None = None
+    profile: str | Path | None = None
+    token: str | None = field(default=None, repr=False)
     paths: MeshPaths = field(default_factory=MeshPaths.from_env)
+    caller: Principal = field(init=False)
 
     def __post_init__(self):
-        who = registry.principals().get(self.principal) if self.principal else registry.current_principal()
-        if who is None:
-            raise registry.UnknownPrincipal(f"principal '{self.principal}' is not in governance/principals.yaml")
-        self.principal = who.id
+        self.caller = identity.caller(self.paths, token=self.token, profile_file=self.profile)
+
+    @property
+    def principal(self) -> str:
+        return self.caller.id
 
     @cached_property
     def _locations(self):
@@ -67,7 +74,7 @@ class Mesh:
         """A product's current (or `ref@major`) version; refused without a grant, PII masked
         without PII access, audited like every read."""
         table = read_product(ref, columns=list(columns) if columns else None, where=list(where) if where else None,
-                             limit=limit, purpose=purpose, principal=self.principal, paths=self.paths)
+                             limit=limit, purpose=purpose, caller=self.caller, paths=self.paths)
         return table.to_pandas()
 
     def combine(self, refs: Sequence[str], on: str = "account_id", how: str = "left") -> pd.DataFrame:

@@ -131,7 +131,7 @@ def domain_lock(paths: MeshPaths, domain: str):
     """One erasure step at a time per domain, across processes."""
     lock = privacy_dir(paths) / "locks" / f"{domain}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock):  # exclusive; waits as long as it takes
+    with FileLock(lock, mode=0o600):  # exclusive; waits as long as it takes
         yield
 
 

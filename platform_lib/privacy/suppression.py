@@ -33,7 +33,7 @@ def add(paths: MeshPaths, new: set[str], request_id: str) -> int:
     """Append hashes not yet listed; returns how many were new."""
     path = list_path(paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock"), path.open("a+") as fh:
+    with FileLock(f"{path}.lock", mode=0o600), path.open("a+") as fh:
         fh.seek(0)
         known = {json.loads(line)["hash"] for line in fh.read().splitlines() if line.strip()}
         now = datetime.now(timezone.utc).isoformat()

@@ -15,11 +15,12 @@ from click.testing import CliRunner
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.governance.access import AccessDenied
+from platform_lib.governance.registry import principals
 from platform_lib.lifecycle.read import read_product
 from platform_lib.ops.cli import main
 from platform_lib.ops.notebook import Mesh
 
-from tests.helpers import mesh_in_process, query
+from tests.helpers import mesh_in_process, query, token_for
 from tests.reliability.ledger import record
 
 OUTSIDE = "../../../../../../tmp/mesh-hostile-canary"
@@ -66,7 +67,7 @@ def files_of_project() -> set[str]:
 def test_a_hostile_value_is_refused_clearly_and_touches_nothing(command, module_mesh, configure):
     root = module_mesh
     # In-process through click's runner: the same `mesh` command, without a process start per case.
-    configure(home=str(root), dagster_home=str(root / "dagster"), principal=PRINCIPAL)
+    configure(home=str(root), dagster_home=str(root / "dagster"), token=token_for(root, PRINCIPAL))
     before = files_of_project()
     out = CliRunner().invoke(main, list(command))
     assert out.exit_code != 0, f"accepted: {command[:3]}\n{out.output[-500:]}"
@@ -101,8 +102,8 @@ def test_an_ungranted_principal_reads_nothing_by_any_path(module_mesh, configure
     assert cli.returncode != 0 and "OPP-" not in cli.stdout
     for ref in ("sales.opportunity_pipeline", "sales.opportunity_pipeline@v1"):
         with pytest.raises(AccessDenied):
-            read_product(ref, principal="dana.sdr", paths=paths)
-    notebook = Mesh(principal="dana.sdr", paths=paths)
+            read_product(ref, caller=principals()["dana.sdr"], paths=paths)
+    notebook = Mesh(token=token_for(root, "dana.sdr"), paths=paths)
     with pytest.raises(AccessDenied):
         notebook.read("sales.opportunity_pipeline")
     with pytest.raises(AccessDenied):

@@ -35,11 +35,14 @@ def main() -> None:
         config.settings()
     except config.SettingsError as err:
         raise click.ClickException(str(err)) from None
+    config.private_files()
+    for message in config.retired_variables():
+        click.echo(f"warning: {message}", err=True)
 
 
 for _command in (data.seed, data.build, data.read, data.home,
                  catalog.catalog, catalog.product, catalog.contracts,
-                 governance.policy, governance.access, governance.audit,
+                 governance.policy, governance.token, governance.access, governance.audit,
                  privacy.erase, quarantine.quarantine, scaffold.scaffold, sla.sla, ui.ui):
     main.add_command(_command)
 del _command

@@ -115,7 +115,7 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
     import pyarrow.parquet as pq
 
     from platform_lib.governance.access import AccessDenied
-    from platform_lib.governance.registry import UnknownPrincipal
+    from platform_lib.governance.identity import Unauthenticated
     from platform_lib.lifecycle.read import read_product
     from platform_lib.storage.ports import ProductNotPublished
 
@@ -124,7 +124,7 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
     try:
         data = read_product(ref, columns=columns.split(",") if columns else None, where=list(where), limit=limit,
                             purpose=purpose, paths=paths)
-    except (ValueError, LookupError, ProductNotPublished, AccessDenied, UnknownPrincipal) as err:
+    except (ValueError, LookupError, ProductNotPublished, AccessDenied, Unauthenticated) as err:
         raise click.ClickException(str(err)) from err
     if fmt == "parquet":
         sink = click.get_binary_stream("stdout")

@@ -1,5 +1,5 @@
-"""Governance from the command line: global `policy` checks, `access` requests and grants, and
-the `audit` log's integrity."""
+"""Governance from the command line: global `policy` checks, `token`s that prove who a caller
+is, `access` requests and grants, and the `audit` log's integrity."""
 
 from __future__ import annotations
 
@@ -59,28 +59,30 @@ def access() -> None:
 @click.option("--purpose", required=True, help="What the data will be used for.")
 @click.option("--pii", is_flag=True, help="Ask to see PII columns unmasked.")
 @click.option("--version", "major", default="v1", show_default=True)
-def access_request(product: str, purpose: str, pii: bool, major: str) -> None:
-    """Ask for a data-usage agreement on PRODUCT."""
+@root_option
+def access_request(product: str, purpose: str, pii: bool, major: str, root: str | None) -> None:
+    """Ask, as the principal your credential proves, for a data-usage agreement on PRODUCT."""
     from platform_lib.declare.names import parse_ref
-    from platform_lib.governance import registry, requests
+    from platform_lib.governance import identity, requests
 
     try:
         parse_ref(product)
-        item = requests.request(registry.current_principal(), product, int(major.lstrip("v")), purpose, pii,
+        item = requests.request(identity.caller(mesh_paths(root)), product, int(major.lstrip("v")), purpose, pii,
                                 datetime.now(timezone.utc).date())
-    except (ValueError, LookupError) as err:
+    except (ValueError, LookupError, PermissionError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{item.id} pending: {item.principal} -> {item.product} v{item.major} ({item.purpose})")
 
 
 @access.command("approve")
 @click.argument("request_id")
-def access_approve(request_id: str) -> None:
-    """Approve a request (the product's owner or a platform admin only)."""
-    from platform_lib.governance import registry, requests
+@root_option
+def access_approve(request_id: str, root: str | None) -> None:
+    """Approve a request (the product's owner or a platform admin, proven by credential)."""
+    from platform_lib.governance import identity, requests
 
     try:
-        grant = requests.approve(registry.current_principal(), request_id, datetime.now(timezone.utc).date())
+        grant = requests.approve(identity.caller(mesh_paths(root)), request_id, datetime.now(timezone.utc).date())
     except (ValueError, LookupError, PermissionError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{request_id} approved: grant {grant.id} for {grant.consumer} on {grant.product} v{grant.major} until {grant.expires}")
@@ -101,6 +103,70 @@ def access_list() -> None:
 
 
 @click.group()
+def token() -> None:
+    """Issue, list and revoke the bearer tokens principals prove who they are with."""
+
+
+@token.command("issue")
+@click.argument("principal")
+@click.option("--days", type=int, default=90, show_default=True, help="How long the token is valid.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write a Delta Sharing profile file (endpoint and token) here instead of printing the token.")
+@root_option
+def token_issue(principal: str, days: int, out: str | None, root: str | None) -> None:
+    """A new token for PRINCIPAL (a platform admin, or the mesh's operator account). The token
+    is shown once; the mesh keeps only its hash."""
+    from pathlib import Path
+
+    from platform_lib.governance import identity
+
+    paths = mesh_paths(root)
+    try:
+        secret, record = identity.issue(paths, principal, identity.token_manager(paths), days)
+    except (ValueError, LookupError, PermissionError) as err:
+        raise click.ClickException(str(err)) from err
+    if out:
+        identity.write_profile(Path(out), identity.profile(secret, record))
+        click.echo(f"{record.id} for {record.principal}, valid until {record.expires}: profile written to {out}", err=True)
+    else:
+        click.echo(f"{record.id} for {record.principal}, valid until {record.expires}; keep it secret:", err=True)
+        click.echo(secret)
+
+
+@token.command("list")
+@root_option
+def token_list(root: str | None) -> None:
+    """Every token issued: whose, by whom, until when, and whether it still holds."""
+    from platform_lib.governance import identity
+
+    paths = mesh_paths(root)
+    try:
+        identity.token_manager(paths)
+        known = identity.tokens(paths)
+    except PermissionError as err:
+        raise click.ClickException(str(err)) from err
+    now = datetime.now(timezone.utc)
+    stdout().print(table("Tokens", ("id", "principal", "state", "issued", "expires", "issued by", "revoked by"),
+                         ((t.id, t.principal, t.state(now), t.issued, t.expires, t.issued_by, t.revoked_by or "-")
+                          for t in known)))
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@root_option
+def token_revoke(token_id: str, root: str | None) -> None:
+    """Revoke a token now: every request presenting it is refused from then on."""
+    from platform_lib.governance import identity
+
+    paths = mesh_paths(root)
+    try:
+        record = identity.revoke(paths, token_id, identity.token_manager(paths))
+    except (LookupError, PermissionError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{record.id} of {record.principal} revoked by {record.revoked_by}")
+
+
+@click.group()
 def audit() -> None:
     """The tamper-evident access audit log."""
 
@@ -112,7 +178,7 @@ def audit_verify(root: str | None) -> None:
     from platform_lib.governance import audit_log
 
     paths = mesh_paths(root)
-    ok, n, problem = audit_log.verify(paths)
-    if not ok:
-        raise click.ClickException(f"audit log {audit_log.log_path(paths)} is corrupt: {problem}")
-    click.echo(f"audit log intact: {n} entries verified")
+    verdict = audit_log.verify(paths)
+    if not verdict.ok:
+        raise click.ClickException(f"audit log {audit_log.log_path(paths)} cannot be trusted: {verdict.problem}")
+    click.echo(f"audit log intact: {verdict.entries} entries verified" + (f" ({verdict.note})" if verdict.note else ""))

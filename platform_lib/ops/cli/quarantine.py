@@ -21,13 +21,13 @@ def quarantine(domain: str, object_id: str | None, rule: str | None, limit: int,
     """Rejected records of DOMAIN, newest first. Its own team reads the records; a platform
     admin sees the rules and reasons only; anyone else is refused."""
     from platform_lib.governance.access import AccessDenied
-    from platform_lib.governance.registry import UnknownPrincipal
+    from platform_lib.governance.identity import Unauthenticated
     from platform_lib.lifecycle.read import read_quarantine
     from platform_lib.storage.warehouse import WarehouseBusy
 
     try:
         data = read_quarantine(domain, object_id=object_id, rule=rule, limit=limit, paths=mesh_paths(root))
-    except (LookupError, AccessDenied, UnknownPrincipal, WarehouseBusy) as err:
+    except (LookupError, AccessDenied, Unauthenticated, WarehouseBusy) as err:
         raise click.ClickException(str(err)) from err
     rows = data.to_pylist()
     if as_json:

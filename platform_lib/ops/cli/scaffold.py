@@ -54,6 +54,6 @@ def scaffold_product(domain: str, name: str, kind: str, source: str) -> None:
 
         owners = [p.id for p in registry.principals().values()
                   if p.kind == "person" and p.team == found.owner.team and p.role == found.owner.role]
-        as_owner = f"MESH_PRINCIPAL={owners[0]} " if owners else ""
-        click.echo(f"{request_id}: access to {source} requested for svc_{domain}; its owner ({found.owner.role}) "
-                   f"approves with `{as_owner}mesh access approve {request_id}`")
+        who = f"{found.owner.role}, {owners[0]}" if owners else found.owner.role
+        click.echo(f"{request_id}: access to {source} requested for svc_{domain}; its owner ({who}) "
+                   f"approves with their own credential: `mesh access approve {request_id}`")
