@@ -21,6 +21,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare import versions
 from platform_lib.declare.checks import QUALITY_SCORE, SCHEMA_CONTRACT, SCHEMA_STABILITY
 from platform_lib.declare.spec import DataProduct
+from platform_lib.governance import access, secrets
 from platform_lib.lifecycle import consent, contract
 from platform_lib.lifecycle.audit import AuditResult, audit
 from platform_lib.sla import availability, docs_currency, freshness
@@ -147,6 +148,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
         pub = port.publish(con, audited, product, ctx.run_id) if where is None else \
             port.replace(con, audited, where, product, ctx.run_id)
         failpoints.reached("port.committed")
+        masked_version = publish_masked(con, product, port, audited, where if pub.changed else None, ctx)
         outcome.metadata.update(result.accounting(withheld_after_audit=without_consent))
         outcome.metadata.update(
             {
@@ -158,6 +160,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
                 **({"rows_inserted": pub.inserted, "rows_deleted": pub.deleted} if pub.inserted is not None else {}),
                 "fingerprint": pub.fingerprint,
                 "output_port": MetadataValue.path(str(pub.path)),
+                **({"masked_delta_version": masked_version} if masked_version is not None else {}),
                 "product_version": product.version,
             }
         )
@@ -168,6 +171,39 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     outcome.availability = availability.measure_product(
         ctx.instance, AssetKey(product.key_path), product.sla.availability, time.time(), outcome.published, _first_commit(port))
     return outcome
+
+
+PORT_VERSION, MASKING = "mesh.port_version", "mesh.masking"  # what a masked twin's commit reflects
+
+
+def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: OutputPort, audited: str,
+                   where: str | None, ctx: PublishContext) -> int | None:
+    """Bring the port's masked twin to the port's current version, right after the port's
+    commit: the recomputed keys' rows replaced when the twin was in step with the port's
+    version before, the whole port masked otherwise (first publish, a new masking key, a
+    twin behind after a crash). Returns the twin's version; None for a product with no PII."""
+    masking = access.Masking(access.pii_columns(product.id, product.major), secrets.masking_key(ctx.paths))
+    if not masking.columns:
+        return None
+    twin, version = port.masked(), port.version()
+    held = twin.last_commit() if twin.exists() else {}
+    stamp = {PORT_VERSION: str(version), MASKING: masking.name}
+    if held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version):
+        return twin.version()
+    columns = [c.name for c in product.columns]
+    masked = scratch_table(con, f"{product.name}__masked")
+    if where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version - 1):
+        con.execute(f"CREATE OR REPLACE TABLE {masked} AS SELECT {masking.select(columns)} FROM {audited}")
+        twin.replace(con, masked, where, product, ctx.run_id, extra=stamp)
+    else:
+        con.register("_mesh_port", port.dataset())
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {masked} AS SELECT {masking.select(columns)} FROM _mesh_port")
+        finally:
+            con.unregister("_mesh_port")
+        twin.publish(con, masked, product, ctx.run_id, extra=stamp)
+    con.execute(f"DROP TABLE {masked}")
+    return twin.version()
 
 
 def measure_served(con: duckdb.DuckDBPyConnection, product: DataProduct, ctx: PublishContext) -> Served:

@@ -79,6 +79,13 @@ def is_port(folder: Path) -> bool:
     return (folder / "_delta_log").is_dir()
 
 
+MASKED = ".masked"
+
+
+def _pii(product: DataProduct, name: str) -> bool:
+    return any(c.name == name and c.classification == "pii" for c in product.columns)
+
+
 def port_versions(paths: MeshPaths, domain: str, product: str) -> list[Path]:
     """The served major versions of a product (`v<major>` folders holding a Delta table), oldest first."""
     root = paths.products / domain / product
@@ -134,17 +141,19 @@ class OutputPort:
         """The rows of the current version, from the Delta log's per-file counts."""
         return sum(pa.table(self.table().get_add_actions(flatten=True)).column("num_records").to_pylist())
 
-    def publish(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, run_id: str) -> Publication:
+    def publish(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, run_id: str,
+                extra: dict | None = None) -> Publication:
         """Commit `table` as the port's new version, unless the content is unchanged."""
         fp = fingerprint(con, table)
         rows = int(fp.split(":")[0])
         if fp == self.last_fingerprint():
             return Publication(self.path, self.version(), rows, fp, changed=False)
         self._write(con, table, product, mode="overwrite", schema_mode="overwrite",
-                    metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version})
+                    metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version, **(extra or {})})
         return Publication(self.path, self.version(), rows, fp, changed=True)
 
-    def replace(self, con: duckdb.DuckDBPyConnection, table: str, where: str, product: DataProduct, run_id: str) -> Publication:
+    def replace(self, con: duckdb.DuckDBPyConnection, table: str, where: str, product: DataProduct, run_id: str,
+                extra: dict | None = None) -> Publication:
         """Replace the port's rows matching `where` (SQL both DuckDB and Delta read) by
         `table`, which holds exactly the new rows matching it, in one atomic commit whose
         change feed carries only those rows. A batch identical to the last one committed
@@ -155,13 +164,21 @@ class OutputPort:
         if where == NO_ROWS or self.last_commit().get(BATCH) == batch:
             return Publication(self.path, self.version(), before, fp, changed=False, inserted=0, deleted=0)
         self._write(con, table, product, mode="overwrite", predicate=where,
-                    metadata={BATCH: batch, "mesh.run_id": run_id, "mesh.product_version": product.version})
+                    metadata={BATCH: batch, "mesh.run_id": run_id, "mesh.product_version": product.version, **(extra or {})})
         after, inserted = self.rows(), int(fp.split(":")[0])
         return Publication(self.path, self.version(), after, fp, changed=True, inserted=inserted,
                            deleted=before + inserted - after)
 
+    def masked(self) -> "OutputPort":
+        """The port's masked twin: the same product with its PII columns pseudonymized or
+        redacted, published beside it for readers granted no PII (`mesh serve` hands its
+        files out as they are)."""
+        return OutputPort(self.path.with_name(self.path.name + MASKED))
+
     def _write(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, *, metadata: dict, **how) -> None:
         schema = arrow_schema(product)
+        if self.path.name.endswith(MASKED):  # masked values are text, whatever the column held
+            schema = pa.schema([f.with_type(pa.string()) if _pii(product, f.name) else f for f in schema])
         cols = ", ".join(q(c.name) for c in product.columns)
         reader = con.sql(f"SELECT {cols} FROM {table}").to_arrow_reader(256_000)
         cast = pa.RecordBatchReader.from_batches(schema, _published_batches(reader, schema))

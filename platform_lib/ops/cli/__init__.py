@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from platform_lib import config
-from platform_lib.ops.cli import catalog, data, governance, privacy, quarantine, scaffold, sla, ui
+from platform_lib.ops.cli import catalog, data, governance, privacy, quarantine, scaffold, serve, sla, ui
 
 
 class _Mesh(click.Group):
@@ -43,6 +43,6 @@ def main() -> None:
 for _command in (data.seed, data.build, data.read, data.home,
                  catalog.catalog, catalog.product, catalog.contracts,
                  governance.policy, governance.token, governance.access, governance.audit,
-                 privacy.erase, quarantine.quarantine, scaffold.scaffold, sla.sla, ui.ui):
+                 privacy.erase, quarantine.quarantine, scaffold.scaffold, serve.serve, sla.sla, ui.ui):
     main.add_command(_command)
 del _command

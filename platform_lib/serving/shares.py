@@ -1,0 +1,95 @@
+"""What a principal may read over the Delta Sharing protocol: one share per domain, one
+schema per product, one table per served major version (`marketing.web_behavior.v1`), each
+visible only to principals its grants (or its owning team) allow. A grant without PII is
+served the port's masked twin; every other reader the port itself."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from platform_lib.config import MeshPaths
+from platform_lib.declare.spec import NAME
+from platform_lib.governance import access, audit_log
+from platform_lib.governance.registry import Principal
+from platform_lib.storage.ports import OutputPort, port_versions
+
+MAJOR = re.compile(r"^v([1-9][0-9]{0,5})$")
+
+
+class NotShared(LookupError):
+    """No such table, or none the caller may read: the two are told the same way, so
+    names the caller holds no grant for stay unknown to it."""
+
+
+@dataclass(frozen=True)
+class SharedTable:
+    share: str
+    schema: str
+    name: str
+    major: int
+    port: OutputPort  # the Delta table served: the port, or its masked twin
+    decision: access.Decision
+
+    @property
+    def product_id(self) -> str:
+        return f"{self.share}.{self.schema}"
+
+
+def _today():
+    return datetime.now(timezone.utc).date()
+
+
+def _served(principal: Principal, paths: MeshPaths, domain: str, product: str, folder: Path) -> SharedTable | None:
+    major = int(folder.name[1:])
+    product_id = f"{domain}.{product}"
+    decision = access.decide(principal, product_id, major, _today())
+    if not decision.allowed:
+        return None
+    port = OutputPort(folder)
+    if decision.masked and access.pii_columns(product_id, major):
+        port = port.masked()
+        if not port.exists():  # never served raw: the next build of the product publishes it
+            return None
+    return SharedTable(domain, product, folder.name, major, port, decision)
+
+
+def tables(principal: Principal, paths: MeshPaths) -> list[SharedTable]:
+    """Every table `principal` may read, by share, schema and name."""
+    found = []
+    if paths.products.is_dir():
+        for domain in sorted(d.name for d in paths.products.iterdir() if d.is_dir() and NAME.match(d.name)):
+            for product in sorted(p.name for p in (paths.products / domain).iterdir() if p.is_dir() and NAME.match(p.name)):
+                for folder in port_versions(paths, domain, product):
+                    table = _served(principal, paths, domain, product, folder)
+                    if table is not None:
+                        found.append(table)
+    return found
+
+
+def table(principal: Principal, paths: MeshPaths, share: str, schema: str, name: str, *, purpose: str) -> SharedTable:
+    """The table `share.schema.name` as `principal` may read it; a refusal of a table that
+    exists is recorded in the audit log."""
+    match = MAJOR.match(name)
+    if not (NAME.match(share) and NAME.match(schema) and match):
+        raise NotShared(f"no table {share[:64]}.{schema[:64]}.{name[:64]} is shared with you")
+    folder = paths.port(share, schema, int(match[1]))
+    if folder not in port_versions(paths, share, schema):
+        raise NotShared(f"no table {share}.{schema}.{name} is shared with you")
+    served = _served(principal, paths, share, schema, folder)
+    if served is None:
+        decision = access.decide(principal, f"{share}.{schema}", int(match[1]), _today())
+        log(principal, f"{share}.{schema}", int(match[1]), 0, purpose, decision, paths)
+        raise NotShared(f"no table {share}.{schema}.{name} is shared with you"
+                        + (f": {decision.reason}" if not decision.allowed else ": its masked copy is not published yet"))
+    return served
+
+
+def log(principal: Principal, product_id: str, major: int, rows: int, purpose: str, decision: access.Decision,
+        paths: MeshPaths, columns: list[str] | None = None) -> None:
+    audit_log.append({
+        "principal": principal.id, "product": product_id, "version": f"v{major}", "columns": columns or [],
+        "rows": int(rows), "purpose": purpose, "decision": decision.name, "reason": decision.reason,
+    }, paths)

@@ -1,0 +1,186 @@
+"""`mesh serve` speaks the Delta Sharing protocol: the real `delta-sharing` client from PyPI
+reads governed products through it, and everything outside a caller's grants, or past a
+credential's or a URL's life, is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import delta_sharing
+import pytest
+import requests
+from deltalake import DeltaTable
+
+from platform_lib.config import MeshPaths
+from platform_lib.governance import access
+from platform_lib.governance.secrets import key, masking_key
+
+from tests.helpers import mesh_in_process
+
+PREFIX = "/delta-sharing"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(module_mesh, tmp_path_factory):
+    """`mesh serve` on a free local port over the module's built mesh, and a profile file
+    per principal, written by `mesh token issue --out`."""
+    root = module_mesh
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}{PREFIX}"
+    env = {"MESH_SERVE_URL": endpoint}
+    process = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "serve", "--root", str(root)],
+                               env={**__import__("os").environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    folder = tmp_path_factory.mktemp("profiles")
+
+    def profile(principal: str) -> Path:
+        path = folder / f"{principal}.share"
+        if not path.exists():
+            mesh_in_process("token", "issue", principal, "--out", str(path), root=root, env=env, check=True)
+        return path
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            requests.get(f"{endpoint}/shares", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(0.2)
+    yield root, endpoint, profile
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def bearer(profile: Path) -> dict:
+    return {"Authorization": f"Bearer {json.loads(profile.read_text())['bearerToken']}"}
+
+
+def test_a_principal_lists_exactly_the_shares_its_grants_allow_and_reads_a_product(server):
+    root, _, profile = server
+    maria = profile("maria.marketing")
+    client = delta_sharing.SharingClient(str(maria))
+    # maria.marketing owns marketing and holds no grant elsewhere.
+    assert [s.name for s in client.list_shares()] == ["marketing"]
+    tables = {f"{t.share}.{t.schema}.{t.name}" for t in client.list_all_tables()}
+    assert "marketing.web_behavior.v1" in tables and all(t.startswith("marketing.") for t in tables)
+    served = delta_sharing.load_as_pandas(f"{maria}#marketing.web_behavior.v1")
+    direct = DeltaTable(str(MeshPaths(root).port("marketing", "web_behavior", 1))).to_pandas()
+    key_columns = ["account_id", "activity_date"] if "activity_date" in direct else list(direct.columns[:2])
+    assert len(served) == len(direct) > 0
+    assert served.sort_values(key_columns).reset_index(drop=True).equals(direct.sort_values(key_columns).reset_index(drop=True))
+    assert len(delta_sharing.load_as_pandas(f"{maria}#marketing.web_behavior.v1", limit=5)) == 5
+    # The owner reads raw PII.
+    owner_rows = delta_sharing.load_as_pandas(f"{maria}#marketing.lead_scoring_signals.v1")
+    assert owner_rows["email"].str.contains("@").any()
+    entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
+    served_reads = [e for e in entries if e["principal"] == "maria.marketing" and e["purpose"].startswith("served")]
+    assert {e["product"] for e in served_reads} >= {"marketing.web_behavior", "marketing.lead_scoring_signals"}
+
+
+def test_a_grant_without_pii_gets_keyed_pseudonyms_stable_for_joins(server):
+    root, _, profile = server
+    dana = profile("dana.sdr")
+    client = delta_sharing.SharingClient(str(dana))
+    assert sorted(s.name for s in client.list_shares()) == ["marketing", "revenue_operations"]
+    masked = delta_sharing.load_as_pandas(f"{dana}#marketing.lead_scoring_signals.v1")
+    raw = DeltaTable(str(MeshPaths(root).port("marketing", "lead_scoring_signals", 1))).to_pandas()
+    assert not masked["email"].dropna().str.contains("@").any()
+    secret = masking_key(MeshPaths(root))
+    expected = {access.pseudonym(e, secret) for e in raw["email"].dropna()}
+    assert set(masked["email"].dropna()) == expected
+    assert not expected & {"sha256:" + hashlib.sha256(e.encode()).hexdigest() for e in raw["email"].dropna()}
+    # The same pseudonyms as every other read path (a governed `mesh read`): they join.
+    cli = mesh_in_process("read", "marketing.lead_scoring_signals", "--format", "json", "--limit", "100000",
+                          root=root, principal="dana.sdr", check=True)
+    assert {r["email"] for r in json.loads(cli.stdout) if r["email"]} == expected
+    # No raw PII in any Delta log of any port or masked twin.
+    emails = set(raw["email"].dropna())
+    for log in (root / "products").rglob("_delta_log/*.json"):
+        text = log.read_text()
+        assert not any(e in text for e in emails), log
+
+
+def test_what_is_not_granted_is_not_there(server):
+    _, endpoint, profile = server
+    dana = profile("dana.sdr")
+    with pytest.raises(requests.HTTPError, match="404"):
+        delta_sharing.load_as_pandas(f"{dana}#sales.opportunity_pipeline.v1")
+    headers = bearer(dana)
+    assert requests.get(f"{endpoint}/shares/sales/schemas", headers=headers).status_code == 404
+    assert requests.get(f"{endpoint}/shares/sales/all-tables", headers=headers).status_code == 404
+    for share, schema, table in (("..", "..", "v1"), ("marketing", "lead_scoring_signals", "v1.masked"),
+                                 ("marketing", "lead_scoring_signals%27%20OR%201%3D1", "v1"),
+                                 ("marketing", "..%2F..%2Fidentity", "v1"), ("marketing", "web_behavior", "v1%2F..")):
+        got = requests.post(f"{endpoint}/shares/{share}/schemas/{schema}/tables/{table}/query", headers=headers, json={})
+        assert got.status_code in (404, 400), (share, schema, table, got.status_code)
+
+
+def test_no_expired_or_revoked_credential_reads(server):
+    root, endpoint, profile = server
+    assert requests.get(f"{endpoint}/shares").status_code == 401
+    assert requests.get(f"{endpoint}/shares", headers={"Authorization": "Bearer mesh_forged"}).status_code == 401
+    made = mesh_in_process("token", "issue", "frank.finance", root=root, check=True)
+    secret, token_id = made.stdout.strip(), made.stderr.split()[0]
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert requests.get(f"{endpoint}/shares", headers=headers).status_code == 200
+    mesh_in_process("token", "revoke", token_id, root=root, check=True)
+    refused = requests.get(f"{endpoint}/shares", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+    made = mesh_in_process("token", "issue", "frank.finance", root=root, check=True)
+    secret, token_id = made.stdout.strip(), made.stderr.split()[0]
+    store = root / "identity" / "tokens.json"
+    data = json.loads(store.read_text())
+    for item in data["tokens"]:
+        if item["id"] == token_id:
+            item["expires"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    store.write_text(json.dumps(data))
+    expired = requests.get(f"{endpoint}/shares", headers={"Authorization": f"Bearer {secret}"})
+    assert expired.status_code == 401 and "expired" in expired.json()["message"]
+
+
+def test_a_signed_url_works_once_issued_and_not_altered_expired_or_elsewhere(server):
+    root, endpoint, profile = server
+    headers = bearer(profile("maria.marketing"))
+    answer = requests.post(f"{endpoint}/shares/marketing/schemas/web_behavior/tables/v1/query", headers=headers, json={})
+    url = next(json.loads(line)["file"]["url"] for line in answer.text.splitlines() if '"file"' in line)
+    assert requests.get(url).status_code == 200
+    assert requests.get(url[:-1] + ("0" if url[-1] != "0" else "1")).status_code == 403  # tampered signature
+    path = url.split(f"{PREFIX}/files/")[1].split("?")[0]
+    other = path.replace("web_behavior", "lead_scoring_signals")
+    assert requests.get(url.replace(path, other)).status_code == 403  # the signature names the file
+    signing = key(MeshPaths(root), "url-signing")
+
+    def signed(rel: str, expires: int) -> str:
+        sig = hmac.new(signing, f"{rel}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        return f"{endpoint}/files/{quote(rel, safe='/').replace('..', '%2E%2E')}?exp={expires}&sig={sig}"  # kept past the client's path normalization
+
+    gone = requests.get(signed(path, int(time.time()) - 1))
+    assert gone.status_code == 403 and "expired" in gone.json()["message"]
+    # Even a validly signed path serves only a port's data files.
+    for rel in ("../identity/tokens.json", "marketing/web_behavior/v1/_delta_log/00000000000000000000.json"):
+        assert requests.get(signed(rel, int(time.time()) + 60)).status_code == 404, rel
+
+
+def test_the_change_feed_reads_through_the_server(server):
+    root, _, profile = server
+    maria = profile("maria.marketing")
+    changes = delta_sharing.load_table_changes_as_pandas(f"{maria}#marketing.web_behavior.v1", starting_version=0)
+    port = DeltaTable(str(MeshPaths(root).port("marketing", "web_behavior", 1)))
+    expected = port.load_cdf(starting_version=0).read_all()
+    assert len(changes) == expected.num_rows > 0
+    assert set(changes["_change_type"]) == set(expected.column("_change_type").to_pylist())
