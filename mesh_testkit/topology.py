@@ -34,7 +34,7 @@ def production_settings() -> dict[str, str]:
 
 
 class Topology:
-    def __init__(self, home: Path, overrides: dict[str, str] | None = None, webserver: bool = True):
+    def __init__(self, home: Path, overrides: dict[str, str] | None = None, webserver: bool = True, server: bool = False):
         self.home = home
         self.dagster_home = home / "dagster-production"
         self.logs = home / "topology-logs"
@@ -42,15 +42,22 @@ class Topology:
         self.ui_port = free_port()
         self.overrides = overrides or {}
         self.webserver = webserver
+        self.server = server
+        self.serve_port = free_port()
         self._processes: list[subprocess.Popen] = []
 
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}/delta-sharing"
+
     def env(self) -> dict[str, str]:
         return {**os.environ, **production_settings(), **self.overrides, "MESH_HOME": str(self.home),
-                "DAGSTER_HOME": str(self.dagster_home), "MESH_POSTGRES_URL": self.postgres.url, "MESH_UI_URL": self.ui_url}
+                "DAGSTER_HOME": str(self.dagster_home), "MESH_POSTGRES_URL": self.postgres.url, "MESH_UI_URL": self.ui_url,
+                "MESH_SERVE_URL": self.serve_url}
 
     def instance(self) -> DagsterInstance:
         os.environ["MESH_POSTGRES_URL"] = self.postgres.url
@@ -74,6 +81,8 @@ class Topology:
         for server in servers:
             self._wait_healthy(server["grpc_server"]["port"], server["grpc_server"]["location_name"])
         self._spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)])
+        if self.server:  # the consumers' way in: Delta Sharing
+            self._spawn("serve", [str(bin_dir / "mesh"), "serve"])
         if self.webserver:
             self._spawn("webserver", [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
                                       "-p", str(self.ui_port)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import date, timedelta
 import subprocess
 import sys
 
@@ -89,6 +90,18 @@ def test_exemptions_are_explicit_listed_and_expire(governance):
         {"policy": "retention", "product": "marketing.probe", "reason": "old", "expires": "2020-01-01"}]}))
     with pytest.raises(policies.PolicyViolation, match="no retention declared"):
         policies.enforce([product(retention_days=None)])
+
+
+def test_an_exemption_is_granted_by_an_authenticated_platform_admin_and_records_who(governance, tmp_path):
+    args = ("policy", "exempt", "retention", "marketing.web_behavior", "--reason", "legal review pending", "--until",
+            (date.today() + timedelta(days=30)).isoformat())
+    refused = mesh_in_process(*args, root=tmp_path, principal="maria.marketing")
+    assert refused.returncode != 0 and "maria.marketing is not a platform admin" in refused.stderr
+    assert mesh_in_process(*args, root=tmp_path).returncode != 0  # no credential, no exemption
+    granted = mesh_in_process(*args, root=tmp_path, principal="platform.admin")
+    assert granted.returncode == 0, granted.stderr
+    [exemption] = yaml.safe_load((governance / "exemptions.yaml").read_text())["exemptions"]
+    assert exemption["approved_by"] == "platform.admin" and exemption["reason"] == "legal review pending"
 
 
 def test_mesh_policy_check_passes_and_says_what_it_checked():

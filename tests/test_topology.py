@@ -1,7 +1,7 @@
 """The production topology, for real: a PostgreSQL server, each domain as its own gRPC code
-server, and the daemon. A batch of landing files for every domain reaches
+server, the daemon and `mesh serve`. A batch of landing files for every domain reaches
 `revenue_operations.account_360` through sensors and declarative automation alone, and so
-does a deal the CRM sends again, closed won."""
+does a deal the CRM sends again, closed won; a consumer reads it through Delta Sharing."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import delta_sharing
 import pytest
+import requests
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus
 from deltalake import DeltaTable
 
 from mesh_testkit.freshness import wait_published
 from mesh_testkit.topology import Topology
+from platform_lib import config
+from platform_lib.config import MeshPaths
 from platform_lib.dagster.workspace import code_locations, declared_products
+from platform_lib.governance import identity
 
 ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
 STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -40,7 +45,7 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
     home.mkdir()
     # Production settings, but sensors tick every 10 s rather than 5 s and no webserver
     # (tests/test_ui.py covers it): the same flow at half the background load on CI.
-    with Topology(home, overrides=TEST_SETTINGS, webserver=False) as topology:
+    with Topology(home, overrides=TEST_SETTINGS, webserver=False, server=True) as topology:
         instance = topology.instance()
         # The batch lands the way a source system delivers: complete files, appearing at once.
         staged = tmp_path / "incoming"
@@ -70,8 +75,17 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
 
         # An entity update: the CRM sends an open deal again, now closed won. Sales stages the
         # new version and recomputes what reads it; account_360 follows through the sensors.
+        # A consumer (finance, granted account_360 without PII) reads it as a BI tool would:
+        # the Delta Sharing client, a profile file, `mesh serve`.
+        profile = tmp_path / "frank.share"
+        with config.overridden(home=home, serve_url=topology.serve_url):
+            secret, token = identity.issue(MeshPaths(home), "frank.finance", "topology test")
+            identity.write_profile(profile, identity.profile(secret, token))
+        read = account_360_as_consumer(profile)
+        assert len(read) == DeltaTable(str(home / "products" / "revenue_operations" / "account_360" / "v1")).to_pyarrow_table().num_rows
+
         deal, columns = open_deal(home / "landing" / "sales" / "opportunities")
-        before = account_row(home, deal["account_id"])
+        before = account_row(profile, deal["account_id"])
         won = {**deal, "stage": "closed_won", "forecast_category": "closed", "amount_usd": "123456.0",
                "updated_at": later(deal["updated_at"]), "extracted_at": later(deal["extracted_at"])}
         incoming = tmp_path / "part-deal-won.csv"
@@ -82,7 +96,7 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
         updated_at = time.time()
         os.rename(incoming, home / "landing" / "sales" / "opportunities" / incoming.name)
         wait_published(instance, ACCOUNT_360, updated_at, 1, settle=15, timeout=BOUND_SECONDS, poll=2)
-        after = account_row(home, deal["account_id"])
+        after = account_row(profile, deal["account_id"])
         assert after["won_amount_usd"] == pytest.approx(before["won_amount_usd"] + 123456.0)
         assert after["open_opportunities"] == before["open_opportunities"] - 1
         later_runs = [r.dagster_run for r in instance.get_run_records() if r.create_timestamp.timestamp() >= updated_at]
@@ -109,8 +123,20 @@ def later(stamp: str) -> str:
     return (datetime.strptime(stamp, STAMP) + timedelta(days=1)).strftime(STAMP)
 
 
-def account_row(home: Path, account_id: str) -> dict:
-    port = home / "products" / "revenue_operations" / "account_360" / "v1"
-    rows = DeltaTable(str(port)).to_pyarrow_table(filters=[("account_id", "=", account_id)]).to_pylist()
+def account_360_as_consumer(profile: Path):
+    """account_360 through `mesh serve`, as a consumer outside the platform reads it."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            return delta_sharing.load_as_pandas(f"{profile}#revenue_operations.account_360.v1")
+        except requests.ConnectionError:  # the server is still starting
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
+
+
+def account_row(profile: Path, account_id: str) -> dict:
+    rows = account_360_as_consumer(profile)
+    rows = rows[rows["account_id"] == account_id].to_dict("records")
     assert len(rows) == 1, rows
     return rows[0]

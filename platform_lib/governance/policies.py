@@ -179,3 +179,22 @@ def reporting_only() -> Iterator[None]:
         yield
     finally:
         LOAD_GATE.reset(token)
+
+
+EXEMPTION_DAYS = 180
+
+
+def exempt(approver: registry.Principal, policy: str, product_id: str, reason: str, expires: date, today: date) -> registry.Exemption:
+    """Record an exemption of `product_id` from `policy`, granted by `approver`, a platform admin."""
+    if not approver.platform_admin:
+        raise PermissionError(f"{approver.id} is not a platform admin: only platform admins grant policy exemptions")
+    if policy not in {p.name for p in POLICIES}:
+        raise ValueError(f"no policy '{policy[:64]}'; `mesh policy check` lists them")
+    if not reason.strip():
+        raise ValueError("a reason is required: say why the product may not follow the policy yet")
+    if not today < expires <= date.fromordinal(today.toordinal() + EXEMPTION_DAYS):
+        raise ValueError(f"an exemption expires after today and within {EXEMPTION_DAYS} days")
+    item = registry.Exemption(policy=policy, product=product_id, reason=reason.strip(), expires=expires, approved_by=approver.id)
+    kept = [e for e in registry.exemptions() if (e.policy, e.product) != (policy, product_id)]
+    registry.save_exemptions([*kept, item])
+    return item

@@ -60,6 +60,7 @@ class Exemption(_Model):
     product: str
     reason: str
     expires: date
+    approved_by: str | None = None  # the platform admin whose credential granted it
 
 
 def governance_dir() -> Path:
@@ -108,6 +109,11 @@ def requests() -> list[AccessRequest]:
 def save_grants(items: list[Grant]) -> None:
     _save("grants.yaml", "grants", items, "# Data-usage agreements: who may read which product (major version), for what purpose,\n"
           "# whether PII is visible, who approved it and until when. `mesh access approve` appends here.\n")
+
+
+def save_exemptions(items: list[Exemption]) -> None:
+    _save("exemptions.yaml", "exemptions", items, "# Explicit, time-boxed exceptions to global policies: policy, product, reason, expires,\n"
+          "# and the platform admin who granted it (`mesh policy exempt`).\n")
 
 
 def save_requests(items: list[AccessRequest]) -> None:

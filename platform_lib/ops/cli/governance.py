@@ -32,7 +32,8 @@ def policy_check(as_json: bool) -> None:
             "checked": {"products": [p.id for p in products], "policies": [p.name for p in policies.POLICIES]},
             "violations": [vars(v) | {"exempted_by": None} for v in failing],
             "exemptions": [{"policy": v.policy, "product": v.product, "reason": v.exempted_by.reason,
-                            "expires": v.exempted_by.expires.isoformat()} for v in found if v.exempted_by],
+                            "expires": v.exempted_by.expires.isoformat(), "approved_by": v.exempted_by.approved_by}
+                           for v in found if v.exempted_by],
         }, indent=2, default=str))
     else:
         out = stdout()
@@ -42,6 +43,26 @@ def policy_check(as_json: bool) -> None:
             out.print(("EXEMPT " + f"({v.exempted_by.reason}, until {v.exempted_by.expires}) " if v.exempted_by else "") + v.message())
     if failing:
         sys.exit(1)
+
+
+@policy.command("exempt")
+@click.argument("policy_name", metavar="POLICY")
+@click.argument("product")
+@click.option("--reason", required=True, help="Why the product may not follow the policy yet.")
+@click.option("--until", "until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Expiry date (YYYY-MM-DD).")
+@root_option
+def policy_exempt(policy_name: str, product: str, reason: str, until, root: str | None) -> None:
+    """Exempt PRODUCT from POLICY until a date (a platform admin, proven by credential)."""
+    from platform_lib.declare.names import parse_ref
+    from platform_lib.governance import identity, policies
+
+    try:
+        parse_ref(product)
+        item = policies.exempt(identity.caller(mesh_paths(root)), policy_name, product, reason, until.date(),
+                               datetime.now(timezone.utc).date())
+    except (ValueError, LookupError, PermissionError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{item.product} exempt from {item.policy} until {item.expires}, granted by {item.approved_by}")
 
 
 def _result(violations: list) -> str:
