@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import date, timedelta
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import pytest
 import yaml

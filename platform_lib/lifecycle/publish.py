@@ -176,7 +176,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
 PORT_VERSION, MASKING = "mesh.port_version", "mesh.masking"  # what a masked twin's commit reflects
 
 
-def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: OutputPort, audited: str,
+def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: OutputPort, audited: str | None,
                    where: str | None, ctx: PublishContext) -> int | None:
     """Bring the port's masked twin to the port's current version, right after the port's
     commit: the recomputed keys' rows replaced when the twin was in step with the port's
@@ -192,7 +192,7 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
         return twin.version()
     columns = [c.name for c in product.columns]
     masked = scratch_table(con, f"{product.name}__masked")
-    if where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version - 1):
+    if audited and where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version - 1):
         con.execute(f"CREATE OR REPLACE TABLE {masked} AS SELECT {masking.select(columns)} FROM {audited}")
         twin.replace(con, masked, where, product, ctx.run_id, extra=stamp)
     else:
@@ -207,8 +207,12 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
 
 
 def measure_served(con: duckdb.DuckDBPyConnection, product: DataProduct, ctx: PublishContext) -> Served:
+    """The SLAs of a product whose inputs did not change, so its port stays as it is. Its
+    masked twin is still brought in step: under a new masking key, or after a build that
+    stopped between the port's commit and the twin's."""
     now = datetime.now(timezone.utc)
     port = OutputPort.of(ctx.paths, product)
+    publish_masked(con, product, port, None, None, ctx)
     con.register("_mesh_served", port.dataset())
     try:
         fresh = freshness.unchanged(con, "_mesh_served", product.event_time, now, product.sla.freshness_minutes)
