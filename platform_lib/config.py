@@ -63,11 +63,6 @@ class MeshSettings(BaseSettings):
     masking_key: SecretStr | None = None
     # Where `mesh serve` listens and what the profile files it writes name as the endpoint.
     serve_url: str = "http://127.0.0.1:8470/delta-sharing"
-    # OpenID Connect: access tokens from this issuer, for this audience, are accepted; the
-    # claim names the principal. The issuer's keys come from its discovery document.
-    oidc_issuer: str | None = None
-    oidc_audience: str | None = None
-    oidc_principal_claim: str = "email"
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
     failpoints: str = ""
     slack_webhook_url: str = ""

@@ -10,8 +10,10 @@ import subprocess
 import sys
 from datetime import date, timedelta
 
+import pyarrow as pa
 import pytest
 import yaml
+from deltalake import write_deltalake
 
 from platform_lib import SLA, Column, DataProduct, Owner
 from platform_lib.config import PROJECT_ROOT, MeshPaths
@@ -151,6 +153,27 @@ def test_a_grant_without_pii_access_returns_masked_pii(built_marketing, governan
     assert out.returncode == 0 and "@" not in out.stdout
     with pytest.raises(AccessDenied, match="masked PII"):
         read_product("marketing.lead_scoring_signals", caller=principals()["dana.sdr"], where=["email = x@y.com"], paths=MeshPaths(root))
+
+
+def test_masking_holds_without_a_contract_and_fails_closed_when_nothing_says_what_is_personal(
+        built_marketing, governance, configure, tmp_path):
+    root = built_marketing[0]
+    configure(contracts=str(tmp_path / "no-contracts"))  # no snapshot: the port's schema says what is PII
+    masked = read_product("marketing.lead_scoring_signals", caller=principals()["dana.sdr"], paths=MeshPaths(root))
+    assert masked.num_rows and not any("@" in (e or "") for e in masked.column("email").to_pylist())
+    # A port that records no classification, with no contract: never read masked.
+    legacy = MeshPaths(root).port("marketing", "legacy_export", 1)
+    write_deltalake(str(legacy), pa.table({"account_id": ["ACC-000001"], "email": ["someone@example.com"]}))
+    grants = yaml.safe_load((governance / "grants.yaml").read_text())
+    grants["grants"].append({"id": "G-9002", "consumer": "dana.sdr", "product": "marketing.legacy_export", "major": 1,
+                             "purpose": "x", "pii_allowed": False, "approver": "maria.marketing",
+                             "granted": "2026-01-01", "expires": "2099-01-01"})
+    (governance / "grants.yaml").write_text(yaml.safe_dump(grants))
+    try:
+        with pytest.raises(AccessDenied, match="cannot be read masked"):
+            read_product("marketing.legacy_export", caller=principals()["dana.sdr"], paths=MeshPaths(root))
+    finally:
+        shutil.rmtree(legacy.parent)  # the built mesh is shared by this worker's tests
 
 
 def test_the_owner_approves_access_and_a_non_owner_cannot(built_marketing, governance):

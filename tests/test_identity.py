@@ -20,7 +20,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from platform_lib.config import MeshPaths
+from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.governance import audit_log, identity
 
 from tests.helpers import mesh, mesh_in_process, token_for
@@ -91,6 +91,16 @@ def test_only_a_platform_admin_or_the_operator_manages_tokens(module_mesh):
     assert unknown.returncode != 0 and "not in governance/principals.yaml" in unknown.stderr
 
 
+def test_an_identity_provider_named_in_the_environment_is_not_trusted(module_mesh, issuer):
+    """Only the registry names the identity provider: a caller's environment pointing at its
+    own issuer, with a token it signed, gains nothing."""
+    root = module_mesh
+    token = issuer({"preferred_username": "platform.admin"})
+    env = {"MESH_OIDC_ISSUER": "http://127.0.0.1:1", "MESH_OIDC_AUDIENCE": "gtm-mesh", "MESH_TOKEN": token}
+    out = mesh("token", "issue", "dana.sdr", root=root, env=env)  # a new process, with the deployed registry
+    assert out.returncode != 0 and "neither a mesh token nor an access token" in out.stderr
+
+
 def test_naming_a_principal_or_moving_the_registries_gains_nothing(module_mesh, tmp_path):
     root = module_mesh
     # An attacker's registry: dana.sdr as an owner of marketing, with a PII grant everywhere.
@@ -136,7 +146,7 @@ class _Issuer(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def issuer(configure):
+def issuer(configure, tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Issuer)
     url = f"http://127.0.0.1:{server.server_port}"
@@ -146,14 +156,20 @@ def issuer(configure):
         "/keys": json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode(),
     }
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    configure(oidc_issuer=url, oidc_audience="gtm-mesh", oidc_principal_claim="preferred_username")
+    # The provider is part of the reviewed registry: a deployment's copy names it.
+    governance = tmp_path / "governance"
+    shutil.copytree(PROJECT_ROOT / "governance", governance)
+    (governance / "identity.yaml").write_text(yaml.safe_dump(
+        {"oidc": {"issuer": url, "audience": "gtm-mesh", "principal_claim": "preferred_username"}}))
+    configure(governance=str(governance))
     from platform_lib.governance import oidc
 
     oidc._keys.cache_clear()
 
     def sign(claims: dict, signing_key=key, algorithm="RS256", kid="k1") -> str:
-        body = {"iss": url, "aud": "gtm-mesh", "exp": int(time.time()) + 300, "preferred_username": "frank.finance", **claims}
-        return jwt.encode(body, signing_key, algorithm=algorithm, headers={"kid": kid})
+        body = {"iss": url, "aud": "gtm-mesh", "iat": int(time.time()), "exp": int(time.time()) + 300,
+                "preferred_username": "frank.finance", **claims}
+        return jwt.encode({k: v for k, v in body.items() if v is not None}, signing_key, algorithm=algorithm, headers={"kid": kid})
 
     yield sign
     server.shutdown()
@@ -161,7 +177,7 @@ def issuer(configure):
 
 
 def test_an_access_token_from_the_configured_issuer_proves_its_principal(issuer, tmp_path):
-    paths = MeshPaths(tmp_path)
+    paths = MeshPaths(tmp_path / "mesh")
     assert identity.authenticate(issuer({}), paths).id == "frank.finance"
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     refused = {
@@ -173,6 +189,9 @@ def test_an_access_token_from_the_configured_issuer_proves_its_principal(issuer,
                                            "preferred_username": "platform.admin"}, "secret", algorithm="HS256",
                                           headers={"kid": "k1"}),
         "unregistered principal": issuer({"preferred_username": "mallory"}),
+        "a service account": issuer({"preferred_username": "svc_marketing"}),
+        "living two days": issuer({"exp": int(time.time()) + 2 * 86400}),
+        "no issue time": issuer({"iat": None}),
     }
     for case, token in refused.items():
         with pytest.raises(identity.Unauthenticated):

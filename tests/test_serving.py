@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +38,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_serving(endpoint: str, process: subprocess.Popen) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            requests.get(f"{endpoint}/shares", timeout=2)
+            return
+        except requests.ConnectionError:
+            assert process.poll() is None, "mesh serve stopped"
+            time.sleep(0.2)
+    raise TimeoutError(f"mesh serve did not answer on {endpoint}")
+
+
 @pytest.fixture(scope="module")
 def server(module_mesh, tmp_path_factory):
     """`mesh serve` on a free local port over the module's built mesh, and a profile file
@@ -45,7 +59,7 @@ def server(module_mesh, tmp_path_factory):
     endpoint = f"http://127.0.0.1:{port}{PREFIX}"
     env = {"MESH_SERVE_URL": endpoint}
     process = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "serve", "--root", str(root)],
-                               env={**__import__("os").environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               env={**os.environ, **env})
     folder = tmp_path_factory.mktemp("profiles")
 
     def profile(principal: str) -> Path:
@@ -54,14 +68,7 @@ def server(module_mesh, tmp_path_factory):
             mesh_in_process("token", "issue", principal, "--out", str(path), root=root, env=env, check=True)
         return path
 
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            requests.get(f"{endpoint}/shares", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None, process.stdout.read().decode()
-            time.sleep(0.2)
+    wait_serving(endpoint, process)
     yield root, endpoint, profile
     process.terminate()
     process.wait(timeout=30)
@@ -156,27 +163,41 @@ def test_no_expired_or_revoked_credential_reads(server):
     assert expired.status_code == 401 and "expired" in expired.json()["message"]
 
 
-def test_a_signed_url_works_once_issued_and_not_altered_expired_or_elsewhere(server):
+def test_a_signed_url_works_once_issued_and_not_altered_expired_elsewhere_or_after_its_token(server):
     root, endpoint, profile = server
-    headers = bearer(profile("maria.marketing"))
-    answer = requests.post(f"{endpoint}/shares/marketing/schemas/web_behavior/tables/v1/query", headers=headers, json={})
+    made = mesh_in_process("token", "issue", "maria.marketing", root=root, check=True)
+    secret, token_id = made.stdout.strip(), made.stderr.split()[0]
+    answer = requests.post(f"{endpoint}/shares/marketing/schemas/web_behavior/tables/v1/query",
+                           headers={"Authorization": f"Bearer {secret}"}, json={})
     url = next(json.loads(line)["file"]["url"] for line in answer.text.splitlines() if '"file"' in line)
+    assert url.startswith(endpoint + "/files/")  # the configured endpoint, whatever Host the request named
     assert requests.get(url).status_code == 200
     assert requests.get(url[:-1] + ("0" if url[-1] != "0" else "1")).status_code == 403  # tampered signature
     path = url.split(f"{PREFIX}/files/")[1].split("?")[0]
     other = path.replace("web_behavior", "lead_scoring_signals")
     assert requests.get(url.replace(path, other)).status_code == 403  # the signature names the file
+    for junk in ("exp=\u00b9\u00b2", "sig=\u00e9", "by=T-0001%0a"):  # malformed parts: refused, never a server error
+        name = junk.split("=")[0]
+        broken = re.sub(rf"{name}=[^&]*", junk.encode().decode("unicode_escape"), url)
+        assert requests.get(broken).status_code == 403, junk
     signing = key(MeshPaths(root), "url-signing")
 
     def signed(rel: str, expires: int) -> str:
-        sig = hmac.new(signing, f"{rel}\n{expires}".encode(), hashlib.sha256).hexdigest()
-        return f"{endpoint}/files/{quote(rel, safe='/').replace('..', '%2E%2E')}?exp={expires}&sig={sig}"  # kept past the client's path normalization
+        sig = hmac.new(signing, f"{rel}\n{expires}\n{token_id}".encode(), hashlib.sha256).hexdigest()
+        # `..` stays encoded past the client's own path normalization
+        return f"{endpoint}/files/{quote(rel, safe='/').replace('..', '%2E%2E')}?exp={expires}&by={token_id}&sig={sig}"
 
     gone = requests.get(signed(path, int(time.time()) - 1))
     assert gone.status_code == 403 and "expired" in gone.json()["message"]
     # Even a validly signed path serves only a port's data files.
     for rel in ("../identity/tokens.json", "marketing/web_behavior/v1/_delta_log/00000000000000000000.json"):
         assert requests.get(signed(rel, int(time.time()) + 60)).status_code == 404, rel
+    # The URLs handed out under a token die with it.
+    mesh_in_process("token", "revoke", token_id, root=root, check=True)
+    dead = requests.get(url)
+    assert dead.status_code == 403 and "revoked" in dead.json()["message"]
+    # Nothing is served without a credential but the files: no schema or docs pages.
+    assert all(requests.get(endpoint.removesuffix(PREFIX) + page).status_code == 404 for page in ("/docs", "/openapi.json"))
 
 
 def test_the_change_feed_reads_through_the_server(server):
@@ -189,14 +210,29 @@ def test_the_change_feed_reads_through_the_server(server):
     assert set(changes["_change_type"]) == set(expected.column("_change_type").to_pylist())
 
 
-def test_a_new_masking_key_rotates_every_pseudonym_at_the_next_build(server):
-    root, _, profile = server
+def test_a_new_masking_key_rotates_every_pseudonym_at_the_next_build(server, tmp_path):
+    root, endpoint, profile = server
     dana = profile("dana.sdr")
     before = set(delta_sharing.load_as_pandas(f"{dana}#marketing.lead_scoring_signals.v1")["email"].dropna())
-    rotated = {"MESH_MASKING_KEY": "a-new-key-from-the-secret-store", "MESH_WORKERS": "1"}
+    new_key = "a-new-key-from-the-secret-store"
+    rotated = {"MESH_MASKING_KEY": new_key, "MESH_WORKERS": "1"}
     built = mesh_in_process("build", "--select", "marketing.lead_scoring_signals", root=root, env=rotated)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    after = set(delta_sharing.load_as_pandas(f"{dana}#marketing.lead_scoring_signals.v1")["email"].dropna())
+    # A server still on the old key serves no twin it cannot vouch for: refused, not stale.
+    with pytest.raises(requests.HTTPError, match="masked copy is being remade"):
+        delta_sharing.load_as_pandas(f"{dana}#marketing.lead_scoring_signals.v1")
+    # Given the new key too, it serves the pseudonyms made under it.
+    port = _free_port()
+    moved = tmp_path / "dana.share"
+    moved.write_text(json.dumps({**json.loads(dana.read_text()), "endpoint": f"http://127.0.0.1:{port}{PREFIX}"}))
+    process = subprocess.Popen([str(Path(sys.executable).parent / "mesh"), "serve", "--root", str(root), "--port", str(port)],
+                               env={**os.environ, "MESH_MASKING_KEY": new_key, "MESH_SERVE_URL": f"http://127.0.0.1:{port}{PREFIX}"})
+    try:
+        wait_serving(f"http://127.0.0.1:{port}{PREFIX}", process)
+        after = set(delta_sharing.load_as_pandas(f"{moved}#marketing.lead_scoring_signals.v1")["email"].dropna())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
     raw = DeltaTable(str(MeshPaths(root).port("marketing", "lead_scoring_signals", 1))).to_pandas()["email"].dropna()
-    assert after == {access.pseudonym(e, b"a-new-key-from-the-secret-store") for e in raw}
+    assert after == {access.pseudonym(e, new_key.encode()) for e in raw}
     assert len(after) == len(before) and not after & before

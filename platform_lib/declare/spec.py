@@ -40,6 +40,10 @@ class Owner(_Frozen):
         return f"team:{self.team}"
 
 
+# PII kinds that stay joinable when masked (a pseudonym), unless a column says otherwise.
+HASHED_CATEGORIES = frozenset({"email", "phone", "ip", "identifier"})
+
+
 class Column(_Frozen):
     name: str
     type: LogicalType
@@ -228,6 +232,13 @@ class DataProduct(_Declared):
     @property
     def consent_flag(self) -> str | None:
         return PURPOSES.get(self.purpose or "")
+
+    @property
+    def pii_masks(self) -> dict[str, str]:
+        """Each PII column and how readers without PII access see it: a keyed pseudonym
+        ('hash', where a value must still join) or redacted."""
+        return {c.name: c.masking or ("hash" if c.pii_category in HASHED_CATEGORIES else "redact")
+                for c in self.columns if c.classification == "pii"}
 
     @property
     def personal_columns(self) -> list[str]:

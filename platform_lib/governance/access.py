@@ -10,12 +10,12 @@ from datetime import date
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
+from platform_lib.declare.spec import HASHED_CATEGORIES
 from platform_lib.governance import registry
 from platform_lib.governance.registry import Grant, Principal
 from platform_lib.governance.secrets import fingerprint, masking_key
+from platform_lib.storage.ports import OutputPort
 from platform_lib.storage.sql import q
-
-HASHED = {"email", "phone", "ip", "identifier"}
 
 
 class AccessDenied(PermissionError):
@@ -56,14 +56,20 @@ def decide(principal: Principal, product_id: str, major: int, today: date) -> De
     )
 
 
-def pii_columns(product_id: str, major: int) -> dict[str, str]:
-    """PII column -> masking ('hash' or 'redact'), from the published contract."""
-    snapshot = contracts.load_snapshot(product_id, major) or {}
-    out = {}
-    for col in snapshot.get("columns", []):
-        if col.get("classification") == "pii":
-            out[col["name"]] = col.get("masking") or ("hash" if col.get("pii_category") in HASHED else "redact")
-    return out
+def pii_columns(product_id: str, major: int, paths: MeshPaths) -> dict[str, str]:
+    """PII column -> masking ('hash' or 'redact'): what the port's last publish recorded
+    from the declaration, and what the published contract says, together. A product
+    neither speaks for cannot be masked, so it is not read masked (fails closed)."""
+    snapshot = contracts.load_snapshot(product_id, major)
+    domain, name = product_id.split(".")
+    recorded = OutputPort(paths.port(domain, name, major)).pii()
+    if snapshot is None and recorded is None:
+        raise AccessDenied(f"{product_id} v{major} has no published contract and its port does not record its PII "
+                           "columns, so it cannot be read masked: its domain must publish it again, or snapshot its "
+                           "contract (`mesh contracts snapshot`)")
+    declared = {c["name"]: c.get("masking") or ("hash" if c.get("pii_category") in HASHED_CATEGORIES else "redact")
+                for c in (snapshot or {}).get("columns", []) if c.get("classification") == "pii"}
+    return {**declared, **(recorded or {})}
 
 
 PSEUDONYM = "pseudonym:"
@@ -108,7 +114,7 @@ class Masking:
 def masking(decision: Decision, product_id: str, major: int, paths: MeshPaths) -> Masking:
     if not decision.masked:
         return Masking({})
-    return Masking(pii_columns(product_id, major), masking_key(paths))
+    return Masking(pii_columns(product_id, major, paths), masking_key(paths))
 
 
 def masked_select(columns: list[str], masks: dict[str, str], key: bytes) -> str:

@@ -136,32 +136,57 @@ def profile(secret: str, token: Token) -> dict:
 
 
 def write_profile(path: Path, content: dict) -> None:
-    """Write a profile file readable by its owner only: it holds a credential."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a profile file readable by its owner only: it holds a credential. It is made
+    new under a private name and moved into place, so a file someone else made (or a link
+    they left) at `path` never receives it."""
+    path = Path(path)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(content, fh, indent=2)
-    os.chmod(path, 0o600)
+    os.replace(draft, path)
 
 
 def authenticate(credential: str, paths: MeshPaths) -> Principal:
     """The principal `credential` proves; `Unauthenticated` for anything else. The message
     never echoes the credential."""
+    return verify(credential, paths)[0]
+
+
+def verify(credential: str, paths: MeshPaths) -> tuple[Principal, str]:
+    """The principal `credential` proves, and which credential it was: a token's id, or
+    `oidc` for an identity provider's access token."""
     credential = credential.strip()
     if credential.startswith(PREFIX):
         digest = _digest(credential)
-        now = _now()
         for token in _load(paths):
             if hmac.compare_digest(token.sha256, digest):
-                state = token.state(now)
-                if state != "active":
-                    raise Unauthenticated(f"token {token.id} is {state}; ask a platform admin for a new one (`mesh token issue`)")
-                return _registered(token.principal)
+                _check_active(token)
+                return _registered(token.principal), token.id
         raise Unauthenticated("the token is not one the mesh issued; ask a platform admin for one (`mesh token issue`)")
-    if credential.count(".") == 2 and settings().oidc_issuer:
+    if credential.count(".") == 2 and registry.identity_provider() is not None:
         from platform_lib.governance import oidc
 
-        return _registered(oidc.principal_of(credential))
+        principal = _registered(oidc.principal_of(credential))
+        if principal.kind != "person":
+            raise Unauthenticated(f"{principal.id} is a service account: services use mesh tokens, not the identity provider's")
+        return principal, "oidc"
     raise Unauthenticated("the credential is neither a mesh token nor an access token from the configured identity provider")
+
+
+def _check_active(token: Token) -> None:
+    state = token.state(_now())
+    if state != "active":
+        raise Unauthenticated(f"token {token.id} is {state}; ask a platform admin for a new one (`mesh token issue`)")
+
+
+def still_valid(paths: MeshPaths, credential_id: str) -> bool:
+    """Whether the credential a grant of access was made to still holds (a file URL handed
+    out under a token dies with the token)."""
+    if credential_id == "oidc":
+        return True
+    token = next((t for t in _load(paths) if t.id == credential_id), None)
+    return token is not None and token.state(_now()) == "active"
 
 
 def _registered(principal_id: str) -> Principal:

@@ -1,6 +1,7 @@
-"""OpenID Connect access tokens: signed by the configured issuer, for the configured
-audience, verified against the keys its discovery document publishes. The configured
-claim (`MESH_OIDC_PRINCIPAL_CLAIM`, by default `email`) must name a registered principal."""
+"""OpenID Connect access tokens: signed by the issuer `governance/identity.yaml` names, for
+its audience, verified against the keys the issuer's discovery document publishes, and
+living at most `MAX_LIFETIME`. The configured claim (by default `email`) must name a
+registered principal."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from urllib.request import urlopen
 
 import jwt
 
-from platform_lib.config import settings
+from platform_lib.governance import registry
 from platform_lib.governance.identity import Unauthenticated
 
 # Asymmetric signatures only: a token signed with a shared secret (HS256) or none at all
 # would let whoever holds the public key, or anyone, mint one.
+MAX_LIFETIME = 12 * 3600  # seconds between a token's issue and expiry: a leaked one dies soon
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
@@ -33,16 +35,18 @@ def _keys(issuer: str) -> jwt.PyJWKClient:
 
 def principal_of(token: str) -> str:
     """The principal id an access token proves; `Unauthenticated` if it does not verify."""
-    current = settings()
-    if not current.oidc_audience:
-        raise Unauthenticated("MESH_OIDC_AUDIENCE is not set: access tokens are accepted only for a configured audience")
+    provider = registry.identity_provider()
+    if provider is None:
+        raise Unauthenticated("no identity provider is configured (governance/identity.yaml)")
     try:
-        key = _keys(current.oidc_issuer).get_signing_key_from_jwt(token)
-        claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=current.oidc_audience,
-                            issuer=current.oidc_issuer, options={"require": ["exp", "iss", "aud"]}, leeway=30)
+        key = _keys(provider.issuer).get_signing_key_from_jwt(token)
+        claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=provider.audience, issuer=provider.issuer,
+                            options={"require": ["exp", "iat", "iss", "aud"]}, leeway=30)
     except jwt.PyJWTError as err:
         raise Unauthenticated(f"the access token was refused ({type(err).__name__}): sign in again") from None
-    value = claims.get(current.oidc_principal_claim)
+    if claims["exp"] - claims["iat"] > MAX_LIFETIME:
+        raise Unauthenticated(f"the access token lives longer than {MAX_LIFETIME // 3600} hours; the mesh accepts shorter-lived ones")
+    value = claims.get(provider.principal_claim)
     if not isinstance(value, str) or not value:
-        raise Unauthenticated(f"the access token has no '{current.oidc_principal_claim}' claim naming a principal")
+        raise Unauthenticated(f"the access token has no '{provider.principal_claim}' claim naming a principal")
     return value

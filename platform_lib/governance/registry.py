@@ -55,6 +55,15 @@ class AccessRequest(_Model):
     grant: str | None = None
 
 
+class IdentityProvider(_Model):
+    """An OpenID Connect issuer whose access tokens, for `audience`, prove a person: the
+    `principal_claim` names the principal."""
+
+    issuer: str
+    audience: str
+    principal_claim: str = "email"
+
+
 class Exemption(_Model):
     policy: str
     product: str
@@ -72,13 +81,15 @@ def _load(name: str, key: str, model):
     if not path.exists():
         return []
     stat = path.stat()
-    data = _parsed(str(path), stat.st_mtime_ns, stat.st_size)
+    data = _parsed(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
     return [model.model_validate(item) for item in (data or {}).get(key) or []]
 
 
 @lru_cache(maxsize=64)
-def _parsed(path: str, mtime_ns: int, size: int):
-    """Each registry file is parsed once per version: policies consult it for every product."""
+def _parsed(path: str, mtime_ns: int, size: int, inode: int, ctime_ns: int):
+    """Each registry file is parsed once per version: policies consult it for every product.
+    A version is told by its modification time, size, inode and change time (which no
+    caller can set back), so an edit is never missed."""
     return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
@@ -88,6 +99,17 @@ def _save(name: str, key: str, items: list[BaseModel], header: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(header + body)
     os.replace(tmp, path)
+
+
+def identity_provider() -> IdentityProvider | None:
+    """The identity provider the mesh trusts (`governance/identity.yaml`), if any: part of
+    the reviewed registry, so no caller's environment can point the mesh at its own."""
+    path = governance_dir() / "identity.yaml"
+    if not path.exists():
+        return None
+    stat = path.stat()
+    found = (_parsed(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns) or {}).get("oidc")
+    return IdentityProvider.model_validate(found) if found else None
 
 
 def principals() -> dict[str, Principal]:

@@ -17,13 +17,25 @@ def key(paths: MeshPaths, name: str) -> bytes:
     folder = paths.identity
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{name}.key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as fh:  # the first process to need it makes it; the others read it
-        fh.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
+    if not path.exists():
+        # Written whole under a private name, then linked into place: the link either makes
+        # the key or finds the one another process made first, never a half-written file.
+        draft = folder / f".{name}.key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    value = bytes.fromhex(path.read_text().strip())
+    if len(value) != 32:
+        raise RuntimeError(f"the platform key {path} is damaged; restore it from backup")
+    return value
 
 
 def masking_key(paths: MeshPaths) -> bytes:

@@ -26,7 +26,7 @@ from platform_lib.lifecycle import consent, contract
 from platform_lib.lifecycle.audit import AuditResult, audit
 from platform_lib.sla import availability, docs_currency, freshness
 from platform_lib.storage import failpoints
-from platform_lib.storage.ports import OutputPort
+from platform_lib.storage.ports import MASKING, PORT_VERSION, OutputPort
 from platform_lib.storage.sql import q
 
 
@@ -99,6 +99,8 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     legacy_majors = versions.served_majors(product, now.date())
     if where is not None and legacy_majors:
         where = None  # the older majors' ports are shaped from the whole table
+    if where is not None and OutputPort.of(ctx.paths, product).pii() != product.pii_masks:
+        where = None  # a replace keeps the port's schema: its classifications change in a whole publish
     if where is not None:
         batch = scratch_table(con, f"{product.name}__recomputed")
         con.execute(f"CREATE OR REPLACE TABLE {batch} AS SELECT * FROM {candidate} WHERE {where}")
@@ -173,16 +175,13 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     return outcome
 
 
-PORT_VERSION, MASKING = "mesh.port_version", "mesh.masking"  # what a masked twin's commit reflects
-
-
 def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: OutputPort, audited: str | None,
                    where: str | None, ctx: PublishContext) -> int | None:
     """Bring the port's masked twin to the port's current version, right after the port's
     commit: the recomputed keys' rows replaced when the twin was in step with the port's
     version before, the whole port masked otherwise (first publish, a new masking key, a
     twin behind after a crash). Returns the twin's version; None for a product with no PII."""
-    masking = access.Masking(access.pii_columns(product.id, product.major), secrets.masking_key(ctx.paths))
+    masking = access.Masking(access.pii_columns(product.id, product.major, ctx.paths), secrets.masking_key(ctx.paths))
     if not masking.columns:
         return None
     twin, version = port.masked(), port.version()
@@ -190,6 +189,11 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
     stamp = {PORT_VERSION: str(version), MASKING: masking.name}
     if held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version):
         return twin.version()
+    if twin.exists() and held.get(MASKING) != masking.name:
+        # Another key or other PII columns: the twin is made anew, so none of its versions
+        # (which readers may ask for) holds values masked the old way, or not masked at all.
+        twin.remove()
+        held = {}
     columns = [c.name for c in product.columns]
     masked = scratch_table(con, f"{product.name}__masked")
     if audited and where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version - 1):

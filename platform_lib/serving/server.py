@@ -14,11 +14,13 @@ access audit log.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import decimal
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -29,7 +31,7 @@ from deltalake import DeltaTable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from platform_lib.config import MeshPaths
+from platform_lib.config import MeshPaths, settings
 from platform_lib.governance import identity, secrets
 from platform_lib.serving import shares
 
@@ -96,21 +98,29 @@ def _files(table: DeltaTable) -> list[dict]:
     return out
 
 
+SIGNATURE = re.compile(r"[0-9a-f]{64}")
+CREDENTIAL = re.compile(r"T-[0-9]{4,9}|oidc")
+
+
 class Signer:
+    """File URLs that name their file, their expiry and the credential they were handed
+    out under, sealed with the platform's URL key."""
+
     def __init__(self, key: bytes):
         self.key = key
 
-    def _sign(self, rel: str, expires: int) -> str:
-        return hmac.new(self.key, f"{rel}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    def sign(self, *parts) -> str:
+        return hmac.new(self.key, "\n".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
 
-    def url(self, base: str, rel: str) -> tuple[str, int]:
+    def url(self, base: str, rel: str, by: str) -> tuple[str, int]:
         expires = int(time.time()) + URL_SECONDS
-        return f"{base}/files/{quote(rel, safe='/')}?exp={expires}&sig={self._sign(rel, expires)}", expires * 1000
+        return f"{base}/files/{quote(rel, safe='/')}?exp={expires}&by={by}&sig={self.sign(rel, expires, by)}", expires * 1000
 
-    def refusal(self, rel: str, expires: str | None, sig: str | None) -> str | None:
-        if not expires or not sig or not expires.isdigit():
+    def refusal(self, rel: str, expires: str | None, by: str | None, sig: str | None) -> str | None:
+        if not (expires and expires.isascii() and expires.isdigit() and len(expires) < 12 and by
+                and CREDENTIAL.fullmatch(by) and sig and SIGNATURE.fullmatch(sig)):
             return "the URL carries no valid signature"
-        if not hmac.compare_digest(self._sign(rel, int(expires)), sig):
+        if not hmac.compare_digest(self.sign(rel, int(expires), by), sig):
             return "the URL's signature does not match: it was altered"
         if int(expires) < time.time():
             return "the URL expired: query the table again for fresh ones"
@@ -120,7 +130,10 @@ class Signer:
 def create_app(paths: MeshPaths | None = None) -> FastAPI:
     paths = paths or MeshPaths.from_env()
     signer = Signer(secrets.key(paths, "url-signing"))
-    app = FastAPI(title="GTM Data Mesh: Delta Sharing")
+    # No schema or docs pages: everything the server answers is behind a credential.
+    app = FastAPI(title="GTM Data Mesh: Delta Sharing", docs_url=None, redoc_url=None, openapi_url=None)
+    # File URLs point at the configured endpoint, never at whatever Host a request named.
+    endpoint = settings().serve_url
     api = APIRouter(prefix=PREFIX)
 
     def error(status: int, code: str, message: str) -> JSONResponse:
@@ -142,13 +155,10 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
             if scheme.lower() != "bearer" or not credential:
                 return error(401, "UNAUTHENTICATED", "present a bearer token (a profile file's bearerToken)")
             try:
-                request.state.principal = identity.authenticate(credential, paths)
+                request.state.principal, request.state.credential = identity.verify(credential, paths)
             except identity.Unauthenticated as err:
                 return error(401, "UNAUTHENTICATED", str(err))
         return await call_next(request)
-
-    def base_url(request: Request) -> str:
-        return str(request.base_url).rstrip("/") + PREFIX
 
     def visible(request: Request) -> list[shares.SharedTable]:
         return shares.tables(request.state.principal, paths)
@@ -159,15 +169,15 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
         start = 0
         if token:
             try:
-                offset, mac = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-                if not hmac.compare_digest(mac, signer._sign(scope, int(offset))[:16]):
+                offset, mac = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii").split("|")
+                if not (offset.isdigit() and hmac.compare_digest(mac.encode(), signer.sign(scope, offset)[:16].encode())):
                     raise ValueError
                 start = int(offset)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeError, binascii.Error):
                 raise ApiError(400, "INVALID_PARAMETER_VALUE", "invalid pageToken") from None
         body: dict = {"items": items[start:start + size]}
         if start + size < len(items):
-            mac = signer._sign(scope, start + size)[:16]
+            mac = signer.sign(scope, start + size)[:16]
             body["nextPageToken"] = base64.urlsafe_b64encode(f"{start + size}|{mac}".encode()).decode()
         return body
 
@@ -205,7 +215,7 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
         if "://" in log_path or log_path.startswith("/"):
             raise ApiError(500, "INTERNAL_ERROR", "the table names a file outside its folder")
         rel = f"{t.share}/{t.schema}/{t.port.path.name}/{unquote(log_path)}"
-        url, expires = signer.url(base_url(request), rel)
+        url, expires = signer.url(endpoint, rel, request.state.credential)
         return url, hashlib.sha256(rel.encode()).hexdigest()[:32], expires
 
     @api.get("/shares")
@@ -337,10 +347,12 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
         return ndjson(lines, start)
 
     @api.api_route("/files/{rel:path}", methods=["GET", "HEAD"])
-    def get_file(rel: str, exp: str | None = None, sig: str | None = None):
-        refusal = signer.refusal(rel, exp, sig)
+    def get_file(rel: str, exp: str | None = None, by: str | None = None, sig: str | None = None):
+        refusal = signer.refusal(rel, exp, by, sig)
         if refusal:
             return error(403, "PERMISSION_DENIED", refusal)
+        if not identity.still_valid(paths, by):  # the URLs a token was handed die with it
+            return error(403, "PERMISSION_DENIED", "the credential this URL was handed out under is revoked or expired")
         root = paths.products.resolve()
         local = (root / rel).resolve()
         if not local.is_relative_to(root) or local.suffix != ".parquet" or not local.is_file():

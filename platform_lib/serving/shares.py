@@ -14,9 +14,9 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import NAME
 from platform_lib.governance import access, audit_log
 from platform_lib.governance.registry import Principal
-from platform_lib.storage.ports import OutputPort, port_versions
+from platform_lib.storage.ports import MASKING, OutputPort, port_versions
 
-MAJOR = re.compile(r"^v([1-9][0-9]{0,5})$")
+MAJOR = re.compile(r"v([1-9][0-9]{0,5})")
 
 
 class NotShared(LookupError):
@@ -49,10 +49,17 @@ def _served(principal: Principal, paths: MeshPaths, domain: str, product: str, f
     if not decision.allowed:
         return None
     port = OutputPort(folder)
-    if decision.masked and access.pii_columns(product_id, major):
-        port = port.masked()
-        if not port.exists():  # never served raw: the next build of the product publishes it
+    if decision.masked:
+        try:
+            masking = access.masking(decision, product_id, major, paths)
+        except access.AccessDenied:  # its PII columns are not known: never served raw
             return None
+        if masking.columns:
+            port = port.masked()
+            # Only a twin masked as the product is now (these columns, this key); the next
+            # build of its domain brings a twin behind in step.
+            if not port.exists() or port.last_commit().get(MASKING) != masking.name:
+                return None
     return SharedTable(domain, product, folder.name, major, port, decision)
 
 
@@ -72,8 +79,8 @@ def tables(principal: Principal, paths: MeshPaths) -> list[SharedTable]:
 def table(principal: Principal, paths: MeshPaths, share: str, schema: str, name: str, *, purpose: str) -> SharedTable:
     """The table `share.schema.name` as `principal` may read it; a refusal of a table that
     exists is recorded in the audit log."""
-    match = MAJOR.match(name)
-    if not (NAME.match(share) and NAME.match(schema) and match):
+    match = MAJOR.fullmatch(name)
+    if not (NAME.fullmatch(share) and NAME.fullmatch(schema) and match):
         raise NotShared(f"no table {share[:64]}.{schema[:64]}.{name[:64]} is shared with you")
     folder = paths.port(share, schema, int(match[1]))
     if folder not in port_versions(paths, share, schema):
@@ -81,9 +88,12 @@ def table(principal: Principal, paths: MeshPaths, share: str, schema: str, name:
     served = _served(principal, paths, share, schema, folder)
     if served is None:
         decision = access.decide(principal, f"{share}.{schema}", int(match[1]), _today())
+        if decision.allowed:  # granted, but its masked copy is not in step with the product yet
+            raise NotShared(f"{share}.{schema}.{name} is not ready for you: its masked copy is being remade; "
+                            "it is served again after its domain's next build")
         log(principal, f"{share}.{schema}", int(match[1]), 0, purpose, decision, paths)
-        raise NotShared(f"no table {share}.{schema}.{name} is shared with you"
-                        + (f": {decision.reason}" if not decision.allowed else ": its masked copy is not published yet"))
+        # Told as a table that does not exist: the reason (and the owner) is in the audit log.
+        raise NotShared(f"no table {share}.{schema}.{name} is shared with you")
     return served
 
 

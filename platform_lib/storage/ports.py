@@ -9,6 +9,8 @@ ports only.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +49,19 @@ class Publication:
     deleted: int | None = None
 
 
+CLASSIFICATION, MASKING_OF = "mesh.classification", "mesh.masking"
+
+
 def arrow_schema(product: DataProduct) -> pa.Schema:
-    return pa.schema(
-        [pa.field(c.name, ARROW_TYPES[c.type], nullable=True, metadata={"description": c.description}) for c in product.columns]
-    )
+    """The port's schema. Each column carries its description and classification, and a
+    PII column how it is masked: the data says what in it is personal, for any reader."""
+    masks = product.pii_masks
+    return pa.schema([
+        pa.field(c.name, ARROW_TYPES[c.type], nullable=True, metadata={
+            "description": c.description, CLASSIFICATION: c.classification,
+            **({MASKING_OF: masks[c.name]} if c.name in masks else {})})
+        for c in product.columns
+    ])
 
 
 def port_properties(product: DataProduct) -> dict[str, str]:
@@ -80,6 +91,8 @@ def is_port(folder: Path) -> bool:
 
 
 MASKED = ".masked"
+# What a masked twin's commit records: the port version it reflects and how it was masked.
+PORT_VERSION, MASKING = "mesh.port_version", "mesh.masking"
 
 
 def _pii(product: DataProduct, name: str) -> bool:
@@ -146,7 +159,7 @@ class OutputPort:
         """Commit `table` as the port's new version, unless the content is unchanged."""
         fp = fingerprint(con, table)
         rows = int(fp.split(":")[0])
-        if fp == self.last_fingerprint():
+        if fp == self.last_fingerprint() and self.pii() == product.pii_masks:  # the schema's record too
             return Publication(self.path, self.version(), rows, fp, changed=False)
         self._write(con, table, product, mode="overwrite", schema_mode="overwrite",
                     metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version, **(extra or {})})
@@ -168,6 +181,22 @@ class OutputPort:
         after, inserted = self.rows(), int(fp.split(":")[0])
         return Publication(self.path, self.version(), after, fp, changed=True, inserted=inserted,
                            deleted=before + inserted - after)
+
+    def pii(self) -> dict[str, str] | None:
+        """The PII columns (-> masking) the port's schema records; None for a port whose
+        schema records no classification (published before ports carried it)."""
+        if not self.exists():
+            return None
+        fields = self.table().schema().fields
+        if not any(CLASSIFICATION in (f.metadata or {}) for f in fields):
+            return None
+        return {f.name: f.metadata.get(MASKING_OF, "redact") for f in fields if (f.metadata or {}).get(CLASSIFICATION) == "pii"}
+
+    def remove(self) -> None:
+        """Take the table away whole: moved aside at once, then deleted."""
+        aside = self.path.with_name(f".{self.path.name}.removed-{time.time_ns()}")
+        os.rename(self.path, aside)
+        shutil.rmtree(aside)
 
     def masked(self) -> "OutputPort":
         """The port's masked twin: the same product with its PII columns pseudonymized or
