@@ -286,3 +286,51 @@ def test_the_stores_are_readable_by_their_owner_only(module_mesh, tmp_path):
             shutil.rmtree(reachable)
         assert tried["open.parquet"].returncode == 0  # the account could read a file left open
         assert tried["private.parquet"].returncode != 0 and b"Permission denied" in tried["private.parquet"].stderr
+
+
+def test_a_head_kept_elsewhere_catches_what_the_key_holder_could_do(built_marketing, tmp_path):
+    """The account holding the platform's key can put back an older log, delete log, head
+    and key together, or re-seal a rewritten log; a head kept outside the mesh (`mesh audit
+    head`) catches all three."""
+    root = built_marketing[0]
+    read = ("read", "marketing.web_behavior", "--limit", "1")
+
+    def snapshot(name: str) -> Path:
+        into = tmp_path / name
+        for folder in ("audit", "identity"):
+            shutil.copytree(root / folder, into / folder)
+        return into
+
+    mesh_in_process(*read, root=root, principal="maria.marketing", check=True)
+    older = snapshot("older")
+    mesh_in_process(*read, root=root, principal="maria.marketing", check=True)
+    kept = mesh_in_process("audit", "head", root=root, check=True).stdout.strip()
+    cases = {}
+    rolled_back = snapshot("rolled-back")
+    shutil.rmtree(rolled_back / "audit")
+    shutil.copytree(older / "audit", rolled_back / "audit")
+    shutil.copy(older / "identity" / "audit.head", rolled_back / "identity" / "audit.head")
+    cases["an older copy put back"] = (rolled_back, "fewer than")
+    gone = snapshot("gone")
+    shutil.rmtree(gone / "audit")
+    for name in ("audit.head", "audit.key"):
+        (gone / "identity" / name).unlink()
+    cases["log, head and key deleted"] = (gone, "fewer than")
+    resealed = snapshot("resealed")
+    key = (resealed / "identity" / "audit.key").read_text().strip()
+    entries = [json.loads(line) for line in (resealed / "audit" / "access.jsonl").read_text().splitlines()]
+    entries[0]["rows"] += 1
+    prev = audit_log.GENESIS
+    for entry in entries:
+        entry["prev"] = prev
+        entry["hash"] = prev = audit_log._digest(entry)
+        entry["seal"] = audit_log._seal(bytes.fromhex(key), "entry", entry["seq"], entry["hash"])
+    (resealed / "audit" / "access.jsonl").write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+    (resealed / "identity" / "audit.head").write_text(json.dumps(
+        {"seq": entries[-1]["seq"], "hash": prev, "seal": audit_log._seal(bytes.fromhex(key), "head", entries[-1]["seq"], prev)}))
+    cases["re-sealed with the key"] = (resealed, "was rewritten")
+    for case, (copy, says) in cases.items():
+        assert mesh_in_process("audit", "verify", root=copy).returncode == 0, case  # the key holder's work passes alone
+        out = mesh_in_process("audit", "verify", "--head", kept, root=copy)
+        assert out.returncode == 1 and says in out.stderr, (case, out.stderr)
+    assert mesh_in_process("audit", "verify", "--head", kept, root=root).returncode == 0

@@ -85,10 +85,39 @@ class Verdict:
     note: str = ""
 
 
-def verify(paths: MeshPaths | None = None) -> Verdict:
+def head(paths: MeshPaths | None = None) -> str | None:
+    """The newest entry as `SEQ:HASH`: kept outside the mesh (a ticket, a SIEM), it lets
+    `verify` catch what the account holding the platform's key could still do, such as
+    putting back an older copy of the log or sealing a rewritten one."""
+    path = _head_path(paths or MeshPaths.from_env())
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text())
+    return f"{found['seq']}:{found['hash']}"
+
+
+def verify(paths: MeshPaths | None = None, expected: str | None = None) -> Verdict:
     """Check every entry's chain link, hash and seal, and that the log ends where its
-    sealed head says it does."""
+    sealed head says it does; with `expected` (a head kept elsewhere, `SEQ:HASH`), also
+    that the log still holds that entry as it was."""
     paths = paths or MeshPaths.from_env()
+    verdict = _verify(paths)
+    if expected is None or not verdict.ok:
+        return verdict
+    seq, _, digest = expected.partition(":")
+    if not (seq.isascii() and seq.isdigit() and len(digest) == 64):
+        return Verdict(False, verdict.entries, f"'{expected[:80]}' is not a head as `mesh audit head` prints it (SEQ:HASH)")
+    text = log_path(paths).read_text() if log_path(paths).exists() else ""
+    lines = text.splitlines()
+    if int(seq) > len(lines):
+        return Verdict(False, verdict.entries, f"the log holds {len(lines)} entries, fewer than the {seq} of the head kept "
+                                               "elsewhere: it was cut, or an older copy put back")
+    if int(seq) and json.loads(lines[int(seq) - 1]).get("hash") != digest:
+        return Verdict(False, verdict.entries, f"entry {seq} is not the one the head kept elsewhere names: the log was rewritten")
+    return verdict
+
+
+def _verify(paths: MeshPaths) -> Verdict:
     path, head_path = log_path(paths), _head_path(paths)
     has_key = (paths.identity / "audit.key").exists()
     text = path.read_text() if path.exists() else None

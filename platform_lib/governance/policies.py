@@ -195,6 +195,7 @@ def exempt(approver: registry.Principal, policy: str, product_id: str, reason: s
     if not today < expires <= date.fromordinal(today.toordinal() + EXEMPTION_DAYS):
         raise ValueError(f"an exemption expires after today and within {EXEMPTION_DAYS} days")
     item = registry.Exemption(policy=policy, product=product_id, reason=reason.strip(), expires=expires, approved_by=approver.id)
-    kept = [e for e in registry.exemptions() if (e.policy, e.product) != (policy, product_id)]
-    registry.save_exemptions([*kept, item])
+    with registry.editing():
+        kept = [e for e in registry.exemptions() if (e.policy, e.product) != (policy, product_id)]
+        registry.save_exemptions([*kept, item])
     return item

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
 from platform_lib.config import settings
@@ -91,6 +92,12 @@ def _parsed(path: str, mtime_ns: int, size: int, inode: int, ctime_ns: int):
     A version is told by its modification time, size, inode and change time (which no
     caller can set back), so an edit is never missed."""
     return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def editing() -> FileLock:
+    """Held while a change to the registry reads, decides and writes it (an approval, an
+    exemption), so two changes at once never lose one of them."""
+    return FileLock(str(governance_dir() / ".registry.lock"), mode=0o600)
 
 
 def _save(name: str, key: str, items: list[BaseModel], header: str) -> None:

@@ -18,16 +18,22 @@ class NotAllowed(PermissionError):
 def request(principal: Principal, product_id: str, major: int, purpose: str, pii: bool, today: date) -> AccessRequest:
     if not purpose.strip():
         raise ValueError("a purpose is required: say what the data will be used for")
-    items = registry.requests()
-    item = AccessRequest(
-        id=f"AR-{len(items) + 1:04d}", principal=principal.id, product=product_id, major=major,
-        purpose=purpose.strip(), pii_requested=pii, requested=today,
-    )
-    registry.save_requests([*items, item])
+    with registry.editing():
+        items = registry.requests()
+        item = AccessRequest(
+            id=f"AR-{len(items) + 1:04d}", principal=principal.id, product=product_id, major=major,
+            purpose=purpose.strip(), pii_requested=pii, requested=today,
+        )
+        registry.save_requests([*items, item])
     return item
 
 
 def approve(approver: Principal, request_id: str, today: date) -> Grant:
+    with registry.editing():
+        return _approve(approver, request_id, today)
+
+
+def _approve(approver: Principal, request_id: str, today: date) -> Grant:
     items = registry.requests()
     item = next((r for r in items if r.id == request_id), None)
     if item is None:

@@ -193,13 +193,28 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--head", "expected", default=None, metavar="SEQ:HASH",
+              help="A head `mesh audit head` printed earlier and kept outside the mesh: the log must still hold it.")
 @root_option
-def audit_verify(root: str | None) -> None:
-    """Check the hash chain of every audit-log entry."""
+def audit_verify(expected: str | None, root: str | None) -> None:
+    """Check the chain, hash and seal of every audit-log entry, and its sealed head."""
     from platform_lib.governance import audit_log
 
     paths = mesh_paths(root)
-    verdict = audit_log.verify(paths)
+    verdict = audit_log.verify(paths, expected)
     if not verdict.ok:
         raise click.ClickException(f"audit log {audit_log.log_path(paths)} cannot be trusted: {verdict.problem}")
     click.echo(f"audit log intact: {verdict.entries} entries verified" + (f" ({verdict.note})" if verdict.note else ""))
+
+
+@audit.command("head")
+@root_option
+def audit_head(root: str | None) -> None:
+    """Print the log's newest entry as SEQ:HASH, to keep outside the mesh (a ticket, your
+    SIEM) and check later with `mesh audit verify --head`."""
+    from platform_lib.governance import audit_log
+
+    found = audit_log.head(mesh_paths(root))
+    if found is None:
+        raise click.ClickException("no audit log head yet: nothing has been read")
+    click.echo(found)
