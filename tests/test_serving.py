@@ -26,8 +26,9 @@ from deltalake import DeltaTable
 from platform_lib.config import MeshPaths
 from platform_lib.governance import access
 from platform_lib.governance.secrets import key, masking_key
+from platform_lib.ops.notebook import Mesh
 
-from tests.helpers import mesh_in_process
+from tests.helpers import mesh, mesh_in_process
 
 PREFIX = "/delta-sharing"
 
@@ -236,3 +237,27 @@ def test_a_new_masking_key_rotates_every_pseudonym_at_the_next_build(server, tmp
     raw = DeltaTable(str(MeshPaths(root).port("marketing", "lead_scoring_signals", 1))).to_pandas()["email"].dropna()
     assert after == {access.pseudonym(e, new_key.encode()) for e in raw}
     assert len(after) == len(before) and not after & before
+
+
+def test_the_cli_and_the_notebook_api_read_through_the_server(server, tmp_path):
+    """From a machine with no access to the stores: a profile file is all it takes."""
+    root, _, profile = server
+    frank = profile("frank.finance")
+    elsewhere = {"MESH_PROFILE": str(frank), "MESH_HOME": str(tmp_path / "no-mesh-here")}
+    cli = mesh("read", "sales.opportunity_pipeline", "--remote", "--columns", "opportunity_id,stage", "--where",
+               "stage = proposal", "--limit", "5", "--format", "json", root=tmp_path / "no-mesh-here", env=elsewhere)
+    assert cli.returncode == 0, cli.stderr
+    rows = json.loads(cli.stdout)
+    assert 0 < len(rows) <= 5 and all(r["stage"] == "proposal" and set(r) == {"opportunity_id", "stage"} for r in rows)
+    refused = mesh("read", "marketing.web_behavior", "--remote", root=tmp_path / "no-mesh-here", env=elsewhere)
+    assert refused.returncode != 0 and "no product marketing.web_behavior is shared with you" in refused.stderr
+
+    remote = Mesh(profile=frank, remote=True)
+    listed = set(remote.catalog()["product"])
+    assert listed == {"sales.opportunity_pipeline", "customer_success.account_health", "product.product_health_scores",
+                      "revenue_operations.account_360"}
+    combined = remote.combine(["sales.opportunity_pipeline", "customer_success.account_health"], on="account_id")
+    assert len(combined) and "risk_tier" in combined.columns
+    dana = Mesh(profile=profile("dana.sdr"), remote=True)
+    emails = dana.read("marketing.lead_scoring_signals", columns=["email"])["email"].dropna()
+    assert len(emails) and all(e.startswith("pseudonym:") for e in emails)

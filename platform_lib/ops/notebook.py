@@ -7,6 +7,10 @@ materialize, each in a line or two.
     mesh.read("sales.opportunity_pipeline")          # a pandas DataFrame, through the grants
     mesh.combine(["sales.opportunity_pipeline", "customer_success.account_health"], on="account_id")
     mesh.materialize("marketing.web_behavior")       # a real run, in the UI's run history
+
+From any machine, through `mesh serve` at the profile's endpoint (catalog, read, combine):
+
+    mesh = Mesh(profile="frank.share", remote=True)
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from platform_lib.catalog.search import search
-from platform_lib.config import MeshPaths
+from platform_lib.config import MeshPaths, settings
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import DataProduct
 from platform_lib.governance import identity
@@ -36,14 +40,25 @@ class Mesh:
     profile: str | Path | None = None
     token: str | None = field(default=None, repr=False)
     paths: MeshPaths = field(default_factory=MeshPaths.from_env)
-    caller: Principal = field(init=False)
+    # Read through `mesh serve` at the profile's endpoint, from any machine, instead of the
+    # local stores (which only the mesh's own account opens).
+    remote: bool = False
+    caller: Principal | None = field(init=False, default=None)
 
     def __post_init__(self):
-        self.caller = identity.caller(self.paths, token=self.token, profile_file=self.profile)
+        if self.remote:
+            from platform_lib.serving.client import Remote
+
+            profile = self.profile or settings().profile
+            if profile is None:
+                raise identity.Unauthenticated("reading through the server needs a profile file: Mesh(profile=..., remote=True)")
+            self._server = Remote(profile)
+        else:
+            self.caller = identity.caller(self.paths, token=self.token, profile_file=self.profile)
 
     @property
     def principal(self) -> str:
-        return self.caller.id
+        return self.caller.id if self.caller else "the profile's principal"
 
     @cached_property
     def _locations(self):
@@ -58,7 +73,13 @@ class Mesh:
         return {p.id: p for p in declared_products(self._locations)}
 
     def catalog(self, text: str = "", **filters) -> pd.DataFrame:
-        """Products matching `text` (all when empty), best first; filters as `mesh catalog`."""
+        """Products matching `text` (all when empty), best first; filters as `mesh catalog`.
+        Through the server: the products shared with you, matching `text`."""
+        if self.remote:
+            return pd.DataFrame([{
+                "product": t.product_id, "version": f"v{t.major}", "description": t.description.split(". ")[0],
+                "identifiers": [c for c in t.columns if c in COMMON_IDENTIFIERS],
+            } for t in self._server.tables() if text.lower() in f"{t.product_id} {t.description}".lower()])
         hits = search(list(self.products.values()), text, **filters)
         return pd.DataFrame([{
             "product": h.product.id, "version": h.product.version, "owner": h.product.owner.role,
@@ -67,12 +88,18 @@ class Mesh:
 
     def identifiers(self, product_id: str) -> list[str]:
         """The common identifiers a product carries: what it can be combined on."""
+        if self.remote:
+            shared = [t for t in self._server.tables() if t.product_id == product_id]
+            return [c for c in shared[-1].columns if c in COMMON_IDENTIFIERS] if shared else []
         return [c.name for c in self.products[product_id].columns if c.name in COMMON_IDENTIFIERS]
 
     def read(self, ref: str, *, columns: Sequence[str] | None = None, where: Sequence[str] | None = None,
              limit: int | None = None, purpose: str | None = None) -> pd.DataFrame:
         """A product's current (or `ref@major`) version; refused without a grant, PII masked
         without PII access, audited like every read."""
+        if self.remote:
+            return self._server.read(ref, columns=list(columns) if columns else None, where=list(where) if where else None,
+                                     limit=limit).to_pandas()
         table = read_product(ref, columns=list(columns) if columns else None, where=list(where) if where else None,
                              limit=limit, purpose=purpose, caller=self.caller, paths=self.paths)
         return table.to_pandas()
@@ -99,6 +126,7 @@ class Mesh:
         from platform_lib.ops.build import build_mesh
         from platform_lib.ops.instance import mesh_instance
 
+        self._local("materialize")
         if product_id not in self.products:
             raise KeyError(f"no product '{product_id}'; `mesh.catalog()` lists them")
         [outcome] = build_mesh(mesh_instance(self.paths), self._locations, [product_id], workers=1)
@@ -110,6 +138,7 @@ class Mesh:
         """The latest runs on the mesh's instance, as the UI's run history lists them."""
         from platform_lib.ops.instance import mesh_instance
 
+        self._local("runs")
         records = mesh_instance(self.paths).get_run_records(limit=limit)
         return pd.DataFrame([{
             "run_id": r.dagster_run.run_id, "status": r.dagster_run.status.value,
@@ -117,3 +146,7 @@ class Mesh:
             "assets": sorted(".".join(k.path) for k in r.dagster_run.asset_selection or []),
             "created": r.create_timestamp,
         } for r in records])
+
+    def _local(self, what: str) -> None:
+        if self.remote:
+            raise RuntimeError(f"{what} runs where the mesh runs: the server only serves products to read")

@@ -108,11 +108,13 @@ def _n(v: int | None) -> str:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--purpose", default=None, help="Why you read it (recorded in the audit log).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True)
+@click.option("--remote", is_flag=True, help="Read through `mesh serve` at the endpoint of the profile file MESH_PROFILE names.")
 @root_option
 def read(product: str, major: str | None, columns: str | None, where: tuple[str, ...], limit: int, purpose: str | None,
-         fmt: str, root: str | None) -> None:
+         fmt: str, remote: bool, root: str | None) -> None:
     """Read a published product from its output port: DOMAIN.PRODUCT (grants and masking apply)."""
     import pyarrow.parquet as pq
+    import requests
 
     from platform_lib.governance.access import AccessDenied
     from platform_lib.governance.identity import Unauthenticated
@@ -121,9 +123,21 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
 
     paths = mesh_paths(root)
     ref = f"{product}@{major}" if major else product
+    chosen = columns.split(",") if columns else None
     try:
-        data = read_product(ref, columns=columns.split(",") if columns else None, where=list(where), limit=limit,
-                            purpose=purpose, paths=paths)
+        if remote:
+            from platform_lib import config
+            from platform_lib.serving.client import Remote
+
+            if config.settings().profile is None:
+                raise Unauthenticated("--remote reads through the server named in a profile file: set MESH_PROFILE to it")
+            data = Remote(config.settings().profile).read(ref, columns=chosen, where=list(where), limit=limit)
+        else:
+            data = read_product(ref, columns=chosen, where=list(where), limit=limit, purpose=purpose, paths=paths)
+    except requests.HTTPError as err:
+        raise click.ClickException(f"the server refused: {server_message(err)}") from None
+    except requests.ConnectionError:
+        raise click.ClickException("the server the profile names does not answer: is `mesh serve` running there?") from None
     except (ValueError, LookupError, ProductNotPublished, AccessDenied, Unauthenticated) as err:
         raise click.ClickException(str(err)) from err
     if fmt == "parquet":
@@ -148,3 +162,11 @@ def home(root: str | None) -> None:
 
     paths = mesh_paths(root)
     click.echo(f"MESH_HOME={paths.home}\nDAGSTER_HOME={dagster_home(paths)}")
+
+
+def server_message(err) -> str:
+    """What `mesh serve` said when it refused a request, or the HTTP status."""
+    try:
+        return err.response.json()["message"]
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return str(err).splitlines()[0]
