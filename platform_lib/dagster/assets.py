@@ -31,11 +31,13 @@ from platform_lib.dagster.checks import (
     sla_checks,
     source_check_specs,
 )
+from platform_lib.dagster.lineage import metadata as mesh_lineage_metadata
+from platform_lib.dagster.lineage import sql_of
 from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare import versions
 from platform_lib.declare.spec import DataProduct, Source
-from platform_lib.lifecycle import consumed, increments
+from platform_lib.lifecycle import consumed, increments, lineage
 from platform_lib.lifecycle.publish import PublishContext, Served, audit_and_publish, measure_served
 from platform_lib.lifecycle.read import deprecation, import_port
 from platform_lib.lifecycle.stage import stage
@@ -166,6 +168,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
                                               consumed.last_build(con, product.id), full_refresh(context))
                     changes = None if plan.whole else increments.changes_table(product)
                     built = build(BuildContext(con, product, context.log, changes))
+                    column_lineage = lineage_metadata(con, product, sql_of(built))
                     write_candidate(con, product.build_table, built, append=not plan.whole)
                     recomputed = increments.settle(con, product, product.build_table, plan)
                     outcome = audit_and_publish(con, product, product.build_table, publish, recomputed)
@@ -179,7 +182,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
             yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
-            yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(),
+            yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(), **column_lineage,
                                               **consumed_metadata(stamps, recomputed=True)},
                                     data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
@@ -187,6 +190,15 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
         return _product
 
     return decorator
+
+
+def lineage_metadata(con: duckdb.DuckDBPyConnection, product: DataProduct, sql: str | None) -> dict:
+    """The column lineage of the SQL a build ran, read against its own warehouse."""
+    if sql is None:
+        found = lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
+    else:
+        found = lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, {product.build_table: product.id}))
+    return mesh_lineage_metadata(found)
 
 
 def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs, domain: str) -> tuple[list[str], dict[str, str]]:

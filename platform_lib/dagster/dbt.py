@@ -195,6 +195,21 @@ class DbtProject:
                 out[uid] = product_from_model(node, self.manifest, self.domain, inputs)
         return out
 
+    def sql(self, uid: str) -> str:
+        """A model's SQL as a whole recompute runs it (`is_incremental()` false), rendered
+        from its source with what the mesh's models call: `source`, `ref` and `config`.
+        A model calling anything else raises `jinja2.UndefinedError`."""
+        import jinja2
+
+        node = self.nodes[uid]
+        sources = {(s["source_name"], s["name"]): f'"{s["schema"]}"."{s.get("identifier") or s["name"]}"'
+                   for s in self.manifest["sources"].values()}
+        models = {n["name"]: f'"{n["schema"]}"."{n.get("alias") or n["name"]}"' for n in self.nodes.values()}
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"])
+        return env.from_string(node["raw_code"]).render(
+            source=lambda name, table: sources[(name, table)], ref=lambda *names, **_: models[names[-1]],
+            config=lambda *_, **__: "", is_incremental=lambda: False)
+
     def table(self, uid: str) -> str:
         node = self.nodes[uid]
         return f"{node['database']}.{node['schema']}.{node.get('alias') or node['name']}"
@@ -376,6 +391,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         yield MaterializeResult(
                             asset_key=key, data_version=DataVersion(str(version)),
                             metadata={**dbt_metadata, **outcome.metadata, **plan,
+                                      **model_lineage(con, project, by_key[key], products),
                                       **consumed_metadata(stamps[by_key[key]], True)})
                     else:
                         failures.append(outcome.error())
@@ -387,6 +403,20 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             raise Failure(description=" ".join(failures))
 
     return _dbt
+
+
+def model_lineage(con, project: DbtProject, uid: str, products: Mapping[AssetKey, DataProduct]) -> dict:
+    """The column lineage of a product model's SQL, read against the domain's warehouse."""
+    from platform_lib.dagster.lineage import metadata
+    from platform_lib.lifecycle import lineage
+
+    product = project.products[uid]
+    try:
+        sql = project.sql(uid)
+    except Exception as err:  # a macro the rendering does not know: no lineage rather than a guess
+        return metadata(lineage.Lineage(product.id, problems=[f"the model's SQL could not be rendered: {type(err).__name__}"]))
+    builds = {p.build_table: p.id for p in products.values()}
+    return metadata(lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, builds)))
 
 
 def ledger_name(key: AssetKey) -> str:

@@ -87,6 +87,36 @@ def product_show(product_id: str, as_json: bool, root: str | None) -> None:
                         ((name, *("" if row[name] is None else str(row[name]) for row in rows)) for name in rows[0])))
 
 
+@click.command()
+@click.argument("product_id", metavar="DOMAIN.PRODUCT")
+@click.option("--column", default=None, help="Only what derives from this column.")
+@click.option("--json", "as_json", is_flag=True)
+def impact(product_id: str, column: str | None, as_json: bool) -> None:
+    """Every downstream product and column, in any domain, that derives from DOMAIN.PRODUCT
+    (or its --column), with its owner: who a change would reach. From the products' own
+    SQL (column lineage)."""
+    from platform_lib.dagster.lineage import mesh_lineage
+
+    found = mesh_lineage()
+    product = found.products.get(product_id)
+    if product is None:
+        raise click.ClickException(f"no data product {brief(product_id)}; find one with `mesh catalog`")
+    if column is not None and column not in {c.name for c in product.columns}:
+        raise click.ClickException(f"{product_id} has no column {brief(column)}; it has {[c.name for c in product.columns]}")
+    reached = found.downstream(product_id, column)
+    if as_json:
+        click.echo(json.dumps([{"product": d.product.id, "column": d.column, "direct": d.direct,
+                                "owner": {"team": d.product.owner.team, "role": d.product.owner.role}} for d in reached],
+                              indent=2))
+        return
+    subject = f"{product_id}.{column}" if column else product_id
+    stdout().print(table(f"What derives from {subject}: {len(reached)} columns in "
+                         f"{len({d.product.id for d in reached})} products",
+                         ("product", "column", "how", "owner"),
+                         ((d.product.id, d.column, "copied" if d.direct else "derived",
+                           f"{d.product.owner.role} ({d.product.owner.team})") for d in reached)))
+
+
 @click.group()
 def contracts() -> None:
     """Published contracts: check them against their snapshots, record new snapshots."""
