@@ -5,11 +5,16 @@ than guessed where it cannot be read, emitted on every materialization, and aske
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from platform_lib.config import PROJECT_ROOT
 from platform_lib.dagster.lineage import LINEAGE, UNRESOLVED, mesh_lineage
 from platform_lib.lifecycle import lineage
 
@@ -109,3 +114,40 @@ def test_every_materialization_carries_its_column_lineage(module_mesh):
         assert UNRESOLVED not in metadata
         deps = metadata[LINEAGE].value.deps_by_column[column]
         assert AssetKey(list(expected)) in {d.asset_key for d in deps}, key
+
+
+RENAMES = {
+    # column renamed in a branch -> the consumer columns `mesh contracts check` must name, and the consumers it spares
+    "amount_usd": ({"revenue_operations.account_360.open_pipeline_usd", "revenue_operations.account_360.won_amount_usd",
+                    "revenue_operations.prioritized_outreach.open_pipeline_usd"}, None),
+    "is_won": ({"revenue_operations.account_360.won_amount_usd"}, "revenue_operations.prioritized_outreach"),
+}
+
+
+@pytest.mark.parametrize("column", sorted(RENAMES))
+def test_a_breaking_rename_names_the_consumer_columns_it_breaks_and_those_it_spares(column, tmp_path):
+    """In a branch that renames a column of sales.opportunity_pipeline, `mesh contracts
+    check` fails and names the consumers' columns that derive from it, with their owners."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT, project, ignore=shutil.ignore_patterns(
+        ".venv", ".mesh", ".git", "logs", "__pycache__", ".pytest_cache", "*.egg-info"))
+    declaration = project / "domains" / "sales" / "products" / "opportunity_pipeline.py"
+    text = declaration.read_text()
+    assert f'("{column}",' in text
+    text = text.replace(f'("{column}",', f'("{column}_renamed",').replace(f"{column} IS NULL OR {column} >= 0",
+                                                                        f"{column}_renamed IS NULL OR {column}_renamed >= 0")
+    text = text.replace(f"o.{column},", f"o.{column} AS {column}_renamed,").replace(f" AS {column},", f" AS {column}_renamed,")
+    declaration.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "platform_lib.ops.cli", "contracts", "check"], cwd=project,
+                         env={**os.environ, "PYTHONPATH": str(project), "COLUMNS": "200"}, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode != 0
+    said = " ".join(out.stderr.split())
+    broken, spared = RENAMES[column]
+    assert f"sales.opportunity_pipeline: the change to {column} breaks {len(broken)} consumer column(s)" in said, said[-3000:]
+    for name in broken:
+        assert f"{name} (derived; owner Revenue Operations Lead, team revenue_operations)" in said, name
+    if spared:
+        assert f"unaffected consumers: {spared}" in said
+    else:
+        assert "unaffected consumers" not in said

@@ -48,9 +48,11 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str,
     con.execute(f"CREATE TABLE {table} ({', '.join(f'{q(n)} {t}' for n, t in columns)})")
 
 
-def empty_warehouse(domain: str, sources: list[Source], products: list[DataProduct]) -> duckdb.DuckDBPyConnection:
+def empty_warehouse(domain: str, sources: list[Source], products: list[DataProduct],
+                    published: dict[str, list[tuple[str, str]]] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB laid out as `domain`'s warehouse is when its products build,
-    every table empty."""
+    every table empty; a product in `published` is read with those columns (name, logical
+    type), as its published contract has them, rather than as declared now."""
     con = duckdb.connect()
     for schema in ("staging", "ports", "build", "main"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -64,7 +66,8 @@ def empty_warehouse(domain: str, sources: list[Source], products: list[DataProdu
             _create(con, source.history_table, [*columns, (staged.VALID_FROM, when), (staged.VALID_TO, when)])
     for product in products:
         columns = [(c.name, DUCKDB_TYPES[c.type]) for c in product.columns]
-        _create(con, f"ports.{product.domain}__{product.name}", columns)
+        as_read = [(n, DUCKDB_TYPES[t]) for n, t in (published or {}).get(product.id, [])] or columns
+        _create(con, f"ports.{product.domain}__{product.name}", as_read)
         if product.domain == domain:
             _create(con, product.build_table, columns)
     return con
@@ -80,7 +83,8 @@ class Downstream:
 class MeshLineage:
     """Every product's column lineage, from the declarations of the given code locations."""
 
-    def __init__(self, products: list[DataProduct], sources: list[Source]):
+    def __init__(self, products: list[DataProduct], sources: list[Source],
+                 published: dict[str, list[tuple[str, str]]] | None = None):
         from platform_lib.dagster.assets import BUILDS, BuildContext
         from platform_lib.dagster.dbt import DbtProject
 
@@ -88,7 +92,7 @@ class MeshLineage:
         self.of: dict[str, lineage.Lineage] = {}
         projects: dict[str, DbtProject] = {}
         for product in products:
-            con = empty_warehouse(product.domain, sources, products)
+            con = empty_warehouse(product.domain, sources, products, published)
             try:
                 owner = lineage.owners(con, product.domain, {p.build_table: p.id for p in products if p.domain == product.domain})
                 if product.kind == "python":
@@ -103,6 +107,10 @@ class MeshLineage:
                     lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
             finally:
                 con.close()
+
+    def consumers(self, product_id: str) -> list[DataProduct]:
+        """The products that read `product_id`."""
+        return [p for p in self.products.values() if product_id in {i.split("@")[0] for i in p.inputs}]
 
     def downstream(self, product_id: str, column: str | None = None) -> list[Downstream]:
         """Every product column, in any domain, that derives from `product_id` (its

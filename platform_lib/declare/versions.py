@@ -54,26 +54,30 @@ def load_snapshot(product_id: str, major: int, root: Path | None = None) -> dict
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def breaking_changes(old: dict, new: dict) -> list[str]:
-    changes = []
+def breaking_columns(old: dict, new: dict) -> dict[str, list[str]]:
+    """The published columns a new contract breaks, each with how."""
+    changes: dict[str, list[str]] = {}
     new_cols = {c["name"]: c for c in new["columns"]}
     for col in old["columns"]:
-        cur = new_cols.get(col["name"])
+        name, cur = col["name"], new_cols.get(col["name"])
         if cur is None:
-            changes.append(f"column {col['name']} removed or renamed")
+            changes.setdefault(name, []).append(f"column {name} removed or renamed")
             continue
         if cur["type"] != col["type"] and (col["type"], cur["type"]) not in WIDENS:
-            changes.append(f"column {col['name']} changed type {col['type']} -> {cur['type']}")
+            changes.setdefault(name, []).append(f"column {name} changed type {col['type']} -> {cur['type']}")
         if cur["required"] and not col["required"]:
-            changes.append(f"column {col['name']} became required")
-        if col["accepted_values"] is not None:
-            removed = set(col["accepted_values"]) - set(cur["accepted_values"] or col["accepted_values"])
-            if cur["accepted_values"] is None:
-                removed = set()
+            changes.setdefault(name, []).append(f"column {name} became required")
+        if col["accepted_values"] is not None and cur["accepted_values"] is not None:
+            removed = set(col["accepted_values"]) - set(cur["accepted_values"])
             if removed:
-                changes.append(f"column {col['name']} lost accepted values {sorted(removed)}")
+                changes.setdefault(name, []).append(f"column {name} lost accepted values {sorted(removed)}")
         if col["accepted_values"] is None and cur["accepted_values"] is not None:
-            changes.append(f"column {col['name']} now restricts its values")
+            changes.setdefault(name, []).append(f"column {name} now restricts its values")
+    return changes
+
+
+def breaking_changes(old: dict, new: dict) -> list[str]:
+    changes = [change for found in breaking_columns(old, new).values() for change in found]
     if old["primary_key"] != new["primary_key"]:
         changes.append(f"primary key {old['primary_key']} -> {new['primary_key']}")
     return changes

@@ -124,19 +124,48 @@ def contracts() -> None:
 
 @contracts.command("check")
 def contracts_check() -> None:
-    """Fail on a breaking change without a major bump and a 30-day deprecation notice."""
-    from platform_lib.dagster.workspace import code_locations, declared_products
+    """Fail on a breaking change without a major bump and a 30-day deprecation notice; for
+    a breaking change, name the consumers' columns it breaks (and the consumers it leaves
+    alone), from the column lineage of their SQL."""
+    from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
     from platform_lib.declare import versions as registry
 
     today = datetime.now(timezone.utc).date()
-    failed = 0
-    for product in declared_products(code_locations()):
+    locations = code_locations()
+    products = declared_products(locations)
+    failed, broken = 0, {}
+    for product in products:
         verdict = registry.check(product, today)
         mark = "[green]ok[/]" if verdict.ok else "[red]FAIL[/]"
         console.print(f"{mark} {product.id} {product.version}" + "".join(f"\n    {p}" for p in verdict.problems + verdict.notes))
         failed += not verdict.ok
+        published = registry.load_snapshot(product.id, product.major)
+        if not verdict.ok and published and (columns := registry.breaking_columns(published, registry.contract_of(product))):
+            broken[product.id] = (published, columns)
+    if broken:
+        _who_breaks(products, declared_sources(locations), broken)
     if failed:
         raise click.ClickException(f"{failed} product contract(s) need attention; see above")
+
+
+def _who_breaks(products, sources, broken: dict) -> None:
+    """For each product with breaking column changes: the consumers' columns that derive
+    from those columns, read as the consumers' SQL reads the product today (its published
+    contract), and the consumers it does not reach."""
+    from platform_lib.dagster.lineage import MeshLineage
+
+    as_published = {pid: [(c["name"], c["type"]) for c in contract["columns"]] for pid, (contract, _) in broken.items()}
+    found = MeshLineage(products, sources, as_published)
+    for product_id, (_, columns) in broken.items():
+        reached = {(d.product.id, d.column): d for column in columns for d in found.downstream(product_id, column)}.values()
+        console.print(f"[red]{product_id}[/]: the change to {', '.join(sorted(columns))} breaks "
+                      + (f"{len(reached)} consumer column(s):" if reached else "no consumer's column"))
+        for d in sorted(reached, key=lambda d: (d.product.id, d.column)):
+            console.print(f"    {d.product.id}.{d.column} ({'copied' if d.direct else 'derived'}; "
+                          f"owner {d.product.owner.role}, team {d.product.owner.team})")
+        untouched = sorted({p.id for p in found.consumers(product_id)} - {d.product.id for d in reached})
+        if untouched:
+            console.print(f"    unaffected consumers: {', '.join(untouched)}")
 
 
 @contracts.command("snapshot")
