@@ -110,7 +110,7 @@ def test_mesh_policy_check_passes_and_says_what_it_checked():
     out = mesh_in_process("policy", "check", "--json", root=MeshPaths.from_env().home)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert len(report["checked"]["products"]) == 17 and len(report["checked"]["policies"]) == 10
+    assert len(report["checked"]["products"]) == 17 and len(report["checked"]["policies"]) == 11
     assert report["violations"] == []
 
 

@@ -151,3 +151,56 @@ def test_a_breaking_rename_names_the_consumer_columns_it_breaks_and_those_it_spa
         assert f"unaffected consumers: {spared}" in said
     else:
         assert "unaffected consumers" not in said
+
+
+def _probe(**columns):
+    """A marketing product whose build copies a contact's email under another name."""
+    from platform_lib import Column, DataProduct, Owner, data_product
+    from platform_lib.declare.identifiers import CONTACT_ID
+
+    declared = DataProduct(
+        domain="marketing", name="email_probe", version="1.0.0", retention_days=30, purpose="customer_support",
+        description="A product that carries a contact's email on, to probe the PII lineage policy.",
+        owner=Owner(team="marketing", role="Marketing Operations Lead"), primary_key=("contact_id",),
+        event_time="seen_at",
+        columns=(CONTACT_ID.model_copy(update={"nullable": False}),
+                 Column(name="seen_at", type="timestamp", description="When the contact was last seen."),
+                 Column(name="contact_email", type="string", description="The contact's address.", **columns),
+                 Column(name="emails_on_file", type="integer", description="How many addresses the contact has.",
+                        deidentified="a count of addresses")),
+    )
+
+    @data_product(declared)
+    def email_probe(ctx):
+        return ("SELECT contact_id, max(updated_at) AS seen_at, lower(email) AS contact_email, "
+                "count(email) AS emails_on_file FROM staging.contacts GROUP BY contact_id, email")
+
+    return declared
+
+
+@pytest.mark.parametrize("classified", [False, True])
+def test_pii_follows_the_data(mesh, classified):
+    """A column derived from a PII column is PII, or a declared de-identification; the
+    policy names the path otherwise."""
+    from platform_lib.dagster.lineage import MeshLineage
+    from platform_lib.dagster.workspace import code_locations, declared_sources
+    from platform_lib.governance import policies
+
+    from platform_lib.dagster.assets import BUILDS
+
+    probe = _probe(**({"classification": "pii", "pii_category": "email", "masking": "hash"} if classified else {}))
+    products = [*mesh.products.values(), probe]
+    try:
+        found = MeshLineage(products, declared_sources(code_locations()))
+    finally:
+        BUILDS.pop(probe.id)  # the probe is no product of the mesh
+    violations = [v for v in policies.evaluate(products, derivations=found.derivations(), personal=found.personal)
+                  if v.policy == "pii_lineage"]
+    if classified:
+        assert violations == []
+    else:
+        [violation] = violations
+        assert violation.product == "marketing.email_probe"
+        assert ("column contact_email derives from PII (marketing.staging.contacts.email -> "
+                "marketing.email_probe.contact_email) but is not classified pii") in violation.message()
+        assert "deidentified" in violation.fix

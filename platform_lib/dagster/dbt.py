@@ -114,6 +114,7 @@ def product_from_model(node: Mapping[str, Any], manifest: Mapping[str, Any], dom
                 description=col.get("description", ""),
                 classification=meta.get("classification", "internal"),
                 pii_category=meta.get("pii_category"),
+                deidentified=meta.get("deidentified"),
                 nullable="not_null" not in col_tests,
                 accepted_values=tuple(values) if values else None,
             )

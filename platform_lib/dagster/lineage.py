@@ -89,6 +89,9 @@ class MeshLineage:
         from platform_lib.dagster.dbt import DbtProject
 
         self.products = {p.id: p for p in products}
+        # Every PII column of the mesh, as (asset, column): the sources' and the products'.
+        self.personal = {(".".join(s.key_path), c.name) for s in sources for c in s.columns if c.classification == "pii"} | {
+            (p.id, c.name) for p in products for c in p.columns if c.classification == "pii"}
         self.of: dict[str, lineage.Lineage] = {}
         projects: dict[str, DbtProject] = {}
         for product in products:
@@ -107,6 +110,12 @@ class MeshLineage:
                     lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
             finally:
                 con.close()
+
+    def derivations(self) -> dict[str, dict[str, list[tuple[str, str]]]]:
+        """Each product column's inputs, as plain data (for the policies); a column that
+        could not be traced (or a product whose SQL could not be read) is left out."""
+        return {pid: {name: sorted(col.inputs) for name, col in found.columns.items() if not col.unresolved}
+                for pid, found in self.of.items() if not found.problems}
 
     def consumers(self, product_id: str) -> list[DataProduct]:
         """The products that read `product_id`."""

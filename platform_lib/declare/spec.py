@@ -52,6 +52,9 @@ class Column(_Frozen):
     pii_category: str | None = None
     # How the governed read path hides a pii column from consumers without PII access.
     masking: Literal["hash", "redact"] | None = None
+    # For a column derived from PII that identifies no one any more (a count of contacts, a
+    # keyed pseudonym): how it removes identity, reviewed with the declaration.
+    deidentified: str | None = None
     nullable: bool = True
     accepted_values: tuple[str, ...] | None = None
     # `source.column` inside the same domain's staging area, e.g. "contacts.contact_id".

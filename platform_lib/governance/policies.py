@@ -144,7 +144,39 @@ POLICIES = (
 )
 
 
-def evaluate(products: list[DataProduct], today: date | None = None) -> list[Violation]:
+# Checked where the column lineage of the whole mesh is known (`mesh policy check`).
+PII_LINEAGE = Policy(
+    "pii_lineage", "Personal data stays personal data however many products it passes through.",
+    "classify the column pii (with pii_category and masking), or, if it identifies no one any more (a count, "
+    "a keyed pseudonym), declare deidentified='how' for review", lambda product, today: [])
+
+# product id -> column -> the (asset, column) inputs it derives from, from the column lineage.
+Derivations = dict[str, dict[str, list[tuple[str, str]]]]
+
+
+def _pii_lineage(product: DataProduct, derivations: Derivations, personal: set[tuple[str, str]]) -> list[str]:
+    problems = []
+    traced = derivations.get(product.id)
+    if traced is None:
+        return ["its column lineage could not be read, so where its PII goes is unverified"]
+    for column in product.columns:
+        if column.classification == "pii" or column.deidentified:
+            continue
+        if column.name not in traced:
+            problems.append(f"column {column.name} could not be traced, so whether it carries PII is unverified")
+            continue
+        carried = sorted(i for i in derivations.get(product.id, {}).get(column.name, []) if i in personal)
+        if carried:
+            path = ", ".join(f"{asset}.{name}" for asset, name in carried)
+            problems.append(f"column {column.name} derives from PII ({path} -> {product.id}.{column.name}) "
+                            "but is not classified pii")
+    return problems
+
+
+def evaluate(products: list[DataProduct], today: date | None = None, derivations: Derivations | None = None,
+             personal: set[tuple[str, str]] | None = None) -> list[Violation]:
+    """Every policy on every product; with the mesh's column lineage (`derivations`) and its
+    PII columns (`personal`, of sources and products), the PII lineage policy too."""
     today = today or date.today()
     exempt = {(e.policy, e.product): e for e in registry.exemptions() if e.expires >= today}
     found = []
@@ -152,6 +184,10 @@ def evaluate(products: list[DataProduct], today: date | None = None) -> list[Vio
         for policy in POLICIES:
             for problem in policy.check(product, today):
                 found.append(Violation(policy.name, product.id, problem, policy.fix, exempt.get((policy.name, product.id))))
+        if derivations is not None:
+            for problem in _pii_lineage(product, derivations, personal or set()):
+                found.append(Violation(PII_LINEAGE.name, product.id, problem, PII_LINEAGE.fix,
+                                       exempt.get((PII_LINEAGE.name, product.id))))
     return found
 
 
@@ -188,7 +224,7 @@ def exempt(approver: registry.Principal, policy: str, product_id: str, reason: s
     """Record an exemption of `product_id` from `policy`, granted by `approver`, a platform admin."""
     if not approver.platform_admin:
         raise PermissionError(f"{approver.id} is not a platform admin: only platform admins grant policy exemptions")
-    if policy not in {p.name for p in POLICIES}:
+    if policy not in {p.name for p in (*POLICIES, PII_LINEAGE)}:
         raise ValueError(f"no policy '{policy[:64]}'; `mesh policy check` lists them")
     if not reason.strip():
         raise ValueError("a reason is required: say why the product may not follow the policy yet")

@@ -21,15 +21,19 @@ def policy() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def policy_check(as_json: bool) -> None:
     """Run every global policy on every domain's products; list violations and exemptions."""
-    from platform_lib.dagster.workspace import code_locations, declared_products_unchecked
+    from platform_lib.dagster.lineage import MeshLineage
+    from platform_lib.dagster.workspace import code_locations, declared_products_unchecked, declared_sources
     from platform_lib.governance import policies
 
-    products = declared_products_unchecked(code_locations())
-    found = policies.evaluate(products)
+    locations = code_locations()
+    products = declared_products_unchecked(locations)
+    lineage = MeshLineage(products, declared_sources(locations))
+    found = policies.evaluate(products, derivations=lineage.derivations(), personal=lineage.personal)
     failing = [v for v in found if v.exempted_by is None]
+    checked = (*policies.POLICIES, policies.PII_LINEAGE)
     if as_json:
         click.echo(json.dumps({
-            "checked": {"products": [p.id for p in products], "policies": [p.name for p in policies.POLICIES]},
+            "checked": {"products": [p.id for p in products], "policies": [p.name for p in checked]},
             "violations": [vars(v) | {"exempted_by": None} for v in failing],
             "exemptions": [{"policy": v.policy, "product": v.product, "reason": v.exempted_by.reason,
                             "expires": v.exempted_by.expires.isoformat(), "approved_by": v.exempted_by.approved_by}
@@ -37,8 +41,8 @@ def policy_check(as_json: bool) -> None:
         }, indent=2, default=str))
     else:
         out = stdout()
-        out.print(table(f"{len(policies.POLICIES)} policies x {len(products)} products", ("policy", "rationale", "result"),
-                        ((p.name, p.rationale, _result([v for v in found if v.policy == p.name])) for p in policies.POLICIES)))
+        out.print(table(f"{len(checked)} policies x {len(products)} products", ("policy", "rationale", "result"),
+                        ((p.name, p.rationale, _result([v for v in found if v.policy == p.name])) for p in checked)))
         for v in found:
             out.print(("EXEMPT " + f"({v.exempted_by.reason}, until {v.exempted_by.expires}) " if v.exempted_by else "") + v.message())
     if failing:
