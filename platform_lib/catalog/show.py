@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct
-from platform_lib.governance import registry
+from platform_lib.governance import registry, usage
 from platform_lib.governance.access import AccessDenied
 from platform_lib.governance.identity import Unauthenticated
 from platform_lib.lifecycle.read import read_product
@@ -62,6 +62,11 @@ def describe(product: DataProduct, everything: list[DataProduct], paths: MeshPat
         "served": served_versions(paths, product),
         "retention_days": product.retention_days,
     }
+    read = usage.usage(paths, {product.id: [c.name for c in product.columns]})[product.id]
+    facts["usage"] = {"days": usage.UNUSED_DAYS, "reads": read.reads, "readers": dict(read.readers),
+                      "purposes": dict(read.purposes), "last_read": read.last_read.isoformat() if read.last_read else None,
+                      "retirement_candidate": read.reads == 0,
+                      "unread_columns": [c.name for c in product.columns if read.reads and not read.columns[c.name]]}
     if instance is not None:
         from platform_lib.sla import report
 

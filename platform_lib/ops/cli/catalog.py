@@ -71,6 +71,10 @@ def product_show(product_id: str, as_json: bool, root: str | None) -> None:
     out.print(f"upstream: {', '.join(facts['upstream']) or '-'}\ndownstream: {', '.join(facts['downstream']) or '-'}")
     out.print(f"consumers: {', '.join(facts['consumers']) or '-'}; grants: "
               + (", ".join(f"{g['consumer']} ({'PII' if g['pii_allowed'] else 'masked'})" for g in facts["grants"]) or "-"))
+    used = facts["usage"]
+    out.print(f"reads in {used['days']} days: {used['reads']}"
+              + (f" by {', '.join(sorted(used['readers']))}; last {used['last_read'][:16]}" if used["reads"]
+                 else " (nobody read it: a retirement candidate)"))
     out.print(table("schema", ("column", "type", "required", "classification", "description"),
                     ((c["name"], c["type"], str(c["required"]), c["classification"], c["description"]) for c in facts["schema"])))
     out.print(table("SLAs", ("SLA", "target", "current", "status"),
@@ -115,6 +119,47 @@ def impact(product_id: str, column: str | None, as_json: bool) -> None:
                          ("product", "column", "how", "owner"),
                          ((d.product.id, d.column, "copied" if d.direct else "derived",
                            f"{d.product.owner.role} ({d.product.owner.team})") for d in reached)))
+
+
+@click.command()
+@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True, help="The window read back over.")
+@click.option("--product", "product_id", default=None, help="Only this product, column by column.")
+@click.option("--json", "as_json", is_flag=True)
+@root_option
+def usage(days: int, product_id: str | None, as_json: bool, root: str | None) -> None:
+    """Who read each product, how often and for what, from the access audit log; products
+    and columns nobody read in the window are retirement candidates."""
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.governance import usage as reads
+
+    products = {p.id: [c.name for c in p.columns] for p in declared_products(code_locations())}
+    if product_id is not None and product_id not in products:
+        raise click.ClickException(f"no data product {brief(product_id)}; find one with `mesh catalog`")
+    found = reads.usage(mesh_paths(root), products, days)
+    idle, idle_columns = reads.unused(found, products)
+    shown = [found[product_id]] if product_id else sorted(found.values(), key=lambda u: (-u.reads, u.product))
+    if as_json:
+        click.echo(json.dumps({
+            "days": days,
+            "products": [{"product": u.product, "reads": u.reads, "readers": dict(u.readers), "purposes": dict(u.purposes),
+                          "columns": {c: u.columns[c] for c in products[u.product]},
+                          "last_read": u.last_read.isoformat() if u.last_read else None} for u in shown],
+            "retirement_candidates": {"products": idle, "columns": idle_columns},
+        }, indent=2))
+        return
+    out = stdout()
+    out.print(table(f"Reads in the last {days} days", ("product", "reads", "readers", "purposes", "last read"),
+                    ((u.product, str(u.reads), ", ".join(f"{p} ({n})" for p, n in u.readers.most_common(3)) or "-",
+                      ", ".join(p for p, _ in u.purposes.most_common(2)) or "-",
+                      u.last_read.strftime("%Y-%m-%d %H:%M") if u.last_read else "never") for u in shown),
+                    right=("reads",)))
+    if product_id:
+        out.print(table(f"Columns of {product_id}", ("column", "reads"),
+                        ((c, str(found[product_id].columns[c])) for c in products[product_id]), right=("reads",)))
+    out.print(f"Retirement candidates (nobody read them in {days} days): "
+              + (", ".join(idle) if idle else "none"))
+    for pid, columns in sorted(idle_columns.items()):
+        out.print(f"  unread columns of {pid}: {', '.join(columns)}")
 
 
 @click.group()

@@ -1,0 +1,43 @@
+"""Usage from the access audit log: who reads each product and column, how often, for what;
+what nobody read is a retirement candidate, in `mesh usage` and in the catalog."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import mesh_in_process
+
+
+def usage(root, *args) -> dict:
+    return json.loads(mesh_in_process("usage", "--json", *args, root=root, check=True).stdout)
+
+
+def test_reads_make_usage_and_the_unread_are_retirement_candidates(module_mesh):
+    root = module_mesh
+    before = usage(root)
+    assert "revenue_operations.prioritized_outreach" in before["retirement_candidates"]["products"]
+    # Consumer domains' builds are reads too: account_360 read web_behavior for Revenue Operations.
+    web = next(p for p in before["products"] if p["product"] == "marketing.web_behavior")
+    assert web["readers"].get("svc_revenue_operations", 0) >= 1
+
+    mesh_in_process("read", "revenue_operations.prioritized_outreach", "--columns", "account_id", "--purpose",
+                    "daily outreach list", root=root, principal="dana.sdr", check=True)
+    after = usage(root, "--product", "revenue_operations.prioritized_outreach")
+    [read] = after["products"]
+    assert read["reads"] == 1 and read["readers"] == {"dana.sdr": 1} and read["purposes"] == {"daily outreach list": 1}
+    assert read["columns"]["account_id"] == 1 and read["last_read"]
+    assert "revenue_operations.prioritized_outreach" not in after["retirement_candidates"]["products"]
+    assert "account_id" not in after["retirement_candidates"]["columns"]["revenue_operations.prioritized_outreach"]
+    # A refused read is no use.
+    mesh_in_process("read", "sales.opportunity_pipeline", root=root, principal="dana.sdr")
+    assert "dana.sdr" not in next(p for p in usage(root)["products"] if p["product"] == "sales.opportunity_pipeline")["readers"]
+
+
+def test_the_catalog_shows_usage(module_mesh):
+    root = module_mesh
+    shown = json.loads(mesh_in_process("product", "show", "revenue_operations.account_signals", "--json", root=root,
+                                       principal="rafael.revops", check=True).stdout)
+    assert shown["usage"]["days"] == 90 and "reads" in shown["usage"]
+    assert shown["usage"]["retirement_candidate"] == (shown["usage"]["reads"] == 0)
+    text = mesh_in_process("usage", root=root, check=True).stdout
+    assert "Retirement candidates (nobody read them in 90 days)" in text
