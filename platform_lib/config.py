@@ -60,7 +60,7 @@ class MeshSettings(BaseSettings):
     profile: Path | None = None
     # The key pseudonyms are made with (HMAC-SHA256), from a secret store; by default one the
     # mesh makes under its root. Changing it rotates every pseudonym.
-    masking_key: SecretStr | None = None
+    masking_key: SecretStr | None = Field(None, min_length=16)
     # Where `mesh serve` listens and what the profile files it writes name as the endpoint.
     serve_url: str = "http://127.0.0.1:8470/delta-sharing"
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.

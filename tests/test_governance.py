@@ -209,3 +209,20 @@ def test_editing_one_audit_entry_breaks_verification(built_marketing, governance
         assert out.returncode != 0 and "entry 1 was modified" in out.stderr
     finally:
         shutil.copy(backup, log)
+
+
+def test_a_column_pii_in_any_major_is_masked_in_every_major(configure, tmp_path):
+    """A column made PII in v2 is not served raw in v1 while v1 is still served."""
+    from platform_lib.governance.access import pii_columns
+
+    contracts = tmp_path / "contracts" / "sales" / "accounts"
+    contracts.mkdir(parents=True)
+    v1 = json.loads((PROJECT_ROOT / "contracts" / "sales" / "accounts" / "v1.json").read_text())
+    assert all(c.get("classification") != "pii" for c in v1["columns"] if c["name"] == "owner_rep")
+    v2 = {**v1, "version": "2.0.0", "columns": [
+        {**c, "classification": "pii", "pii_category": "name", "masking": "redact"} if c["name"] == "owner_rep" else c
+        for c in v1["columns"]]}
+    (contracts / "v1.json").write_text(json.dumps(v1))
+    (contracts / "v2.json").write_text(json.dumps(v2))
+    configure(contracts=str(tmp_path / "contracts"))
+    assert pii_columns("sales.accounts", 1, MeshPaths(tmp_path / "mesh")).get("owner_rep") == "redact"

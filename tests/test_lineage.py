@@ -182,11 +182,10 @@ def _probe(**columns):
 def test_pii_follows_the_data(mesh, classified):
     """A column derived from a PII column is PII, or a declared de-identification; the
     policy names the path otherwise."""
+    from platform_lib.dagster.assets import BUILDS
     from platform_lib.dagster.lineage import MeshLineage
     from platform_lib.dagster.workspace import code_locations, declared_sources
     from platform_lib.governance import policies
-
-    from platform_lib.dagster.assets import BUILDS
 
     probe = _probe(**({"classification": "pii", "pii_category": "email", "masking": "hash"} if classified else {}))
     products = [*mesh.products.values(), probe]

@@ -49,6 +49,12 @@ def snapshot_path(product_id: str, major: int, root: Path | None = None) -> Path
     return (root or contracts_dir()) / domain / name / f"v{major}.json"
 
 
+def snapshot_majors(product_id: str, root: Path | None = None) -> list[int]:
+    """The majors of a product with a contract snapshot."""
+    folder = snapshot_path(product_id, 1, root).parent
+    return sorted(int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit()) if folder.is_dir() else []
+
+
 def load_snapshot(product_id: str, major: int, root: Path | None = None) -> dict | None:
     path = snapshot_path(product_id, major, root)
     return json.loads(path.read_text()) if path.exists() else None
@@ -179,6 +185,7 @@ def product_from_contract(product: DataProduct, snapshot: dict) -> DataProduct:
     """The declaration of an older major version, rebuilt from its contract snapshot."""
     columns = tuple(
         Column(name=c["name"], type=c["type"], nullable=not c["required"], classification=c.get("classification", "internal"),
+               pii_category=c.get("pii_category"), masking=c.get("masking"),
                accepted_values=tuple(c["accepted_values"]) if c["accepted_values"] else None,
                description=next((x.description for x in product.columns if x.name == c["name"]), ""))
         for c in snapshot["columns"]

@@ -14,7 +14,7 @@ from platform_lib.declare.spec import HASHED_CATEGORIES
 from platform_lib.governance import registry
 from platform_lib.governance.registry import Grant, Principal
 from platform_lib.governance.secrets import fingerprint, masking_key
-from platform_lib.storage.ports import OutputPort
+from platform_lib.storage.ports import OutputPort, port_versions
 from platform_lib.storage.sql import q
 
 
@@ -57,19 +57,29 @@ def decide(principal: Principal, product_id: str, major: int, today: date) -> De
 
 
 def pii_columns(product_id: str, major: int, paths: MeshPaths) -> dict[str, str]:
-    """PII column -> masking ('hash' or 'redact'): what the port's last publish recorded
-    from the declaration, and what the published contract says, together. A product
-    neither speaks for cannot be masked, so it is not read masked (fails closed)."""
-    snapshot = contracts.load_snapshot(product_id, major)
+    """PII column -> masking ('hash' or 'redact'): what this major's port recorded from the
+    declaration at its last publish, and what its published contract says; and a column
+    any other served major or contract of the product calls PII is PII here too (a column
+    made PII in v2 is not served raw in v1). A product nothing speaks for at this major
+    cannot be masked, so it is not read masked (fails closed)."""
     domain, name = product_id.split(".")
+    snapshot = contracts.load_snapshot(product_id, major)
     recorded = OutputPort(paths.port(domain, name, major)).pii()
     if snapshot is None and recorded is None:
         raise AccessDenied(f"{product_id} v{major} has no published contract and its port does not record its PII "
                            "columns, so it cannot be read masked: its domain must publish it again, or snapshot its "
                            "contract (`mesh contracts snapshot`)")
-    declared = {c["name"]: c.get("masking") or ("hash" if c.get("pii_category") in HASHED_CATEGORIES else "redact")
-                for c in (snapshot or {}).get("columns", []) if c.get("classification") == "pii"}
-    return {**declared, **(recorded or {})}
+    found: dict[str, str] = {}
+    for other in contracts.snapshot_majors(product_id):
+        for c in (contracts.load_snapshot(product_id, other) or {}).get("columns", []):
+            if c.get("classification") == "pii":
+                found.setdefault(c["name"], c.get("masking") or ("hash" if c.get("pii_category") in HASHED_CATEGORIES else "redact"))
+    for folder in port_versions(paths, domain, name):
+        for column, how in (OutputPort(folder).pii() or {}).items():
+            found.setdefault(column, how)
+    mine = {c["name"]: c.get("masking") or ("hash" if c.get("pii_category") in HASHED_CATEGORIES else "redact")
+            for c in (snapshot or {}).get("columns", []) if c.get("classification") == "pii"}
+    return {**found, **mine, **(recorded or {})}
 
 
 PSEUDONYM = "pseudonym:"

@@ -44,6 +44,8 @@ def principal_of(token: str) -> str:
                             options={"require": ["exp", "iat", "iss", "aud"]}, leeway=30)
     except jwt.PyJWTError as err:
         raise Unauthenticated(f"the access token was refused ({type(err).__name__}): sign in again") from None
+    if not all(isinstance(claims[k], (int, float)) and not isinstance(claims[k], bool) for k in ("exp", "iat")):
+        raise Unauthenticated("the access token's times are not numbers")
     if claims["exp"] - claims["iat"] > MAX_LIFETIME:
         raise Unauthenticated(f"the access token lives longer than {MAX_LIFETIME // 3600} hours; the mesh accepts shorter-lived ones")
     value = claims.get(provider.principal_claim)

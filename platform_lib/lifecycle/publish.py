@@ -167,7 +167,9 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
             }
         )
         for major, (old, table, _) in legacy.items():
-            served = OutputPort.of(ctx.paths, old, major).publish(con, table, old, ctx.run_id)
+            older = OutputPort.of(ctx.paths, old, major)
+            served = older.publish(con, table, old, ctx.run_id)
+            publish_masked(con, old, older, table, None, ctx)
             outcome.metadata[f"v{major}_delta_version"] = served.delta_version
             outcome.metadata[f"v{major}_output_port"] = MetadataValue.path(str(served.path))
     outcome.availability = availability.measure_product(
@@ -217,6 +219,9 @@ def measure_served(con: duckdb.DuckDBPyConnection, product: DataProduct, ctx: Pu
     now = datetime.now(timezone.utc)
     port = OutputPort.of(ctx.paths, product)
     publish_masked(con, product, port, None, None, ctx)
+    for major, snapshot in versions.served_majors(product, now.date()).items():
+        old = versions.product_from_contract(product, snapshot)
+        publish_masked(con, old, OutputPort.of(ctx.paths, old, major), None, None, ctx)
     con.register("_mesh_served", port.dataset())
     try:
         fresh = freshness.unchanged(con, "_mesh_served", product.event_time, now, product.sla.freshness_minutes)

@@ -18,7 +18,7 @@ from platform_lib.declare.spec import DataProduct, Source
 from platform_lib.governance.registry import governance_dir
 from platform_lib.storage import staged, warehouse
 from platform_lib.storage.landing import Unreadable, header, reader, rewrite_without, source_files
-from platform_lib.storage.ports import drop_change_feed, port_versions
+from platform_lib.storage.ports import OutputPort, drop_change_feed, port_versions
 from platform_lib.storage.sql import lit, q
 
 
@@ -95,6 +95,11 @@ def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now:
     dt = DeltaTable(str(folder))
     cutoff = _cutoff(product.retention_days or 0, now).strftime("%Y-%m-%d %H:%M:%S")
     metrics = dt.delete(f"{product.event_time} < '{cutoff}'") if product.retention_days else {}
+    twin = OutputPort(folder).masked()
+    if metrics.get("num_deleted_rows") and twin.exists():
+        # The masked twin (and every version of it) held the expired rows too: it goes,
+        # and the product's next build makes it anew from the port.
+        twin.remove()
     # Superseded versions go after `old_versions_days`, and with them the change feed's files.
     vacuumed = len(DeltaTable(str(folder)).vacuum(retention_hours=old_versions_days * 24, enforce_retention_duration=False,
                                                   dry_run=False))

@@ -41,6 +41,7 @@ VERSION_HEADER = "delta-table-version"
 CAPABILITIES = "delta-sharing-capabilities"
 URL_SECONDS = 900  # the client never refreshes a URL: it must outlive one whole read
 PAGE = 100
+MAX_BODY = 64 * 1024  # a query names hints, never data
 PURPOSE = "served over Delta Sharing"
 
 
@@ -74,12 +75,14 @@ def _json_value(v: Any) -> Any:
 def _int_param(value: Any, name: str) -> int | None:
     if value is None:
         return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be an integer") from None
-    if number < 0:
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be >= 0")
+    if not 0 <= number < 2**53:
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be between 0 and 2^53")
     return number
 
 
@@ -100,6 +103,7 @@ def _files(table: DeltaTable) -> list[dict]:
 
 SIGNATURE = re.compile(r"[0-9a-f]{64}")
 CREDENTIAL = re.compile(r"T-[0-9]{4,9}|oidc")
+PRINCIPAL = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 
 class Signer:
@@ -112,15 +116,16 @@ class Signer:
     def sign(self, *parts) -> str:
         return hmac.new(self.key, "\n".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
 
-    def url(self, base: str, rel: str, by: str) -> tuple[str, int]:
+    def url(self, base: str, rel: str, by: str, who: str) -> tuple[str, int]:
         expires = int(time.time()) + URL_SECONDS
-        return f"{base}/files/{quote(rel, safe='/')}?exp={expires}&by={by}&sig={self.sign(rel, expires, by)}", expires * 1000
+        sig = self.sign(rel, expires, by, who)
+        return f"{base}/files/{quote(rel, safe='/')}?exp={expires}&by={by}&who={who}&sig={sig}", expires * 1000
 
-    def refusal(self, rel: str, expires: str | None, by: str | None, sig: str | None) -> str | None:
+    def refusal(self, rel: str, expires: str | None, by: str | None, who: str | None, sig: str | None) -> str | None:
         if not (expires and expires.isascii() and expires.isdigit() and len(expires) < 12 and by
-                and CREDENTIAL.fullmatch(by) and sig and SIGNATURE.fullmatch(sig)):
+                and CREDENTIAL.fullmatch(by) and who and PRINCIPAL.fullmatch(who) and sig and SIGNATURE.fullmatch(sig)):
             return "the URL carries no valid signature"
-        if not hmac.compare_digest(self.sign(rel, int(expires), by), sig):
+        if not hmac.compare_digest(self.sign(rel, int(expires), by, who), sig):
             return "the URL's signature does not match: it was altered"
         if int(expires) < time.time():
             return "the URL expired: query the table again for fresh ones"
@@ -215,7 +220,7 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
         if "://" in log_path or log_path.startswith("/"):
             raise ApiError(500, "INTERNAL_ERROR", "the table names a file outside its folder")
         rel = f"{t.share}/{t.schema}/{t.port.path.name}/{unquote(log_path)}"
-        url, expires = signer.url(endpoint, rel, request.state.credential)
+        url, expires = signer.url(endpoint, rel, request.state.credential, request.state.principal.id)
         return url, hashlib.sha256(rel.encode()).hexdigest()[:32], expires
 
     @api.get("/shares")
@@ -266,8 +271,11 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
     async def query(request: Request, share: str, schema: str, name: str):
         t = shares.table(request.state.principal, paths, share, schema, name, purpose=PURPOSE)
         parquet_only(request)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"the request body is over {MAX_BODY} bytes")
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise ValueError
         except ValueError:
@@ -347,12 +355,14 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
         return ndjson(lines, start)
 
     @api.api_route("/files/{rel:path}", methods=["GET", "HEAD"])
-    def get_file(rel: str, exp: str | None = None, by: str | None = None, sig: str | None = None):
-        refusal = signer.refusal(rel, exp, by, sig)
+    def get_file(rel: str, exp: str | None = None, by: str | None = None, who: str | None = None, sig: str | None = None):
+        refusal = signer.refusal(rel, exp, by, who, sig)
         if refusal:
             return error(403, "PERMISSION_DENIED", refusal)
         if not identity.still_valid(paths, by):  # the URLs a token was handed die with it
             return error(403, "PERMISSION_DENIED", "the credential this URL was handed out under is revoked or expired")
+        if not shares.still_served(who, paths, rel):  # and with the grant, or the masking, it was handed under
+            return error(403, "PERMISSION_DENIED", "the table this URL belongs to is no longer served to you this way")
         root = paths.products.resolve()
         local = (root / rel).resolve()
         if not local.is_relative_to(root) or local.suffix != ".parquet" or not local.is_file():

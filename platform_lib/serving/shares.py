@@ -12,9 +12,9 @@ from pathlib import Path
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import NAME
-from platform_lib.governance import access, audit_log
+from platform_lib.governance import access, audit_log, registry
 from platform_lib.governance.registry import Principal
-from platform_lib.storage.ports import MASKING, OutputPort, port_versions
+from platform_lib.storage.ports import MASKED, MASKING, OutputPort, port_versions
 
 MAJOR = re.compile(r"v([1-9][0-9]{0,5})")
 
@@ -95,6 +95,21 @@ def table(principal: Principal, paths: MeshPaths, share: str, schema: str, name:
         # Told as a table that does not exist: the reason (and the owner) is in the audit log.
         raise NotShared(f"no table {share}.{schema}.{name} is shared with you")
     return served
+
+
+def still_served(principal_id: str, paths: MeshPaths, rel: str) -> bool:
+    """Whether the file `rel` (`share/schema/folder/file`) belongs to the table as it is
+    served to `principal_id` now: the same grant decision, the same (masked or whole) table."""
+    principal = registry.principals().get(principal_id)
+    parts = rel.split("/", 3)
+    if principal is None or len(parts) != 4:
+        return False
+    share, schema, folder, _ = parts
+    match = MAJOR.fullmatch(folder.removesuffix(MASKED))
+    if not (match and NAME.fullmatch(share) and NAME.fullmatch(schema)):
+        return False
+    served = _served(principal, paths, share, schema, paths.port(share, schema, int(match[1])))
+    return served is not None and served.port.path.name == folder
 
 
 def log(principal: Principal, product_id: str, major: int, rows: int, purpose: str, decision: access.Decision,

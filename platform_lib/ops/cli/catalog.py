@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.names import brief
@@ -88,7 +89,7 @@ def product_show(product_id: str, as_json: bool, root: str | None) -> None:
         # One line per column, one column per row: every column shows at any width.
         rows = facts["sample"]
         out.print(table(f"sample rows (governed read, {len(rows)} rows)", ("column", *(f"row {i}" for i in range(1, len(rows) + 1))),
-                        ((name, *("" if row[name] is None else str(row[name]) for row in rows)) for name in rows[0])))
+                        ((name, *("" if row[name] is None else escape(str(row[name])) for row in rows)) for name in rows[0])))
 
 
 @click.command()

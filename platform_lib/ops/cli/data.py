@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 
 import click
+from rich.markup import escape
 
 from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdout, table
 
@@ -150,7 +151,8 @@ def read(product: str, major: str | None, columns: str | None, where: tuple[str,
     elif fmt == "json":
         click.echo(json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")), indent=2))
     else:
-        rows = (("" if v is None else str(v) for v in row) for row in frame.itertuples(index=False))
+        # Values are data, never markup: `[redacted]` shows as written.
+        rows = (("" if v is None else escape(str(v)) for v in row) for row in frame.itertuples(index=False))
         stdout().print(table(f"{product} ({len(frame)} rows)", frame.columns, rows))
 
 
