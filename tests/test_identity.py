@@ -334,3 +334,16 @@ def test_a_head_kept_elsewhere_catches_what_the_key_holder_could_do(built_market
         out = mesh_in_process("audit", "verify", "--head", kept, root=copy)
         assert out.returncode == 1 and says in out.stderr, (case, out.stderr)
     assert mesh_in_process("audit", "verify", "--head", kept, root=root).returncode == 0
+
+
+def test_governance_acts_are_in_the_audit_log(module_mesh):
+    """Who issued and revoked which token, and who approved what, stand in the sealed log."""
+    root = module_mesh
+    made = mesh_in_process("token", "issue", "frank.finance", root=root, principal="platform.admin", check=True)
+    token_id = made.stderr.split()[0]
+    mesh_in_process("token", "revoke", token_id, root=root, principal="platform.admin", check=True)
+    entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
+    acts = [(e["event"], e["principal"], e.get("token")) for e in entries if e.get("event", "").startswith("token_")]
+    assert ("token_issued", "platform.admin", token_id) in acts and ("token_revoked", "platform.admin", token_id) in acts
+    assert made.stdout.strip() not in json.dumps(entries)  # the secret itself never
+    assert mesh_in_process("audit", "verify", root=root).returncode == 0

@@ -26,7 +26,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from platform_lib.config import MeshPaths, settings
-from platform_lib.governance import registry
+from platform_lib.governance import audit_log, registry
 from platform_lib.governance.registry import Principal
 
 TOKEN_DAYS = 90
@@ -112,6 +112,8 @@ def issue(paths: MeshPaths, principal_id: str, by: str, days: int = TOKEN_DAYS) 
                       issued=now.isoformat(timespec="seconds"),
                       expires=(now + timedelta(days=days)).isoformat(timespec="seconds"), issued_by=by)
         _save(paths, [*known, token])
+    audit_log.append({"principal": by, "event": "token_issued", "token": token.id, "for": principal_id,
+                      "expires": token.expires}, paths)
     return secret, token
 
 
@@ -124,6 +126,7 @@ def revoke(paths: MeshPaths, token_id: str, by: str) -> Token:
         if not token.revoked:
             token.revoked, token.revoked_by = _now().isoformat(timespec="seconds"), by
             _save(paths, known)
+            audit_log.append({"principal": by, "event": "token_revoked", "token": token.id, "for": token.principal}, paths)
     return token
 
 

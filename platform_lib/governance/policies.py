@@ -11,10 +11,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 
+from platform_lib.config import MeshPaths
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.purposes import PURPOSES
 from platform_lib.declare.spec import SEMVER, DataProduct
-from platform_lib.governance import registry
+from platform_lib.governance import audit_log, registry
 
 IDENTIFIER_LOOKALIKE = re.compile(r"^(acct|accnt|account|cust|customer|contact|cntct|usr|user)(_?id|_?key|_?num)?$|^(accountid|contactid|userid)$")
 MIN_DESCRIPTION = 20
@@ -220,7 +221,8 @@ def reporting_only() -> Iterator[None]:
 EXEMPTION_DAYS = 180
 
 
-def exempt(approver: registry.Principal, policy: str, product_id: str, reason: str, expires: date, today: date) -> registry.Exemption:
+def exempt(approver: registry.Principal, policy: str, product_id: str, reason: str, expires: date, today: date,
+           paths: MeshPaths | None = None) -> registry.Exemption:
     """Record an exemption of `product_id` from `policy`, granted by `approver`, a platform admin."""
     if not approver.platform_admin:
         raise PermissionError(f"{approver.id} is not a platform admin: only platform admins grant policy exemptions")
@@ -234,4 +236,6 @@ def exempt(approver: registry.Principal, policy: str, product_id: str, reason: s
     with registry.editing():
         kept = [e for e in registry.exemptions() if (e.policy, e.product) != (policy, product_id)]
         registry.save_exemptions([*kept, item])
+    audit_log.append({"principal": approver.id, "event": "exemption_granted", "policy": policy, "for": product_id,
+                      "until": expires.isoformat(), "reason": item.reason}, paths)
     return item

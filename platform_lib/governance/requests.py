@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from platform_lib.governance import access, registry
+from platform_lib.config import MeshPaths
+from platform_lib.governance import access, audit_log, registry
 from platform_lib.governance.registry import AccessRequest, Grant, Principal
 
 GRANT_DAYS = 365
@@ -28,9 +29,14 @@ def request(principal: Principal, product_id: str, major: int, purpose: str, pii
     return item
 
 
-def approve(approver: Principal, request_id: str, today: date) -> Grant:
+def approve(approver: Principal, request_id: str, today: date, paths: MeshPaths | None = None) -> Grant:
+    """Approve a pending request as `approver` (its product's owner or a platform admin);
+    the grant it makes is in the registry and the approval in the audit log."""
     with registry.editing():
-        return _approve(approver, request_id, today)
+        grant = _approve(approver, request_id, today)
+    audit_log.append({"principal": approver.id, "event": "access_approved", "request": request_id, "grant": grant.id,
+                      "for": grant.consumer, "on": f"{grant.product} v{grant.major}", "pii": grant.pii_allowed}, paths)
+    return grant
 
 
 def _approve(approver: Principal, request_id: str, today: date) -> Grant:

@@ -62,8 +62,9 @@ def policy_exempt(policy_name: str, product: str, reason: str, until, root: str 
 
     try:
         parse_ref(product)
-        item = policies.exempt(identity.caller(mesh_paths(root)), policy_name, product, reason, until.date(),
-                               datetime.now(timezone.utc).date())
+        paths = mesh_paths(root)
+        item = policies.exempt(identity.caller(paths), policy_name, product, reason, until.date(),
+                               datetime.now(timezone.utc).date(), paths)
     except (ValueError, LookupError, PermissionError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{item.product} exempt from {item.policy} until {item.expires}, granted by {item.approved_by}")
@@ -107,7 +108,8 @@ def access_approve(request_id: str, root: str | None) -> None:
     from platform_lib.governance import identity, requests
 
     try:
-        grant = requests.approve(identity.caller(mesh_paths(root)), request_id, datetime.now(timezone.utc).date())
+        paths = mesh_paths(root)
+        grant = requests.approve(identity.caller(paths), request_id, datetime.now(timezone.utc).date(), paths)
     except (ValueError, LookupError, PermissionError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{request_id} approved: grant {grant.id} for {grant.consumer} on {grant.product} v{grant.major} until {grant.expires}")
