@@ -61,6 +61,11 @@ class MeshSettings(BaseSettings):
     # The key pseudonyms are made with (HMAC-SHA256), from a secret store; by default one the
     # mesh makes under its root. Changing it rotates every pseudonym.
     masking_key: SecretStr | None = Field(None, min_length=16)
+    # OpenLineage run events for every product build: to a file (one event per line) or an
+    # HTTP endpoint (Marquez's, for one), in this namespace; none sent when neither is set.
+    openlineage_file: Path | None = None
+    openlineage_url: str | None = None
+    openlineage_namespace: str = "gtm-data-mesh"
     # Where `mesh serve` listens and what the profile files it writes name as the endpoint.
     serve_url: str = "http://127.0.0.1:8470/delta-sharing"
     # Named points where a process kills itself on purpose (crash-safety tests), comma-separated.
@@ -83,7 +88,7 @@ class MeshSettings(BaseSettings):
         # Constructor values (the CLI's `--root`, tests) and the environment, minus what it must not move.
         return init_settings, _Unpinned(settings_cls)
 
-    @field_validator("home", "dagster_home", "governance", "contracts", "profile", mode="after")
+    @field_validator("home", "dagster_home", "governance", "contracts", "profile", "openlineage_file", mode="after")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         # Every process the platform starts agrees on a path whatever its working directory.

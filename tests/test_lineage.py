@@ -203,3 +203,37 @@ def test_pii_follows_the_data(mesh, classified):
         assert ("column contact_email derives from PII (marketing.staging.contacts.email -> "
                 "marketing.email_probe.contact_email) but is not classified pii") in violation.message()
         assert "deidentified" in violation.fix
+
+
+def test_every_product_build_sends_openlineage_run_events(module_mesh, tmp_path):
+    """START, then COMPLETE with the output's schema and column lineage, per product, through
+    the OpenLineage client's file transport."""
+    events_file = tmp_path / "openlineage.jsonl"
+    built = mesh_in_process("build", "--select", "marketing", "--full-refresh", root=module_mesh,
+                            env={"MESH_OPENLINEAGE_FILE": str(events_file), "MESH_WORKERS": "1"})
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert events
+    for event in events:  # what the OpenLineage spec requires of every run event
+        assert {"eventTime", "producer", "schemaURL", "run", "job", "eventType"} <= set(event)
+        assert event["schemaURL"].startswith("https://openlineage.io/spec/") and event["producer"]
+        assert str(__import__("uuid").UUID(event["run"]["runId"])) == event["run"]["runId"]
+        assert event["job"]["namespace"] == "gtm-data-mesh"
+        for dataset in event.get("inputs", []) + event.get("outputs", []):
+            for facet in dataset.get("facets", {}).values():
+                assert facet["_producer"] and facet["_schemaURL"].startswith("https://openlineage.io/spec/facets/")
+    by_job = {}
+    for event in events:
+        by_job.setdefault(event["job"]["name"], []).append(event)
+    products = {p.id: p for p in mesh_lineage().products.values() if p.domain == "marketing"}
+    assert set(by_job) == set(products)
+    for name, sent in by_job.items():
+        assert [e["eventType"] for e in sent] == ["START", "COMPLETE"] and sent[0]["run"]["runId"] == sent[1]["run"]["runId"]
+        [output] = sent[1]["outputs"]
+        assert output["name"] == name
+        assert [f["name"] for f in output["facets"]["schema"]["fields"]] == [c.name for c in products[name].columns]
+    campaign = next(e for e in by_job["marketing.campaign_engagement"] if e["eventType"] == "COMPLETE")
+    fields = campaign["outputs"][0]["facets"]["columnLineage"]["fields"]
+    [source] = fields["campaign_name"]["inputFields"]
+    assert (source["name"], source["field"], source["transformations"][0]["subtype"]) == (
+        "marketing.staging.campaigns", "campaign_name", "IDENTITY")

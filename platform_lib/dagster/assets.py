@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from platform_lib.config import MeshPaths
+from platform_lib.dagster import openlineage
 from platform_lib.dagster.checks import (
     TIMED_CHECKS,
     freshness_policy,
@@ -167,11 +168,13 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
                     plan = increments.prepare(con, product, product.build_table, stamps,
                                               consumed.last_build(con, product.id), full_refresh(context))
                     changes = None if plan.whole else increments.changes_table(product)
+                    openlineage.started(context.run_id, product)
                     built = build(BuildContext(con, product, context.log, changes))
-                    column_lineage = lineage_metadata(con, product, sql_of(built))
+                    derived = product_lineage(con, product, sql_of(built))
                     write_candidate(con, product.build_table, built, append=not plan.whole)
                     recomputed = increments.settle(con, product, product.build_table, plan)
                     outcome = audit_and_publish(con, product, product.build_table, publish, recomputed)
+                    openlineage.finished(context.run_id, product, derived, None if outcome.published else outcome.error())
                     checks = outcome_checks(outcome)
                     if outcome.published:
                         consumed.record(con, product.id, stamps, outcome.metadata["delta_version"], context.run_id,
@@ -182,7 +185,7 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
             yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
-            yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(), **column_lineage,
+            yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(), **mesh_lineage_metadata(derived),
                                               **consumed_metadata(stamps, recomputed=True)},
                                     data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
@@ -192,13 +195,11 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
     return decorator
 
 
-def lineage_metadata(con: duckdb.DuckDBPyConnection, product: DataProduct, sql: str | None) -> dict:
+def product_lineage(con: duckdb.DuckDBPyConnection, product: DataProduct, sql: str | None) -> lineage.Lineage:
     """The column lineage of the SQL a build ran, read against its own warehouse."""
     if sql is None:
-        found = lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
-    else:
-        found = lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, {product.build_table: product.id}))
-    return mesh_lineage_metadata(found)
+        return lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
+    return lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, {product.build_table: product.id}))
 
 
 def import_inputs(con: duckdb.DuckDBPyConnection, paths: MeshPaths, refs, domain: str) -> tuple[list[str], dict[str, str]]:

@@ -38,6 +38,7 @@ from dagster import (
 )
 
 from platform_lib.config import MeshPaths
+from platform_lib.dagster import openlineage
 from platform_lib.dagster.assets import (
     checks_of,
     consumed_metadata,
@@ -48,12 +49,13 @@ from platform_lib.dagster.assets import (
     unchanged_results,
 )
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, recorded
+from platform_lib.dagster.lineage import metadata as lineage_metadata
 from platform_lib.dagster.metadata import product_metadata, product_tags
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Rule
 from platform_lib.declare.types import logical_from_sql
-from platform_lib.lifecycle import consumed, increments
+from platform_lib.lifecycle import consumed, increments, lineage
 from platform_lib.lifecycle.publish import PublishContext, audit_and_publish, measure_served
 from platform_lib.sla.doc_sources import dbt_sources, describe
 from platform_lib.storage.ports import OutputPort
@@ -347,6 +349,9 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         plans[project.key_of[uid]] = increments.prepare(
                             con, product, project.table(uid), stamps[uid], last, full_refresh(context))
 
+            for uid in due:
+                if uid in project.products:
+                    openlineage.started(context.run_id, project.products[uid])
             artifacts = DbtArtifacts(paths.home / "dbt" / domain.name, project_dir)
             target = artifacts.for_run(context.run_id)
             build = dbt.build(project.manifest, project.key_of, project.select(run_keys), target,
@@ -382,6 +387,8 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         continue
                     outcome = audit_and_publish(con, product, product.build_table,
                                                 publish_context(context, paths, key, warnings), recomputed.get(key))
+                    derived = model_lineage(con, project, by_key[key], products)
+                    openlineage.finished(context.run_id, product, derived, None if outcome.published else outcome.error())
                     checks = outcome_checks(outcome)
                     yield from checks
                     if outcome.published:
@@ -392,7 +399,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                         yield MaterializeResult(
                             asset_key=key, data_version=DataVersion(str(version)),
                             metadata={**dbt_metadata, **outcome.metadata, **plan,
-                                      **model_lineage(con, project, by_key[key], products),
+                                      **lineage_metadata(derived),
                                       **consumed_metadata(stamps[by_key[key]], True)})
                     else:
                         failures.append(outcome.error())
@@ -406,18 +413,15 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
     return _dbt
 
 
-def model_lineage(con, project: DbtProject, uid: str, products: Mapping[AssetKey, DataProduct]) -> dict:
+def model_lineage(con, project: DbtProject, uid: str, products: Mapping[AssetKey, DataProduct]) -> lineage.Lineage:
     """The column lineage of a product model's SQL, read against the domain's warehouse."""
-    from platform_lib.dagster.lineage import metadata
-    from platform_lib.lifecycle import lineage
-
     product = project.products[uid]
     try:
         sql = project.sql(uid)
     except Exception as err:  # a macro the rendering does not know: no lineage rather than a guess
-        return metadata(lineage.Lineage(product.id, problems=[f"the model's SQL could not be rendered: {type(err).__name__}"]))
+        return lineage.Lineage(product.id, problems=[f"the model's SQL could not be rendered: {type(err).__name__}"])
     builds = {p.build_table: p.id for p in products.values()}
-    return metadata(lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, builds)))
+    return lineage.derive(product.id, sql, con, lineage.owners(con, product.domain, builds))
 
 
 def ledger_name(key: AssetKey) -> str:
