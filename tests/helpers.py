@@ -54,6 +54,19 @@ def token_for(root: Path, principal: str) -> str:
     return _tokens[key]
 
 
+def expire_token(root: Path, token_id: str) -> None:
+    """Let a token's life end now, as the passing of time would."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    store = root / "identity" / "tokens.json"
+    data = json.loads(store.read_text())
+    for item in data["tokens"]:
+        if item["id"] == token_id:
+            item["expires"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    store.write_text(json.dumps(data))
+
+
 def mesh(*args: str, root: Path, check: bool = False, principal: str | None = None,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the `mesh` CLI as a user would, against mesh root `root`, with a token of `principal`."""

@@ -11,7 +11,6 @@ import shutil
 import stat
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.governance import audit_log, identity
 
-from tests.helpers import mesh, mesh_in_process, token_for
+from tests.helpers import expire_token, mesh, mesh_in_process, token_for
 
 
 def issue(root: Path, principal: str, *extra: str, token: str | None = None):
@@ -67,12 +66,7 @@ def test_no_credential_an_unknown_one_a_revoked_or_an_expired_one_reads_nothing(
 
     made = issue(root, "maria.marketing")
     secret, token_id = made.stdout.strip(), made.stderr.split()[0]
-    store = root / "identity" / "tokens.json"
-    data = json.loads(store.read_text())
-    for item in data["tokens"]:
-        if item["id"] == token_id:
-            item["expires"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
-    store.write_text(json.dumps(data))
+    expire_token(root, token_id)
     expired = mesh_in_process("read", "marketing.web_behavior", root=root, env={"MESH_TOKEN": secret})
     assert expired.returncode != 0 and f"token {token_id} is expired" in expired.stderr
     listed = mesh_in_process("token", "list", root=root, check=True).stdout

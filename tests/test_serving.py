@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,7 +28,7 @@ from platform_lib.governance import access
 from platform_lib.governance.secrets import key, masking_key
 from platform_lib.ops.notebook import Mesh
 
-from tests.helpers import mesh, mesh_in_process
+from tests.helpers import expire_token, mesh, mesh_in_process
 
 PREFIX = "/delta-sharing"
 
@@ -154,12 +154,7 @@ def test_no_expired_or_revoked_credential_reads(server):
     assert refused.status_code == 401 and "revoked" in refused.json()["message"]
     made = mesh_in_process("token", "issue", "frank.finance", root=root, check=True)
     secret, token_id = made.stdout.strip(), made.stderr.split()[0]
-    store = root / "identity" / "tokens.json"
-    data = json.loads(store.read_text())
-    for item in data["tokens"]:
-        if item["id"] == token_id:
-            item["expires"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
-    store.write_text(json.dumps(data))
+    expire_token(root, token_id)
     expired = requests.get(f"{endpoint}/shares", headers={"Authorization": f"Bearer {secret}"})
     assert expired.status_code == 401 and "expired" in expired.json()["message"]
 
