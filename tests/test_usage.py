@@ -41,3 +41,12 @@ def test_the_catalog_shows_usage(module_mesh):
     assert shown["usage"]["retirement_candidate"] == (shown["usage"]["reads"] == 0)
     text = mesh_in_process("usage", root=root, check=True).stdout
     assert "Retirement candidates (nobody read them in 90 days)" in text
+
+
+def test_the_catalog_lists_reads_and_flags_what_nobody_read(module_mesh):
+    root = module_mesh
+    listed = {h["id"]: h for h in json.loads(mesh_in_process("catalog", "--json", root=root, check=True).stdout)}
+    assert listed["marketing.web_behavior"]["reads_90d"] >= 1 and not listed["marketing.web_behavior"]["retirement_candidate"]
+    idle = [pid for pid, h in listed.items() if h["retirement_candidate"]]
+    assert idle and all(listed[pid]["reads_90d"] == 0 for pid in idle)
+    assert "none: retire?" in mesh_in_process("catalog", root=root, check=True, env={"COLUMNS": "220"}).stdout

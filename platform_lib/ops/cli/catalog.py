@@ -23,20 +23,27 @@ from platform_lib.ops.cli._common import console, mesh_paths, root_option, stdou
 @click.option("--column", default=None, help="Only products carrying this column.")
 @click.option("--classification", type=click.Choice(["public", "internal", "pii"]), default=None)
 @click.option("--json", "as_json", is_flag=True)
-def catalog(text: str, domain, owner, tag, column, classification, as_json: bool) -> None:
-    """Search every domain's data products; the best match comes first."""
+@root_option
+def catalog(text: str, domain, owner, tag, column, classification, as_json: bool, root: str | None) -> None:
+    """Search every domain's data products; the best match comes first. Each shows how
+    often it was read in the last 90 days (none: a retirement candidate)."""
     from platform_lib.catalog.search import search
     from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.governance import usage
 
-    hits = search(declared_products(code_locations()), text, domain=domain, owner=owner, tag=tag, column=column,
-                  classification=classification)
+    declared = declared_products(code_locations())
+    hits = search(declared, text, domain=domain, owner=owner, tag=tag, column=column, classification=classification)
+    reads = usage.usage(mesh_paths(root), {p.id: [c.name for c in p.columns] for p in declared})
     if as_json:
-        click.echo(json.dumps([h.as_dict() for h in hits], indent=2))
+        click.echo(json.dumps([{**h.as_dict(), "reads_90d": reads[h.product.id].reads,
+                                "retirement_candidate": not reads[h.product.id].reads} for h in hits], indent=2))
         return
     stdout().print(table(
-        f"{len(hits)} data product(s)", ("product", "version", "owner", "description"),
-        ((p.id, p.version, p.owner.role, p.description[:110] + ("..." if len(p.description) > 110 else ""))
+        f"{len(hits)} data product(s)", ("product", "version", "owner", "reads (90 d)", "description"),
+        ((p.id, p.version, p.owner.role, str(reads[p.id].reads) if reads[p.id].reads else "none: retire?",
+          p.description[:100] + ("..." if len(p.description) > 100 else ""))
          for p in (h.product for h in hits)),
+        right=("reads (90 d)",),
     ))
 
 
