@@ -341,3 +341,27 @@ def test_governance_acts_are_in_the_audit_log(module_mesh):
     assert ("token_issued", "platform.admin", token_id) in acts and ("token_revoked", "platform.admin", token_id) in acts
     assert made.stdout.strip() not in json.dumps(entries)  # the secret itself never
     assert mesh_in_process("audit", "verify", root=root).returncode == 0
+
+
+def test_a_profile_file_never_lands_in_a_file_someone_else_made(module_mesh, tmp_path):
+    """A file (or a link) another account left where the profile goes is replaced, not
+    written into: the token is readable by its owner only."""
+    target = tmp_path / "frank.share"
+    target.write_text("left here by someone else")
+    target.chmod(0o666)
+    if os.geteuid() == 0:
+        os.chown(target, 65534, 65534)
+    issue(module_mesh, "frank.finance", "--out", str(target))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and target.stat().st_uid == os.geteuid()
+    assert json.loads(target.read_text())["bearerToken"].startswith("mesh_")
+
+
+def test_a_platform_key_made_by_many_processes_at_once_is_one_whole_key(tmp_path):
+    import subprocess
+    import sys
+
+    made = "from platform_lib.config import MeshPaths; from platform_lib.governance.secrets import key; " \
+           f"print(key(MeshPaths(__import__('pathlib').Path({str(tmp_path)!r})), 'raced').hex())"
+    runs = [subprocess.Popen([sys.executable, "-c", made], stdout=subprocess.PIPE, text=True) for _ in range(8)]
+    keys = {run.communicate()[0].strip() for run in runs}
+    assert len(keys) == 1 and len(keys.pop()) == 64

@@ -141,6 +141,16 @@ def test_what_is_not_granted_is_not_there(server):
         assert got.status_code in (404, 400), (share, schema, table, got.status_code)
 
 
+def test_hints_the_server_cannot_hold_are_refused_not_a_server_error(server):
+    _, endpoint, profile = server
+    headers = {**bearer(profile("maria.marketing")), "Content-Type": "application/json"}
+    query = f"{endpoint}/shares/marketing/schemas/web_behavior/tables/v1/query"
+    for body in ('{"limitHint": 1e400}', '{"limitHint": Infinity}', '{"version": -1}', '{"version": 1.5}', '[1]',
+                 '{"limitHint": "' + "9" * 400 + '"}', "{" + " " * 70_000 + "}"):
+        answer = requests.post(query, headers=headers, data=body)
+        assert answer.status_code == 400, (body[:40], answer.status_code, answer.text[:200])
+
+
 def test_no_expired_or_revoked_credential_reads(server):
     root, endpoint, profile = server
     assert requests.get(f"{endpoint}/shares").status_code == 401

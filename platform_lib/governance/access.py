@@ -11,7 +11,7 @@ from datetime import date
 from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.declare.spec import HASHED_CATEGORIES
-from platform_lib.governance import registry
+from platform_lib.governance import audit_log, registry
 from platform_lib.governance.registry import Grant, Principal
 from platform_lib.governance.secrets import fingerprint, masking_key
 from platform_lib.storage.ports import OutputPort, port_versions
@@ -139,3 +139,13 @@ def masked_select(columns: list[str], masks: dict[str, str], key: bytes) -> str:
         else:
             out.append(q(name))
     return ", ".join(out)
+
+
+def record(principal: Principal, product_id: str, major: int, columns, rows: int, purpose: str | None,
+           decision: Decision, paths: MeshPaths) -> None:
+    """A read, or a refusal, in the access audit log: every read path records it so."""
+    audit_log.append({
+        "principal": principal.id, "product": product_id, "version": f"v{major}", "columns": list(columns),
+        "rows": int(rows), "purpose": purpose or (decision.grant.purpose if decision.grant else ""),
+        "decision": decision.name, "reason": decision.reason,
+    }, paths)

@@ -12,7 +12,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.declare import versions as contracts
 from platform_lib.declare.names import brief, parse_ref
 from platform_lib.declare.spec import NAME
-from platform_lib.governance import access, audit_log, identity, registry
+from platform_lib.governance import access, identity, registry
 from platform_lib.governance.registry import Principal
 from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_versions
 from platform_lib.storage.sql import lit, q
@@ -101,7 +101,7 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    _log(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
+    access.record(principal, product_id, _major(port), columns, rows, f"build of {consumer_domain}", decision, paths)
     return stamp
 
 
@@ -236,32 +236,16 @@ def read_product(
         table = con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()
-    _log(who, product_id, _major(port), chosen, table.num_rows, purpose, decision, paths)
+    access.record(who, product_id, _major(port), chosen, table.num_rows, purpose, decision, paths)
     return table
 
 
 def _decide(principal, product_id: str, major: int, purpose: str | None, paths: MeshPaths) -> access.Decision:
     decision = access.decide(principal, product_id, major, datetime.now(timezone.utc).date())
     if not decision.allowed:
-        _log(principal, product_id, major, [], 0, purpose, decision, paths)
+        access.record(principal, product_id, major, [], 0, purpose, decision, paths)
         raise access.AccessDenied(decision.reason)
     return decision
-
-
-def _log(principal, product_id, major, columns, rows, purpose, decision, paths) -> None:
-    audit_log.append(
-        {
-            "principal": principal.id,
-            "product": product_id,
-            "version": f"v{major}",
-            "columns": list(columns),
-            "rows": int(rows),
-            "purpose": purpose or (decision.grant.purpose if decision.grant else ""),
-            "decision": decision.name,
-            "reason": decision.reason,
-        },
-        paths,
-    )
 
 
 # The quarantine keeps rejected records whole, personal data included: its domain's owners
@@ -294,7 +278,7 @@ def read_quarantine(
     else:
         decision = access.Decision(False, True, f"{who.id} is not on {domain}'s team: only the owning team reads its "
                                                 "quarantine, which holds rejected records whole")
-        _log(who, f"quarantine:{domain}", 0, [], 0, None, decision, paths)
+        access.record(who, f"quarantine:{domain}", 0, [], 0, None, decision, paths)
         raise access.AccessDenied(decision.reason)
     filters = [(column, value) for column, value in (("object", object_id), ("rule", rule)) if value]
     where = " WHERE " + " AND ".join(f"{column} = ?" for column, _ in filters) if filters else ""
@@ -308,5 +292,5 @@ def read_quarantine(
                             params=[value for _, value in filters]).to_arrow_table()
         else:
             table = pa.table({c: pa.array([], pa.string()) for c in (*QUARANTINE_COLUMNS, "record")})
-    _log(who, f"quarantine:{domain}", 0, [*QUARANTINE_COLUMNS, "record"], table.num_rows, None, decision, paths)
+    access.record(who, f"quarantine:{domain}", 0, [*QUARANTINE_COLUMNS, "record"], table.num_rows, None, decision, paths)
     return table

@@ -32,7 +32,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from platform_lib.config import MeshPaths, settings
-from platform_lib.governance import identity, secrets
+from platform_lib.governance import access, identity, secrets
 from platform_lib.serving import shares
 
 PREFIX = "/delta-sharing"
@@ -303,8 +303,8 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
             if version is not None:
                 line["version"] = table.version()
             lines.append({"file": line})
-        shares.log(request.state.principal, t.product_id, t.major, sum(f["rows"] or 0 for f in files), PURPOSE,
-                   t.decision, paths, columns=list(table.schema().to_arrow().names))
+        access.record(request.state.principal, t.product_id, t.major, table.schema().to_arrow().names,
+                      sum(f["rows"] or 0 for f in files), PURPOSE, t.decision, paths)
         return ndjson(lines, table.version())
 
     @api.get("/shares/{share}/schemas/{schema}/tables/{name}/changes")
@@ -350,8 +350,8 @@ def create_app(paths: MeshPaths | None = None) -> FastAPI:
                     line["stats"] = item["stats"]
                     rows += json.loads(item["stats"]).get("numRecords", 0)
                 lines.append({{"cdc": "cdf", "add": "add", "remove": "remove"}[kind]: line})
-        shares.log(request.state.principal, t.product_id, t.major, rows, f"{PURPOSE}: changes {start}..{end}",
-                   t.decision, paths, columns=list(table.schema().to_arrow().names))
+        access.record(request.state.principal, t.product_id, t.major, table.schema().to_arrow().names, rows,
+                      f"{PURPOSE}: changes {start}..{end}", t.decision, paths)
         return ndjson(lines, start)
 
     @api.api_route("/files/{rel:path}", methods=["GET", "HEAD"])

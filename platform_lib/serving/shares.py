@@ -12,7 +12,7 @@ from pathlib import Path
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import NAME
-from platform_lib.governance import access, audit_log, registry
+from platform_lib.governance import access, registry
 from platform_lib.governance.registry import Principal
 from platform_lib.storage.ports import MASKED, MASKING, OutputPort, port_versions
 
@@ -91,7 +91,7 @@ def table(principal: Principal, paths: MeshPaths, share: str, schema: str, name:
         if decision.allowed:  # granted, but its masked copy is not in step with the product yet
             raise NotShared(f"{share}.{schema}.{name} is not ready for you: its masked copy is being remade; "
                             "it is served again after its domain's next build")
-        log(principal, f"{share}.{schema}", int(match[1]), 0, purpose, decision, paths)
+        access.record(principal, f"{share}.{schema}", int(match[1]), [], 0, purpose, decision, paths)
         # Told as a table that does not exist: the reason (and the owner) is in the audit log.
         raise NotShared(f"no table {share}.{schema}.{name} is shared with you")
     return served
@@ -110,11 +110,3 @@ def still_served(principal_id: str, paths: MeshPaths, rel: str) -> bool:
         return False
     served = _served(principal, paths, share, schema, paths.port(share, schema, int(match[1])))
     return served is not None and served.port.path.name == folder
-
-
-def log(principal: Principal, product_id: str, major: int, rows: int, purpose: str, decision: access.Decision,
-        paths: MeshPaths, columns: list[str] | None = None) -> None:
-    audit_log.append({
-        "principal": principal.id, "product": product_id, "version": f"v{major}", "columns": columns or [],
-        "rows": int(rows), "purpose": purpose, "decision": decision.name, "reason": decision.reason,
-    }, paths)
