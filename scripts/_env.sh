@@ -21,12 +21,20 @@ install() {  # install <extras>: (re)install when pyproject.toml changed since t
   fi
   export PATH="$VENV/bin:$PATH"
 }
+debian_package() {  # debian_package <package> <why>: install it when running as root with apt
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's $1 $2" >&2
+    { [ -n "${_APT_UPDATED:-}" ] || apt-get update -qq; } && _APT_UPDATED=1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+  else
+    echo "missing: install Debian's $1 package $2" >&2
+  fi
+}
 ensure_postgres() {  # the production-topology test starts a real PostgreSQL server
   if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1; then return; fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing PostgreSQL server binaries (Debian package postgresql) for the topology test" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    echo "no PostgreSQL server binaries: install Debian's postgresql package (or set PG_BINDIR)" >&2
-  fi
+  debian_package postgresql "(server binaries) for the topology test, or set PG_BINDIR"
+}
+ensure_chromium() {  # the docs page is tested in a real headless browser
+  if command -v chromium >/dev/null 2>&1 || [ -n "${MESH_TEST_CHROMIUM:-}" ]; then return; fi
+  debian_package chromium "for the docs page test, or set MESH_TEST_CHROMIUM to a Chromium binary"
 }

@@ -36,14 +36,19 @@ class SlaLine:
     evaluations: int
 
 
+def _evaluations(instance: DagsterInstance, product: DataProduct, check: str, limit: int = 5_000) -> list:
+    """The check's finished evaluations of `product` (newest first), planned ones left out."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey(product.key_path), check), limit=limit
+    )
+    return [r for r in records if r.status != AssetCheckExecutionRecordStatus.PLANNED and r.event is not None]
+
+
 def product_lines(instance: DagsterInstance, product: DataProduct, now: float | None = None) -> list[SlaLine]:
     now = now or time.time()
     lines = []
     for check, (value_key, target) in MEASURES.items():
-        records = instance.event_log_storage.get_asset_check_execution_history(
-            AssetCheckKey(AssetKey(product.key_path), check), limit=5_000
-        )
-        done = [r for r in records if r.status != AssetCheckExecutionRecordStatus.PLANNED and r.event is not None]
+        done = _evaluations(instance, product, check)
         recent = [r for r in done if r.event.timestamp >= now - WINDOW]
         current, passing = "no data", None
         if done:
@@ -57,6 +62,21 @@ def product_lines(instance: DagsterInstance, product: DataProduct, now: float | 
         )
         lines.append(SlaLine(product.domain, product.name, check, target(product), current, passing, attainment, len(recent)))
     return lines
+
+
+def history(instance: DagsterInstance, product: DataProduct, limit: int = 200) -> dict[str, list[dict]]:
+    """Each SLA's last `limit` evaluations, oldest first: when (epoch seconds), the measured
+    value when it is a number (else None), and whether it passed; for plotting."""
+    out = {}
+    for check, (value_key, _) in MEASURES.items():
+        points = []
+        for record in reversed(_evaluations(instance, product, check, limit)):
+            evaluation = record.event.dagster_event.event_specific_data
+            value = getattr(evaluation.metadata.get(value_key), "value", None)
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            points.append({"at": record.event.timestamp, "value": number, "passed": evaluation.passed})
+        out[check] = points
+    return out
 
 
 def rollup(lines: list[SlaLine]) -> list[dict]:

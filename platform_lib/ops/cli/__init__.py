@@ -41,7 +41,7 @@ def main() -> None:
 
 
 for _command in (data.seed, data.build, data.read, data.home,
-                 catalog.catalog, catalog.product, catalog.impact, catalog.usage, catalog.contracts,
+                 catalog.catalog, catalog.product, catalog.impact, catalog.usage, catalog.docs, catalog.contracts,
                  governance.policy, governance.token, governance.access, governance.audit,
                  privacy.erase, quarantine.quarantine, scaffold.scaffold, serve.serve, sla.sla, ui.ui):
     main.add_command(_command)

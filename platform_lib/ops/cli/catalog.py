@@ -170,6 +170,26 @@ def usage(days: int, product_id: str | None, as_json: bool, root: str | None) ->
         out.print(f"  unread columns of {pid}: {', '.join(columns)}")
 
 
+@click.command()
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write the site into.")
+@root_option
+def docs(out: Path, root: str | None) -> None:
+    """Write the mesh as one self-contained web page (OUT/index.html, and what it shows as
+    OUT/mesh.json): products by domain with owners, SLA status and history, the product
+    graph, and every column's lineage upstream and downstream. Open it from disk or share it:
+    it holds no data, and loads nothing from anywhere."""
+    from platform_lib.catalog import docs as site
+    from platform_lib.dagster.lineage import mesh_lineage
+    from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
+    from platform_lib.ops.instance import mesh_instance
+
+    paths = mesh_paths(root)
+    locations = code_locations()
+    written = site.write(site.model(declared_products(locations), declared_sources(locations), mesh_lineage().of, paths,
+                                    mesh_instance(paths)), out)
+    console.print(f"wrote {written[0]}; open it in a browser")
+
+
 @click.group()
 def contracts() -> None:
     """Published contracts: check them against their snapshots, record new snapshots."""
