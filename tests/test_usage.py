@@ -50,3 +50,29 @@ def test_the_catalog_lists_reads_and_flags_what_nobody_read(module_mesh):
     idle = [pid for pid, h in listed.items() if h["retirement_candidate"]]
     assert idle and all(listed[pid]["reads_90d"] == 0 for pid in idle)
     assert "none: retire?" in mesh_in_process("catalog", root=root, check=True, env={"COLUMNS": "220"}).stdout
+
+
+def test_each_materialization_carries_the_product_s_reads(private_mesh):
+    """The asset's own metadata says how much it is read, as of each materialization, and
+    flags a retirement candidate; the UI plots the counts over its materializations."""
+    from dagster import AssetKey, DagsterInstance
+
+    root = private_mesh("usage-metadata")
+    instance = DagsterInstance.from_config(str(root / "dagster"))
+
+    def latest(product: str) -> dict:
+        event = instance.get_latest_materialization_event(AssetKey(product.split(".")))
+        return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+    built = latest("revenue_operations.prioritized_outreach")
+    assert built["mesh/reads_90d"] == 0 and built["mesh/retirement_candidate"] is True
+
+    mesh_in_process("read", "revenue_operations.prioritized_outreach", "--columns", "account_id", "--purpose",
+                    "daily outreach list", root=root, principal="dana.sdr", check=True)
+    mesh_in_process("build", "--select", "revenue_operations", root=root, check=True, env={"MESH_WORKERS": "1"})
+    now = latest("revenue_operations.prioritized_outreach")
+    assert now["content_changed"] is False  # nothing to rebuild, and its reads are told all the same
+    assert now["mesh/reads_90d"] == 1 and now["mesh/readers_90d"] == 1 and now["mesh/retirement_candidate"] is False
+    assert "account_id" not in now["mesh/unread_columns_90d"] and "priority_rank" in now["mesh/unread_columns_90d"]
+    assert "dana.sdr" not in json.dumps(now, default=str)
+    assert latest("revenue_operations.account_360")["mesh/reads_90d"] >= 1  # read by the outreach build

@@ -34,7 +34,7 @@ from platform_lib.dagster.checks import (
 )
 from platform_lib.dagster.lineage import metadata as mesh_lineage_metadata
 from platform_lib.dagster.lineage import sql_of
-from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata
+from platform_lib.dagster.metadata import product_metadata, product_tags, source_metadata, usage_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare import versions
 from platform_lib.declare.spec import DataProduct, Source
@@ -180,13 +180,13 @@ def data_product(product: DataProduct) -> Callable[[BuildFn], AssetsDefinition]:
                         consumed.record(con, product.id, stamps, outcome.metadata["delta_version"], context.run_id,
                                         recorded(checks))
             if kept is not None:
-                yield from unchanged_results(key, stamps, kept, checks_of(context, key), served)
+                yield from unchanged_results(key, stamps, kept, checks_of(context, key), served, usage_metadata(paths, product))
                 return
             yield from checks
             if not outcome.published:
                 raise Failure(description=outcome.error(), metadata=outcome.metadata)
             yield MaterializeResult(metadata={**outcome.metadata, **plan.metadata(), **mesh_lineage_metadata(derived),
-                                              **consumed_metadata(stamps, recomputed=True)},
+                                              **consumed_metadata(stamps, recomputed=True), **usage_metadata(paths, product)},
                                     data_version=DataVersion(str(outcome.metadata["delta_version"])))
 
         _product.__doc__ = build.__doc__
@@ -240,14 +240,15 @@ def covers(kept: consumed.Built, names: set[str]) -> bool:
 
 
 def unchanged_results(key: AssetKey, stamps: consumed.Stamps, kept: consumed.Built, checks: set[str],
-                      served: Served | None = None):
+                      served: Served | None = None, usage: dict | None = None):
     """Nothing the asset is built from changed since its last build: its port (or table)
     serves on at the same data version, with the content checks that build evaluated and
     the SLAs measured now."""
     yield from replayed(key, [c for c in kept.checks if c["name"] in checks], kept.run_id)
     if served is not None:
         yield from (c for c in sla_checks(served) if c.check_name in checks)
-    metadata = {**consumed_metadata(stamps, recomputed=False), "content_changed": False, "built_by_run": kept.run_id}
+    metadata = {**consumed_metadata(stamps, recomputed=False), "content_changed": False, "built_by_run": kept.run_id,
+                **(usage or {})}
     if kept.delta_version is None:
         yield MaterializeResult(asset_key=key, metadata=metadata)
     else:

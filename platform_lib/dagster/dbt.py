@@ -50,7 +50,7 @@ from platform_lib.dagster.assets import (
 )
 from platform_lib.dagster.checks import freshness_policy, outcome_checks, product_check_specs, recorded
 from platform_lib.dagster.lineage import metadata as lineage_metadata
-from platform_lib.dagster.metadata import product_metadata, product_tags
+from platform_lib.dagster.metadata import product_metadata, product_tags, usage_metadata
 from platform_lib.dagster.resources import DomainWarehouse, MeshResource, writer_pool
 from platform_lib.declare.identifiers import COMMON_IDENTIFIERS
 from platform_lib.declare.spec import SLA, Column, DataProduct, Domain, Rule
@@ -332,11 +332,12 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
             for uid in chosen:
                 if uid not in due:
                     key = project.key_of[uid]
-                    served = None
+                    served, used = None, None
                     if key in products:
                         with warehouse.get_connection() as con:
                             served = measure_served(con, products[key], publish_context(context, paths, key, warnings))
-                    yield from unchanged_results(key, stamps[uid], kept[uid], checks_of(context, key), served)
+                        used = usage_metadata(paths, products[key])
+                    yield from unchanged_results(key, stamps[uid], kept[uid], checks_of(context, key), served, used)
             if not due:
                 return
             run_keys = {project.key_of[uid] for uid in due}
@@ -400,7 +401,7 @@ def dbt_products(project_dir: Path, domain: Domain) -> AssetsDefinition:
                             asset_key=key, data_version=DataVersion(str(version)),
                             metadata={**dbt_metadata, **outcome.metadata, **plan,
                                       **lineage_metadata(derived),
-                                      **consumed_metadata(stamps[by_key[key]], True)})
+                                      **consumed_metadata(stamps[by_key[key]], True), **usage_metadata(paths, product)})
                     else:
                         failures.append(outcome.error())
         if build.succeeded:

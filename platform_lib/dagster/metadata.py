@@ -6,6 +6,7 @@ from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSch
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import DataProduct, Source, _Declared
+from platform_lib.governance import usage
 
 DECLARATION = "mesh/declaration"
 
@@ -72,3 +73,14 @@ def source_metadata(source: Source, paths: MeshPaths) -> dict:
         "mesh/evolves": source.evolves,
         **({"mesh/history_table": source.history_table} if source.evolves == "entity" else {}),
     }
+
+
+def usage_metadata(paths: MeshPaths, product: DataProduct) -> dict:
+    """Who read the product lately, as of this materialization (counts, never names), so
+    the UI plots its reads over time and flags a retirement candidate: read by nobody in
+    90 days, or columns no read took."""
+    columns = [c.name for c in product.columns]
+    read = usage.usage(paths, {product.id: columns})[product.id]
+    idle = [c for c in columns if read.reads and not read.columns[c]]
+    return {"mesh/reads_90d": read.reads, "mesh/readers_90d": len(read.readers),
+            "mesh/retirement_candidate": read.reads == 0, "mesh/unread_columns_90d": ", ".join(idle) or "none"}
