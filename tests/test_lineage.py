@@ -4,11 +4,13 @@ than guessed where it cannot be read, emitted on every materialization, and aske
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import duckdb
 import pytest
@@ -19,6 +21,7 @@ from platform_lib.dagster.lineage import LINEAGE, UNRESOLVED, mesh_lineage
 from platform_lib.lifecycle import lineage
 
 from tests.helpers import mesh_in_process
+from tests.openlineage_spec import check_run_event
 
 
 @pytest.fixture(scope="module")
@@ -214,14 +217,19 @@ def test_every_product_build_sends_openlineage_run_events(module_mesh, tmp_path)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     assert events
-    for event in events:  # what the OpenLineage spec requires of every run event
-        assert {"eventTime", "producer", "schemaURL", "run", "job", "eventType"} <= set(event)
-        assert event["schemaURL"].startswith("https://openlineage.io/spec/") and event["producer"]
-        assert str(__import__("uuid").UUID(event["run"]["runId"])) == event["run"]["runId"]
+    for event in events:  # a run event as the OpenLineage spec defines it
+        check_run_event(event)
         assert event["job"]["namespace"] == "gtm-data-mesh"
-        for dataset in event.get("inputs", []) + event.get("outputs", []):
-            for facet in dataset.get("facets", {}).values():
-                assert facet["_producer"] and facet["_schemaURL"].startswith("https://openlineage.io/spec/facets/")
+        assert str(uuid.UUID(event["run"]["runId"])) == event["run"]["runId"]
+    # The check itself refuses what the spec does not define.
+    complete = next(e for e in events if e["eventType"] == "COMPLETE")
+    for spoil in (lambda e: e["outputs"][0]["facets"]["schema"]["fields"][0].update(kind="x"),
+                  lambda e: e["outputs"][0]["facets"]["schema"].update(_schemaURL="https://example.com/not-a-facet.json"),
+                  lambda e: e["run"].pop("runId"), lambda e: e.update(eventType="DONE"), lambda e: e.update(eventTime="today")):
+        spoilt = copy.deepcopy(complete)
+        spoil(spoilt)
+        with pytest.raises((AssertionError, ValueError, TypeError)):
+            check_run_event(spoilt)
     by_job = {}
     for event in events:
         by_job.setdefault(event["job"]["name"], []).append(event)
