@@ -1,5 +1,6 @@
 """Right to erasure on a real built mesh: one request, dropped in the erasure inbox and
-carried out by every domain's sensor, removes a contact from every store; aggregates lose
+carried out by every domain's sensor, removes a contact from every store, copies of its
+identifier under other names included (found along column lineage); aggregates lose
 exactly the contact's contribution, and nothing brings it back."""
 
 from __future__ import annotations
@@ -7,12 +8,59 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from dagster import AssetKey, Definitions
 from deltalake import DeltaTable
 
 from platform_lib import config
 from platform_lib.config import MeshPaths
 
-from tests.helpers import mesh_in_process, query, traces
+from tests.helpers import materialize_domain, mesh_in_process, query, traces
+
+PROBES = ("outreach_targets", "outreach_batches")
+
+
+def probe_products():
+    """Two marketing products that pass a contact's identifier on under other names, declared
+    nowhere as an identifier: a copy from the CRM's contacts, and a copy of that copy."""
+    from platform_lib import Column, DataProduct, data_product
+
+    from domains.marketing.domain import MARKETING
+
+    def declared(name: str, read: str, column: str) -> DataProduct:
+        return DataProduct(
+            domain="marketing", name=name, version="1.0.0", retention_days=30, owner=MARKETING.owner,
+            description=f"Who outreach goes to, by {column}: a probe of erasure along column lineage.",
+            inputs=(read,), primary_key=(column,), event_time="seen_at",
+            columns=(Column(name=column, type="string", description="The person outreach goes to."),
+                     Column(name="seen_at", type="timestamp", description="When the person's record last changed.")))
+
+    @data_product(declared("outreach_targets", "marketing.staging.contacts", "person_ref"))
+    def outreach_targets(ctx):
+        return "SELECT contact_id AS person_ref, updated_at AS seen_at FROM staging.contacts"
+
+    @data_product(declared("outreach_batches", "marketing.outreach_targets", "recipient"))
+    def outreach_batches(ctx):
+        return "SELECT person_ref AS recipient, seen_at FROM ports.marketing__outreach_targets"
+
+    return [outreach_targets, outreach_batches]
+
+
+@pytest.fixture
+def probed(private_mesh, monkeypatch):
+    """A private copy of the built mesh whose Marketing code location also has the probes,
+    built and published."""
+    from platform_lib.dagster.assets import BUILDS
+
+    import domains.marketing.definitions as location
+
+    root = private_mesh()
+    monkeypatch.setattr(location, "defs", Definitions.merge(location.defs, Definitions(assets=probe_products())))
+    with config.overridden(home=root):
+        materialize_domain("marketing", root, selection=[AssetKey(["marketing", p]) for p in PROBES])
+    yield root
+    for name in PROBES:
+        BUILDS.pop(f"marketing.{name}")  # the probes are no products of the mesh
 
 
 def sensor_loop(root: Path, sensor: str) -> list[dict]:
@@ -29,8 +77,8 @@ def engagement_totals(root: Path) -> dict[str, int]:
     return {c: sum(v for v in t.column(c).to_pylist() if v) for c in ("sends", "deliveries", "opens", "clicks")}
 
 
-def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private_mesh):
-    root = private_mesh()
+def test_erasing_a_contact_removes_it_from_every_store_and_every_version(probed):
+    root = probed
     # A contact known to marketing, sales and customer success, with the most email events.
     contact = query(root, "marketing", "SELECT contact_id FROM staging.email_events GROUP BY 1 ORDER BY count(*) DESC, 1")
     sales = {r[0] for r in query(root, "sales", "SELECT DISTINCT contact_id FROM staging.activities")}
@@ -48,6 +96,12 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private
     assert {d for d, held in plan["holds"].items() if held} >= {"marketing", "sales", "customer_success"}
     assert "campaign_engagement" in plan["recompute"]["marketing"]
     assert "account_360" in plan["recompute"]["revenue_operations"]
+    # The probes' copies of the identifier, declared nowhere: found by hash, like a declared one.
+    probes = [f"port:marketing/{p}/v1" for p in PROBES]
+    assert {p: plan["holds"]["marketing"].get(p) for p in probes} == dict.fromkeys(probes, 1)
+    carried = {f"{c['product']}.{c['column']}": c["path"] for c in plan["columns"] if c["direct"]}
+    assert carried["marketing.outreach_batches.recipient"] == [
+        "marketing.outreach_targets.person_ref", "marketing.staging.contacts.contact_id"]
     assert traces(root, [contact_id])  # --plan changed nothing
 
     # The request arrives in the erasure inbox; each domain's sensor carries its own part.
@@ -73,6 +127,12 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(private
 
     status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
     assert status[0]["status"] == "complete" and set(status[0]["domains"].values()) == {"confirmed"}
+    record = json.loads((root / "privacy" / "erasures" / f"{status[0]['request_id']}.json").read_text())
+    assert {p: record["domains"]["marketing"]["rows_removed"].get(p) for p in probes} == dict.fromkeys(probes, 1)
+    said = " ".join(mesh_in_process("erase", "--status", "--request-id", status[0]["request_id"], root=root,
+                                    env={"COLUMNS": "200"}, check=True).stdout.split())
+    assert ("marketing.outreach_batches.recipient <- marketing.outreach_targets.person_ref <- "
+            "marketing.staging.contacts.contact_id") in said, said
     entries = [json.loads(line) for line in (root / "audit" / "access.jsonl").read_text().splitlines()]
     record = next(e for e in entries if e.get("event") == "erasure_completed")
     assert record["request_id"] == status[0]["request_id"] and record["rows_removed"] > 0

@@ -76,3 +76,26 @@ def test_a_subject_found_nowhere_is_said_to_be_found_nowhere(private_mesh):
     said = " ".join(done.stderr.split())
     assert "rows removed from" not in said and "subject's rows removed" not in said
     assert "0 rows removed" in said and "the subject was found in no store of the mesh: nothing was removed" in said
+
+
+def test_the_plan_names_the_columns_computed_from_the_subjects_identifiers(private_mesh):
+    """A column computed from an identifier cannot be matched by hash: the plan names it,
+    with the path it derives along, and recomputes its product; never with the identifier."""
+    root = private_mesh()
+    # A contact whose lead score made an account signal: 'contact <id> reached score ...'.
+    [(contact,)] = query(root, "revenue_operations", "SELECT min(regexp_extract(detail, 'contact (CON-[0-9]+)', 1)) "
+                                                     "FROM build.account_signals WHERE signal_type = 'lead_score_jump'")
+    found = json.loads(mesh_in_process("erase", "--subject", f"contact:{contact}", "--plan", "--json", root=root,
+                                       check=True).stdout)
+    derived = {f"{c['product']}.{c['column']}": c["path"] for c in found.get("columns", []) if not c["direct"]}
+    signal = "revenue_operations.account_signals"
+    assert {c: derived.get(f"{signal}.{c}") for c in ("detail", "signal_id")} == dict.fromkeys(
+        ("detail", "signal_id"), ["marketing.lead_scoring_signals.contact_id"]), derived  # the text, and a hash over it
+    assert "account_signals" in found["recompute"]["revenue_operations"]
+
+    out = mesh_in_process("erase", "--subject", f"contact:{contact}", "--plan", root=root, env={"COLUMNS": "200"},
+                          check=True)
+    said = " ".join(out.stderr.split())
+    assert f"{signal}: derived from the subject's identifiers: cleared by recomputing {signal}" in said, said
+    assert f"{signal}.detail <- marketing.lead_scoring_signals.contact_id" in said
+    assert contact not in out.stdout + out.stderr

@@ -36,7 +36,7 @@ def test_an_older_port_version_holding_the_subject_is_purged(tmp_path):
     write_deltalake(str(port), pa.table({"contact_id": [KEPT]}), mode="overwrite")  # the source dropped the person
 
     request, found = erasure.new_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing"],
-                                         declared=[], products=[], request_id="ER-old-version")
+                                         declared=[], products=[], lineage={}, request_id="ER-old-version")
     # Only the history holds the subject: nothing current to erase or recompute, a history to purge.
     assert list(found["holds"]["marketing"]) == ["history:marketing/web_behavior/v1"] and found["recompute"] == {}
     request.domains["marketing"].phase = "rebuilt"
@@ -70,7 +70,7 @@ def test_a_file_landed_after_the_plan_is_erased_and_one_landed_later_reopens_its
     land(paths, "marketing", "part-1.csv", ERASED, KEPT)
     land(paths, "sales", "part-1.csv", KEPT)
     request = erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
-                                   declared=[], products=[], request_id="ER-late")
+                                   declared=[], products=[], lineage={}, request_id="ER-late")
     assert set(request.domains["marketing"].holds) == {"landing:landing/marketing/contacts/part-1.csv"}
     assert request.domains["sales"].holds == {}
 
@@ -105,7 +105,7 @@ def test_domains_carrying_their_parts_at_once_keep_each_others_record(tmp_path, 
     land(paths, "marketing", "part-1.csv", ERASED, KEPT)
     land(paths, "sales", "part-1.csv", ERASED)
     erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
-                         declared=[], products=[], request_id="ER-overlap")
+                         declared=[], products=[], lineage={}, request_id="ER-overlap")
     sales_recorded = threading.Event()
     rewrite = stores.rewrite_landing_file
 

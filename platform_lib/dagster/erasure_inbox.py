@@ -50,6 +50,7 @@ def rejected_dir(paths: MeshPaths) -> Path:
 def intake(paths: MeshPaths, domain: str, name: str) -> erasure.ErasureRequest:
     """Open the request in a claimed inbox file, then delete the file (the raw identifier
     is kept nowhere). A malformed file moves to `inbox/rejected/` with the reason beside it."""
+    from platform_lib.dagster.lineage import lineage_of
     from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
 
     path = claimed_dir(paths, domain) / Path(name).name
@@ -67,10 +68,10 @@ def intake(paths: MeshPaths, domain: str, name: str) -> erasure.ErasureRequest:
             '{"subject": "contact:ID | email:ADDRESS | user:ID | account:ID", "reason": "..."} and drop it in again.\n')
         raise erasure.ErasureFailed(f"erasure inbox: {path.name} was not accepted ({why}); see inbox/rejected/") from None
     locations = code_locations()
-    products = declared_products(locations)
+    products, sources = declared_products(locations), declared_sources(locations)
     try:
-        request = erasure.open_request(subject, reason, paths, [loc.name for loc in locations],
-                                       [*declared_sources(locations), *products], products, body.get("request_id"))
+        request = erasure.open_request(subject, reason, paths, [loc.name for loc in locations], [*sources, *products],
+                                       products, body.get("request_id"), lineage=lineage_of(products, sources).derivations())
     except erasure.ErasureWaiting:  # recorded and suppressed; the sensor plans it on a later tick
         request = next(r for r in erasure.all_requests(paths) if r.subject_hash == erasure.subject_hash(paths, subject)
                        and r.status == "open")

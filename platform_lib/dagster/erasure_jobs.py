@@ -32,12 +32,13 @@ def erasure_job(domain: str) -> JobDefinition:
             yield Output(None, metadata={"request_id": request.request_id, "phase": "intake"})
             return
         if config.phase == "plan":
+            from platform_lib.dagster.lineage import lineage_of
             from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
 
             locations = code_locations()
-            products = declared_products(locations)
-            erasure.prepare(mesh.paths, config.request_id, [loc.name for loc in locations],
-                            [*declared_sources(locations), *products], products)
+            products, sources = declared_products(locations), declared_sources(locations)
+            erasure.prepare(mesh.paths, config.request_id, [loc.name for loc in locations], [*sources, *products], products,
+                            lineage=lineage_of(products, sources).derivations())
             yield Output(None, metadata={"request_id": config.request_id, "phase": "plan"})
             return
         step = erasure.erase_part if config.phase == "erase" else erasure.purge_part

@@ -6,6 +6,7 @@ model rendered, and `lifecycle.lineage` run on the SQL. Also Dagster's form of i
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +18,7 @@ from dagster import AssetKey, TableColumnDep, TableColumnLineage
 from platform_lib.config import PROJECT_ROOT
 from platform_lib.declare.spec import DataProduct, Domain, Source
 from platform_lib.declare.types import DUCKDB_TYPES
+from platform_lib.governance.policies import Derivations
 from platform_lib.lifecycle import lineage
 from platform_lib.storage import staged
 from platform_lib.storage.sql import q
@@ -108,13 +110,18 @@ class MeshLineage:
                     sql, database = project.sql(uid), ""
                 self.of[product.id] = lineage.derive(product.id, sql, con, owner, database) if sql else \
                     lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
+            except Exception as err:  # one build that cannot run on empty tables leaves the others traced
+                self.of[product.id] = lineage.Lineage(product.id, problems=[
+                    f"the build failed on its inputs laid out empty ({type(err).__name__}: {str(err)[:200]})"])
             finally:
                 con.close()
 
-    def derivations(self) -> dict[str, dict[str, list[tuple[str, str]]]]:
-        """Each product column's inputs, as plain data (for the policies); a column that
-        could not be traced (or a product whose SQL could not be read) is left out."""
-        return {pid: {name: sorted(col.inputs) for name, col in found.columns.items() if not col.unresolved}
+    def derivations(self) -> Derivations:
+        """Each product column's inputs, and whether each reaches it as it was, as plain data
+        (for the policies and erasure plans); a column that could not be traced (or a product
+        whose SQL could not be read) is left out."""
+        return {pid: {name: {i: held["direct"] for i, held in sorted(col.inputs.items())}
+                      for name, col in found.columns.items() if not col.unresolved}
                 for pid, found in self.of.items() if not found.problems}
 
     def consumers(self, product_id: str) -> list[DataProduct]:
@@ -151,4 +158,17 @@ def mesh_lineage() -> MeshLineage:
     from platform_lib.dagster.workspace import code_locations, declared_products_unchecked, declared_sources
 
     locations = code_locations()
-    return MeshLineage(declared_products_unchecked(locations), declared_sources(locations))
+    return lineage_of(declared_products_unchecked(locations), declared_sources(locations))
+
+
+def lineage_of(products: list[DataProduct], sources: list[Source]) -> MeshLineage:
+    """The lineage of these declarations, derived once per process for each set of them
+    (every erasure plan reads it)."""
+    return _lineage_of(json.dumps([[p.model_dump(mode="json") for p in products],
+                                   [s.model_dump(mode="json") for s in sources]], sort_keys=True))
+
+
+@lru_cache(maxsize=4)
+def _lineage_of(declarations: str) -> MeshLineage:
+    products, sources = json.loads(declarations)
+    return MeshLineage([DataProduct.model_validate(p) for p in products], [Source.model_validate(s) for s in sources])

@@ -151,8 +151,9 @@ PII_LINEAGE = Policy(
     "classify the column pii (with pii_category and masking), or, if it identifies no one any more (a count, "
     "a keyed pseudonym), declare deidentified='how' for review", lambda product, today: [])
 
-# product id -> column -> the (asset, column) inputs it derives from, from the column lineage.
-Derivations = dict[str, dict[str, list[tuple[str, str]]]]
+# product id -> column -> each (asset, column) input it derives from, and whether that input
+# reaches it as it was (copied or renamed), from the column lineage.
+Derivations = dict[str, dict[str, dict[tuple[str, str], bool]]]
 
 
 def _pii_lineage(product: DataProduct, derivations: Derivations, personal: set[tuple[str, str]]) -> list[str]:
@@ -166,7 +167,7 @@ def _pii_lineage(product: DataProduct, derivations: Derivations, personal: set[t
         if column.name not in traced:
             problems.append(f"column {column.name} could not be traced, so whether it carries PII is unverified")
             continue
-        carried = sorted(i for i in derivations.get(product.id, {}).get(column.name, []) if i in personal)
+        carried = sorted(i for i in derivations.get(product.id, {}).get(column.name, {}) if i in personal)
         if carried:
             path = ", ".join(f"{asset}.{name}" for asset, name in carried)
             problems.append(f"column {column.name} derives from PII ({path} -> {product.id}.{column.name}) "

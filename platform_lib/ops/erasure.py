@@ -54,10 +54,12 @@ def execute(request_id: str, locations: list[CodeLocation], instance: DagsterIns
     mesh. If that scan finds the subject again, the domains holding it get one more pass."""
     recover_orphaned_runs(instance)
     if erasure.load(paths, request_id).planned_at is None:  # recorded while a warehouse was busy
+        from platform_lib.dagster.lineage import lineage_of
         from platform_lib.dagster.workspace import declared_products, declared_sources
 
-        products = declared_products(locations)
-        erasure.prepare(paths, request_id, [loc.name for loc in locations], [*declared_sources(locations), *products], products)
+        products, sources = declared_products(locations), declared_sources(locations)
+        erasure.prepare(paths, request_id, [loc.name for loc in locations], [*sources, *products], products,
+                        lineage=lineage_of(products, sources).derivations())
         on_progress("planned")
     for _ in range(2):
         for location in in_dependency_order(locations):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,10 +23,12 @@ from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from platform_lib.config import MeshPaths
-from platform_lib.declare.identifiers import KINDS, PERSON_KINDS, kind_of
-from platform_lib.declare.spec import DataProduct, Source
+from platform_lib.declare.identifiers import KINDS, PERSON_KINDS
+from platform_lib.declare.spec import DataProduct
 from platform_lib.governance import audit_log
+from platform_lib.governance.policies import Derivations
 from platform_lib.privacy import stores, suppression
+from platform_lib.privacy.carriers import Traced, carriers_of, trace
 from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, sql_digest
 from platform_lib.privacy.stores import Store
 from platform_lib.storage import staged
@@ -70,9 +73,11 @@ class ErasureRequest(BaseModel):
     reason: str
     received_at: datetime
     hashes: list[str]
-    carriers: dict[str, str]
+    carriers: dict[str, str]  # column name -> identifier kind: declared, and copies the lineage finds
     identifiers: dict[str, list[str]] = Field(default_factory=dict)  # kind -> hashes, as resolved so far
     domains: dict[str, DomainPart]
+    # The product columns that carry or derive from the subject's identifiers, with their path.
+    columns: list[Traced] = Field(default_factory=list)
     status: Literal["open", "complete"] = "open"
     # Before it, stores not in a part's `holds` held nothing. None: recorded, not yet planned
     # (the subject's own identifier is already suppressed; planning resolves the others).
@@ -157,13 +162,6 @@ def record_part(paths: MeshPaths, request_id: str, domain: str, **changes) -> Er
 # ---- resolving a subject --------------------------------------------------------------
 
 
-def carriers_of(declared: list[Source | DataProduct]) -> dict[str, str]:
-    """Column name -> identifier kind, for every column that recognises a subject."""
-    found = {k: k for k in KINDS}
-    found |= {c.name: kind for d in declared for c in d.columns if (kind := kind_of(c))}
-    return found
-
-
 def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[str], carriers: dict[str, str]) -> dict[str, set[str]]:
     """Every identifier of the subject, as salted hashes by kind, following the links staging
     holds (a contact's emails and product users; an account's contacts and users), starting
@@ -226,18 +224,21 @@ def _recorded(subject: Subject, reason: str, paths: MeshPaths, domains: list[str
 
 
 def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], declared: list,
-             products: list[DataProduct]) -> dict:
+             products: list[DataProduct], lineage: Derivations) -> dict:
     """Resolve the subject's identifiers and plan, on `request` in memory. Raises
     `WarehouseBusy` when a domain's warehouse stays held."""
     carriers = carriers_of(declared)
+    # Links are followed in staging only, by its declared carriers.
     values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers)
     kinds = {k for k, v in values.items() if v}
     request.identifiers = {k: sorted(v) for k, v in values.items() if v}
     request.hashes = sorted({h for vs in values.values() for h in vs} | set(request.hashes))
-    request.carriers = {c: k for c, k in carriers.items() if k in kinds}
+    traced = [t for t in trace(carriers, lineage) if t.kind in kinds]
+    request.carriers = {c: k for c, k in carriers.items() if k in kinds} | {t.column: t.kind for t in traced if t.direct}
     planned_at = datetime.now(timezone.utc)
-    found = plan(request, paths, domains, products)
+    found = plan(request, paths, domains, products, traced)
     request.planned_at = planned_at
+    request.columns = [Traced.model_validate(c) for c in found["columns"]]
     for domain, held in found["holds"].items():
         request.domains[domain].holds = held
     for domain, names in found["recompute"].items():
@@ -246,30 +247,31 @@ def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], decl
 
 
 def new_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
-                products: list[DataProduct], request_id: str | None = None) -> tuple[ErasureRequest, dict]:
-    """The request and its plan, from declarations, staging links and lineage; nothing is
-    written (`mesh erase --plan` stops here)."""
+                products: list[DataProduct], request_id: str | None = None, *,
+                lineage: Derivations) -> tuple[ErasureRequest, dict]:
+    """The request and its plan, from declarations, staging links and the products' column
+    `lineage`; nothing is written (`mesh erase --plan` stops here)."""
     request = _recorded(subject, reason, paths, domains, declared, request_id)
-    return request, _planned(request, paths, domains, declared, products)
+    return request, _planned(request, paths, domains, declared, products, lineage)
 
 
 def open_request(subject: Subject, reason: str, paths: MeshPaths, domains: list[str], declared: list,
-                 products: list[DataProduct], request_id: str | None = None) -> ErasureRequest:
+                 products: list[DataProduct], request_id: str | None = None, *, lineage: Derivations) -> ErasureRequest:
     """Create the request, or return the open one for the same subject or id. It is recorded,
     and the subject suppressed, before anything that can fail; then it is planned. When a
     warehouse is busy the request stays recorded, unplanned, and `ErasureWaiting` says so."""
     subject_hash = digest(salt(paths), subject.value)
     for existing in all_requests(paths):
         if existing.request_id == request_id or (existing.subject_hash == subject_hash and existing.status == "open"):
-            return prepare(paths, existing.request_id, domains, declared, products)
+            return prepare(paths, existing.request_id, domains, declared, products, lineage=lineage)
     request = _recorded(subject, reason, paths, domains, declared, request_id)
     suppression.add(paths, set(request.hashes), request.request_id)
     save(paths, request)
-    return prepare(paths, request.request_id, domains, declared, products)
+    return prepare(paths, request.request_id, domains, declared, products, lineage=lineage)
 
 
 def prepare(paths: MeshPaths, request_id: str, domains: list[str], declared: list,
-            products: list[DataProduct]) -> ErasureRequest:
+            products: list[DataProduct], *, lineage: Derivations) -> ErasureRequest:
     """Plan a recorded request that is not planned yet (idempotent): every identifier the
     subject resolves to is suppressed, and each part learns where the subject is."""
     with request_lock(paths, request_id):
@@ -277,7 +279,7 @@ def prepare(paths: MeshPaths, request_id: str, domains: list[str], declared: lis
         if request.planned_at is not None or request.status == "complete":
             return request
         try:
-            _planned(request, paths, domains, declared, products)
+            _planned(request, paths, domains, declared, products, lineage)
         except WarehouseBusy as err:
             why = f"waiting to plan: {err}"
             for part in request.domains.values():
@@ -300,8 +302,11 @@ def note_waiting(paths: MeshPaths, request_id: str, domain: str, why: str) -> Er
                           f"--request-id {request_id}` (or the erasure inbox sensor's next pass)")
 
 
-def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products: list[DataProduct]) -> dict:
-    """Where the subject is (rows per store, read only) and which products to recompute."""
+def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products: list[DataProduct],
+         traced: Sequence[Traced] = ()) -> dict:
+    """Where the subject is (rows per store, read only), which products to recompute, and
+    the columns of published products that carry or derive from the subject's identifiers
+    (`traced`, of its kinds) where the subject was found on their way."""
     matcher = request.matcher(paths)
     found: dict[str, dict[str, int]] = {}
     con = duckdb.connect()
@@ -323,18 +328,30 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
         found[domain] = here
     con.close()
     published = {p.id for p in products if port_versions(paths, p.domain, p.name)}
-    return {"holds": found, "recompute": recompute(products, found, published)}
+    holders = holding(found)
+    columns = [t.model_dump() for t in traced if t.product in published and t.assets & holders]
+    return {"holds": found, "recompute": recompute(products, found, published, traced), "columns": columns}
 
 
-def recompute(products: list[DataProduct], found: dict[str, dict[str, int]], published: set[str]) -> dict[str, list[str]]:
-    """Products whose port held the subject, and products derived, along lineage across
-    domains, from any store that held it. No other product can hold the subject once its
-    inputs are erased, so none other is recomputed; nor is one never published (its first
-    build reads the erased inputs)."""
+def holding(found: dict[str, dict[str, int]]) -> set[str]:
+    """The assets a plan found holding the subject: staged sources (`<domain>.staging.<table>`)
+    and products whose current port version holds it."""
     held = [(d, Store.parse(k)) for d, keys in found.items() for k in keys]
-    holders = {f"{d}.{s.name}" for d, s in held if s.kind == "warehouse" and s.name.startswith("staging.")}
-    ports = {f"{s.domain}.{s.product}" for _, s in held if s.kind == "port"}
-    affected = {p.id for p in products if p.id in ports}
+    return ({f"{d}.{s.name}" for d, s in held if s.kind == "warehouse" and s.name.startswith("staging.")}
+            | {f"{s.domain}.{s.product}" for _, s in held if s.kind == "port"})
+
+
+def recompute(products: list[DataProduct], found: dict[str, dict[str, int]], published: set[str],
+              traced: Sequence[Traced] = ()) -> dict[str, list[str]]:
+    """Products whose port held the subject, products with a column computed from the
+    subject's identifiers where they were found (`traced`), and products derived from
+    either, or from any store that held the subject, along lineage across domains. No
+    other product can hold the subject once its inputs are erased, so none other is
+    recomputed; nor is one never published (its first build reads the erased inputs)."""
+    holders = holding(found)
+    affected = {p.id for p in products if p.id in holders}
+    # A computed value cannot be matched by hash: only recomputing the product clears it.
+    affected |= {t.product for t in traced if not t.direct and t.assets & holders}
     changed = True
     while changed:
         changed = False

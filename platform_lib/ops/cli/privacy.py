@@ -37,17 +37,20 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
         parsed = Subject.parse(subject) if subject is not None else None
     except BadSubject as err:
         raise click.BadParameter(str(err), param_hint="--subject") from None
+    from platform_lib.dagster.lineage import lineage_of
     from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
     from platform_lib.ops.instance import mesh_instance
 
     locations = code_locations()
     domains = [loc.name for loc in locations]
-    products = declared_products(locations)
-    declared = [*declared_sources(locations), *products]
+    products, sources = declared_products(locations), declared_sources(locations)
+    declared = [*sources, *products]
     if parsed is not None:
+        lineage = lineage_of(products, sources).derivations()
         if plan_only:
             try:
-                request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products)
+                request, found = erasure.new_request(parsed, reason or "", paths, domains, declared, products,
+                                                     lineage=lineage)
             except WarehouseBusy as err:
                 raise click.ClickException(f"cannot plan now: {err}; try again once it is done") from None
             _print_plan(request, found, as_json)
@@ -57,7 +60,7 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
         if not reason:
             raise click.UsageError("--reason is required: it is the request's record of why")
         try:
-            request = erasure.open_request(parsed, reason, paths, domains, declared, products, request_id)
+            request = erasure.open_request(parsed, reason, paths, domains, declared, products, request_id, lineage=lineage)
         except erasure.ErasureWaiting as err:
             raise click.ClickException(str(err)) from None
     else:
@@ -67,6 +70,9 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
             raise click.ClickException(str(err)) from None
     console.print(f"erasure {request.request_id}: subject {request.subject_kind} #{request.subject_hash[:12]}, "
                   f"deadline {request.deadline:%Y-%m-%d}")
+    if request.columns:
+        console.print(f"{len(request.columns)} product columns carry or derive from the subject's identifiers; "
+                      f"`mesh erase --status --request-id {request.request_id}` names them")
     try:
         done = coordinator.execute(request.request_id, locations, mesh_instance(paths), paths,
                                    on_progress=lambda m: console.print(f"[bold]>[/] {m}"))
@@ -81,6 +87,8 @@ def erase(subject, reason, request_id, plan_only, status, as_json, root) -> None
 
 
 def _print_plan(request, found: dict, as_json: bool) -> None:
+    from platform_lib.privacy.carriers import describe
+
     held_anywhere = any(found["holds"].values())
     if as_json:
         click.echo(json.dumps({"subject_kind": request.subject_kind, "found": held_anywhere, "identifiers": len(request.hashes),
@@ -100,10 +108,13 @@ def _print_plan(request, found: dict, as_json: bool) -> None:
             console.print(f"    {n:>6}  {store}")
         if found["recompute"].get(domain):
             console.print(f"    recompute: {', '.join(found['recompute'][domain])}")
+        for line in describe([c for c in request.columns if c.product.split(".")[0] == domain]):
+            console.print(f"    {line}", markup=False)
 
 
 def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> None:
     from platform_lib.privacy import erasure
+    from platform_lib.privacy.carriers import describe
 
     try:
         requests = [erasure.load(paths, request_id)] if request_id else erasure.all_requests(paths)
@@ -116,7 +127,8 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
              "rows_removed": sum(n for p in r.domains.values() for n in p.rows_removed.values()),
              "verified_at": r.verified_at.isoformat() if r.verified_at else None,
              "planned": r.planned_at is not None,
-             "waiting": {d: p.waiting for d, p in r.domains.items() if p.waiting}} for r in requests]
+             "waiting": {d: p.waiting for d, p in r.domains.items() if p.waiting},
+             "columns": [c.model_dump() for c in r.columns]} for r in requests]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -127,3 +139,6 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
           "; ".join(f"{d}: {why}" for d, why in r["waiting"].items()) or ("not planned yet" if not r["planned"] else "-"))
          for r in rows),
     ))
+    if request_id:  # one request: the columns its plan found carrying or derived from the subject's identifiers
+        for line in describe(requests[0].columns):
+            stdout().print(line, markup=False, highlight=False)
