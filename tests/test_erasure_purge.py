@@ -4,6 +4,8 @@ landed after the plan is erased too, and one landed after its domain confirmed r
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
@@ -128,3 +130,46 @@ def test_domains_carrying_their_parts_at_once_keep_each_others_record(tmp_path, 
         erasure.record_part(paths, "ER-overlap", domain, phase="rebuilt")  # nothing to recompute here
         erasure.purge_part(paths, "ER-overlap", domain, "run-purge")
     assert erasure.load(paths, "ER-overlap").status == "complete"
+
+
+def test_the_final_scan_reads_again_only_the_files_changed_since_they_were_found_clean(tmp_path, monkeypatch):
+    """A landed file found clean, and unchanged since (size, modification and change times),
+    is not searched again by the scan that completes the request; one written since is,
+    however little it changed, and the subject found there reopens its domain."""
+    from platform_lib.privacy import stores
+
+    paths = MeshPaths(tmp_path / "mesh")
+    land(paths, "marketing", "part-1.csv", ERASED, KEPT)
+    for i in range(3):
+        land(paths, "sales", f"part-{i}.csv", KEPT)
+    erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
+                         declared=[], products=[], lineage={}, request_id="ER-clean")
+    searched: list[str] = []
+    search = stores.landing_matches
+    monkeypatch.setattr(stores, "landing_matches", lambda con, matcher, f: searched.append(f.name) or search(con, matcher, f))
+
+    run_part(paths, "ER-clean", "marketing")
+    assert searched == ["part-1.csv"]  # the file rewritten without the subject, proved clean
+    searched.clear()
+    run_part(paths, "ER-clean", "sales")  # the last confirmation: the whole mesh, but nothing read again
+    request = erasure.load(paths, "ER-clean")
+    assert request.status == "complete" and searched == []
+    assert {k for k, n in request.stores_checked.items() if k.startswith("landing:")} == {
+        "landing:landing/marketing/contacts/part-1.csv", *(f"landing:landing/sales/contacts/part-{i}.csv" for i in range(3))}
+
+    # Another subject, in no file when planned. Then a file gains it, keeping its size and
+    # modification time: its change time still gives it away, and the scan finds it.
+    other = "CON-0000003"
+    erasure.open_request(Subject.parse(f"contact:{other}"), "test", paths, ["marketing", "sales"],
+                         declared=[], products=[], lineage={}, request_id="ER-changed")
+    changed = paths.landing / "sales" / "contacts" / "part-0.csv"
+    assert str(Store.landing(paths, changed)) in erasure.load(paths, "ER-changed").domains["sales"].clean
+    before = changed.stat()
+    changed.write_text(changed.read_text().replace(KEPT, other))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (changed.stat().st_size, changed.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    run_part(paths, "ER-changed", "marketing")
+    searched.clear()
+    left = run_part(paths, "ER-changed", "sales")
+    assert searched == ["part-0.csv"] and left == {"landing:landing/sales/contacts/part-0.csv": 1}
+    assert erasure.load(paths, "ER-changed").domains["sales"].phase == "pending"

@@ -64,6 +64,9 @@ class DomainPart(BaseModel):
     files_purged: int = 0
     confirmed_at: datetime | None = None
     waiting: str | None = None  # why the part could not run on its last attempt (a busy warehouse)
+    # Landing files searched by content and found clean of the subject, by `str(Store)`, with
+    # their `stores.fingerprint` then: unchanged since, they need no search again.
+    clean: dict[str, list[int]] = Field(default_factory=dict)
 
 
 class ErasureRequest(BaseModel):
@@ -241,6 +244,7 @@ def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], decl
     request.columns = [Traced.model_validate(c) for c in found["columns"]]
     for domain, held in found["holds"].items():
         request.domains[domain].holds = held
+        request.domains[domain].clean = found["clean"][domain]
     for domain, names in found["recompute"].items():
         request.domains[domain].rebuild = names
     return found
@@ -309,13 +313,15 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
     (`traced`, of its kinds) where the subject was found on their way."""
     matcher = request.matcher(paths)
     found: dict[str, dict[str, int]] = {}
+    clean: dict[str, dict[str, list[int]]] = {}
     con = duckdb.connect()
     matcher.load(con)
     for domain in domains:
         here: dict[str, int] = {}
-        for f in domain_files(paths.landing / domain):
-            if n := stores.landing_matches(con, matcher, f):
-                here[str(Store.landing(paths, f))] = n
+        clean[domain] = {}
+        for key, n in _search_landing(con, matcher, paths, domain_files(paths.landing / domain), clean[domain]).items():
+            if n:
+                here[key] = n
         db = paths.warehouse(domain)
         if db.exists():
             with connect_warehouse(paths, domain, read_only=True) as wh:
@@ -330,7 +336,7 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
     published = {p.id for p in products if port_versions(paths, p.domain, p.name)}
     holders = holding(found)
     columns = [t.model_dump() for t in traced if t.product in published and t.assets & holders]
-    return {"holds": found, "recompute": recompute(products, found, published, traced), "columns": columns}
+    return {"holds": found, "recompute": recompute(products, found, published, traced), "columns": columns, "clean": clean}
 
 
 def holding(found: dict[str, dict[str, int]]) -> set[str]:
@@ -452,11 +458,12 @@ def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
         if rewritten:
             compact(db)
         landing = [s.path(paths) for s in touched if s.kind == "landing"]
-        left = scan(paths, request, [domain], landing=landing, ports=ports, warehouse=bool(rewritten))
+        clean = dict(part.clean)
+        left = scan(paths, request, [domain], landing=landing, ports=ports, warehouse=bool(rewritten), clean=clean)
         if any(left.values()):
             raise RuntimeError(f"erasure {request_id}: {domain} still holds the subject in "
                                f"{', '.join(k for k, n in left.items() if n)}; re-run `mesh erase --request-id {request_id}`")
-        request = record_part(paths, request_id, domain, files_purged=part.files_purged + purged, phase="confirmed",
+        request = record_part(paths, request_id, domain, files_purged=part.files_purged + purged, phase="confirmed", clean=clean,
                               confirmed_at=datetime.now(timezone.utc), runs=[*part.runs, run_id])
     if all(p.phase == "confirmed" for p in request.domains.values()):
         try:
@@ -484,14 +491,17 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
             return request
         if any(p.phase != "confirmed" for p in request.domains.values()):
             raise ErasureFailed(f"erasure {request_id}: not every domain has confirmed; re-run `mesh erase --request-id {request_id}`")
-        checked = scan(paths, request, list(request.domains))
+        # Files found clean since the plan and unchanged since are not searched again.
+        clean = {k: v for part in request.domains.values() for k, v in part.clean.items()}
+        checked = scan(paths, request, list(request.domains), clean=clean)
         left = {k: n for k, n in checked.items() if n}
         if left:
             request.planned_at = datetime.now(timezone.utc)
             for domain, part in request.domains.items():
                 held = {k: n for k, n in left.items() if Store.parse(k).domain == domain}
                 if held:
-                    request.domains[domain] = DomainPart(holds=held, rebuild=part.rebuild, runs=part.runs)
+                    request.domains[domain] = DomainPart(holds=held, rebuild=part.rebuild, runs=part.runs,
+                                                         clean={k: v for k, v in clean.items() if Store.parse(k).domain == domain})
             save(paths, request)
             raise Reopened(request_id, left)
         request.status, request.verified_at, request.stores_checked = "complete", datetime.now(timezone.utc), checked
@@ -506,18 +516,40 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
         return request
 
 
+def _search_landing(con: duckdb.DuckDBPyConnection, matcher: stores.Matcher, paths: MeshPaths, files,
+                    clean: dict[str, list[int]]) -> dict[str, int]:
+    """The subject's records in each landed file. A file in `clean` with the same fingerprint
+    is known clean without reading it; each file found clean is added to `clean`, with its
+    fingerprint from before it was read (a change while it is read shows next time)."""
+    found = {}
+    for f in files:
+        key, before = str(Store.landing(paths, f)), stores.fingerprint(f)
+        if clean.get(key) == before:
+            found[key] = 0
+            continue
+        found[key] = stores.landing_matches(con, matcher, f)
+        if found[key]:
+            clean.pop(key, None)
+        else:
+            clean[key] = before
+    return found
+
+
 def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landing: list[Path] | None = None,
-         ports: list[Path] | None = None, warehouse: bool = True) -> dict[str, int]:
+         ports: list[Path] | None = None, warehouse: bool = True, clean: dict[str, list[int]] | None = None) -> dict[str, int]:
     """Rows of the subject left in every store of `domains`: each landing file, each
     warehouse table (quarantine included), and every data file and log entry of every port.
-    `landing` and `ports` narrow the scan to those files and folders; `warehouse=False` skips it."""
+    `landing` and `ports` narrow the scan to those files and folders; `warehouse=False` skips it.
+    `clean` holds the landing files already found clean (see `_search_landing`), and gains
+    those found clean now."""
     matcher = request.matcher(paths)
     checked: dict[str, int] = {}
+    clean = {} if clean is None else clean
     con = duckdb.connect()
     matcher.load(con)
     for domain in domains:
-        for f in domain_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]:
-            checked[str(Store.landing(paths, f))] = stores.landing_matches(con, matcher, f)
+        files = domain_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]
+        checked |= _search_landing(con, matcher, paths, files, clean)
         for folder in all_ports(paths, domain) if ports is None else ports:
             checked[str(Store.port(paths, folder))] = stores.port_files_matches(con, matcher, folder)
         db = paths.warehouse(domain)
