@@ -21,20 +21,22 @@ install() {  # install <extras>: (re)install when pyproject.toml changed since t
   fi
   export PATH="$VENV/bin:$PATH"
 }
-debian_package() {  # debian_package <package> <why>: install it when running as root with apt
+# The test suite starts a real PostgreSQL server (the production topology) and a real headless
+# Chromium (the docs page). As root with apt, the missing ones are installed from Debian's
+# packages, in the background while the Python packages install (`wait_system_packages`).
+system_packages() {
+  local missing=()
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || [ -n "${MESH_TEST_CHROMIUM:-}" ] || missing+=(chromium)
+  [ ${#missing[@]} -gt 0 ] || return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's $1 $2" >&2
-    { [ -n "${_APT_UPDATED:-}" ] || apt-get update -qq; } && _APT_UPDATED=1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+    echo "installing Debian's ${missing[*]} for the tests" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } &
+    _SYSTEM_PACKAGES=$!
   else
-    echo "missing: install Debian's $1 package $2" >&2
+    echo "missing: install Debian's ${missing[*]} (or set PG_BINDIR / MESH_TEST_CHROMIUM)" >&2
   fi
 }
-ensure_postgres() {  # the production-topology test starts a real PostgreSQL server
-  if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1; then return; fi
-  debian_package postgresql "(server binaries) for the topology test, or set PG_BINDIR"
-}
-ensure_chromium() {  # the docs page is tested in a real headless browser
-  if command -v chromium >/dev/null 2>&1 || [ -n "${MESH_TEST_CHROMIUM:-}" ]; then return; fi
-  debian_package chromium "for the docs page test, or set MESH_TEST_CHROMIUM to a Chromium binary"
+wait_system_packages() {
+  [ -z "${_SYSTEM_PACKAGES:-}" ] || wait "$_SYSTEM_PACKAGES" || echo "installing ${missing[*]:-system packages} failed" >&2
 }
