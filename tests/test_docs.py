@@ -132,12 +132,12 @@ def test_a_column_s_lineage_is_clickable_upstream_and_downstream(opened, module_
 
 
 def test_the_page_holds_no_data_and_no_reader(site, module_mesh):
-    """It can be shared: no value of a row, nor who read a product, is in it."""
+    """It can be shared: no value of a row, nor who read a product or why, is in it."""
     folder, data = site
     written = (folder / "index.html").read_text() + (folder / "mesh.json").read_text()
     port = DeltaTable(str(module_mesh / "products" / "marketing" / "lead_scoring_signals" / "v1"))
     emails = [e for e in port.to_pyarrow_table(columns=["email"]).column("email").to_pylist() if e]
     assert emails and not [e for e in emails if e in written]
     used = data["nodes"]["revenue_operations.account_360"]["usage"]
-    assert used["readers"] >= 2 and used["purposes"]["quarterly forecast"] == 1  # the build's read and frank's
-    assert "frank.finance" not in written
+    assert used["readers"] >= 2 and used["purposes"] >= 2  # the build's read and frank's
+    assert "frank.finance" not in written and "quarterly forecast" not in written  # what a reader typed stays in the log

@@ -3,7 +3,7 @@ products by domain with owners, SLA status and its history plotted, the graph of
 and their sources, and each column's lineage, clickable upstream and downstream.
 
 The page holds only what the catalog shows anyone: declarations, lineage, SLA results and
-read counts, never a row of data or who read it. It loads nothing from anywhere else, so it
+read counts, never a row of data, who read it or what they wrote as their purpose. It loads nothing from anywhere else, so it
 can be mailed, put on a wiki or opened from disk."""
 
 from __future__ import annotations
@@ -116,8 +116,9 @@ def model(products: list[DataProduct], sources: list[Source], lineage_of: dict[s
             "served": [{k: v for k, v in served.items() if k != "path"} for served in served_versions(paths, p)],
             "sla": [{"sla": line.sla, "target": line.target, "current": line.current, "passing": line.passing,
                      "attainment": line.attainment, "plot": sparkline(history.get(line.sla, []))} for line in lines],
+            # Counts only: who read, and the purposes they typed, stay in the audit log.
             "usage": {"days": usage.UNUSED_DAYS, "reads": read.reads, "readers": len(read.readers),
-                      "purposes": dict(read.purposes), "last_read": read.last_read.isoformat() if read.last_read else None},
+                      "purposes": len(read.purposes), "last_read": read.last_read.isoformat() if read.last_read else None},
             "lineage_problems": list(found.problems) if found else ["no lineage was derived"],
             "columns": [{"name": c.name, "type": c.type, "classification": c.classification, "description": c.description,
                          "required": p.required(c), "unresolved": found.columns[c.name].unresolved
