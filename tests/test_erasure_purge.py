@@ -4,7 +4,7 @@ landed after the plan is erased too, and one landed after its domain confirmed r
 
 from __future__ import annotations
 
-import os
+import mmap
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
@@ -133,9 +133,10 @@ def test_domains_carrying_their_parts_at_once_keep_each_others_record(tmp_path, 
 
 
 def test_the_final_scan_reads_again_only_the_files_changed_since_they_were_found_clean(tmp_path, monkeypatch):
-    """A landed file found clean, and unchanged since (size, modification and change times),
-    is not searched again by the scan that completes the request; one written since is,
-    however little it changed, and the subject found there reopens its domain."""
+    """A landed file found clean, with the same bytes since (size and content hash), is not
+    searched again by the scan that completes the request; one whose bytes changed is, even
+    when its size and file times are as before (a write through a memory map keeps them),
+    and the subject found there reopens its domain."""
     from platform_lib.privacy import stores
 
     paths = MeshPaths(tmp_path / "mesh")
@@ -157,17 +158,18 @@ def test_the_final_scan_reads_again_only_the_files_changed_since_they_were_found
     assert {k for k, n in request.stores_checked.items() if k.startswith("landing:")} == {
         "landing:landing/marketing/contacts/part-1.csv", *(f"landing:landing/sales/contacts/part-{i}.csv" for i in range(3))}
 
-    # Another subject, in no file when planned. Then a file gains it, keeping its size and
-    # modification time: its change time still gives it away, and the scan finds it.
+    # Another subject, in no file when planned. Then a file gains it through a memory map its
+    # writer already had open and written through: on Linux such writes leave the file's size
+    # and times as they were. Its bytes give it away, and the scan finds it.
     other = "CON-0000003"
-    erasure.open_request(Subject.parse(f"contact:{other}"), "test", paths, ["marketing", "sales"],
-                         declared=[], products=[], lineage={}, request_id="ER-changed")
     changed = paths.landing / "sales" / "contacts" / "part-0.csv"
-    assert str(Store.landing(paths, changed)) in erasure.load(paths, "ER-changed").domains["sales"].clean
-    before = changed.stat()
-    changed.write_text(changed.read_text().replace(KEPT, other))
-    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert (changed.stat().st_size, changed.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with changed.open("r+b") as fh, mmap.mmap(fh.fileno(), 0) as mapped:
+        at = mapped.find(KEPT.encode())
+        mapped[at:at + len(KEPT)] = KEPT.encode()  # the page is written (and stays dirty) before the plan
+        erasure.open_request(Subject.parse(f"contact:{other}"), "test", paths, ["marketing", "sales"],
+                             declared=[], products=[], lineage={}, request_id="ER-changed")
+        assert str(Store.landing(paths, changed)) in erasure.load(paths, "ER-changed").domains["sales"].clean
+        mapped[at:at + len(other)] = other.encode()
     run_part(paths, "ER-changed", "marketing")
     searched.clear()
     left = run_part(paths, "ER-changed", "sales")

@@ -65,8 +65,9 @@ class DomainPart(BaseModel):
     confirmed_at: datetime | None = None
     waiting: str | None = None  # why the part could not run on its last attempt (a busy warehouse)
     # Landing files searched by content and found clean of the subject, by `str(Store)`, with
-    # their `stores.fingerprint` then: unchanged since, they need no search again.
-    clean: dict[str, list[int]] = Field(default_factory=dict)
+    # their `stores.fingerprint` (size and content hash) then: unchanged since, they need no
+    # search again.
+    clean: dict[str, str] = Field(default_factory=dict)
 
 
 class ErasureRequest(BaseModel):
@@ -313,7 +314,7 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
     (`traced`, of its kinds) where the subject was found on their way."""
     matcher = request.matcher(paths)
     found: dict[str, dict[str, int]] = {}
-    clean: dict[str, dict[str, list[int]]] = {}
+    clean: dict[str, dict[str, str]] = {}
     con = duckdb.connect()
     matcher.load(con)
     for domain in domains:
@@ -517,10 +518,11 @@ def complete(paths: MeshPaths, request_id: str) -> ErasureRequest:
 
 
 def _search_landing(con: duckdb.DuckDBPyConnection, matcher: stores.Matcher, paths: MeshPaths, files,
-                    clean: dict[str, list[int]]) -> dict[str, int]:
+                    clean: dict[str, str]) -> dict[str, int]:
     """The subject's records in each landed file. A file in `clean` with the same fingerprint
-    is known clean without reading it; each file found clean is added to `clean`, with its
-    fingerprint from before it was read (a change while it is read shows next time)."""
+    (its bytes unchanged) is known clean without searching it; each file found clean is
+    added to `clean`. A file that changes while it is searched is searched again next time:
+    its fingerprint is taken before and after, and kept only when both agree."""
     found = {}
     for f in files:
         key, before = str(Store.landing(paths, f)), stores.fingerprint(f)
@@ -528,15 +530,14 @@ def _search_landing(con: duckdb.DuckDBPyConnection, matcher: stores.Matcher, pat
             found[key] = 0
             continue
         found[key] = stores.landing_matches(con, matcher, f)
-        if found[key]:
-            clean.pop(key, None)
-        else:
+        clean.pop(key, None)
+        if not found[key] and f.exists() and stores.fingerprint(f) == before:
             clean[key] = before
     return found
 
 
 def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landing: list[Path] | None = None,
-         ports: list[Path] | None = None, warehouse: bool = True, clean: dict[str, list[int]] | None = None) -> dict[str, int]:
+         ports: list[Path] | None = None, warehouse: bool = True, clean: dict[str, str] | None = None) -> dict[str, int]:
     """Rows of the subject left in every store of `domains`: each landing file, each
     warehouse table (quarantine included), and every data file and log entry of every port.
     `landing` and `ports` narrow the scan to those files and folders; `warehouse=False` skips it.
