@@ -141,3 +141,16 @@ def test_the_page_holds_no_data_and_no_reader(site, module_mesh):
     used = data["nodes"]["revenue_operations.account_360"]["usage"]
     assert used["readers"] >= 2 and used["purposes"] >= 2  # the build's read and frank's
     assert "frank.finance" not in written and "quarterly forecast" not in written  # what a reader typed stays in the log
+
+
+def test_rows_counted_upstream_are_traced_and_odd_links_show_no_error(opened):
+    go, _, _ = opened
+    # web_sessions_30d sums web_behavior's sessions, a count of the staged web sessions' rows.
+    page = go("#/column/revenue_operations.account_360/web_sessions_30d")
+    counted = page.locator("#column-panel p.counted").all_inner_texts()
+    assert "marketing.web_behavior.sessions counts the rows of marketing.staging.web_sessions" in counted
+    assert page.locator('#graph .node.lit[data-node="marketing.staging.web_sessions"]').count() == 1
+    for link in ("#/column/%E0%A4%A", "#/column/constructor/x", "#/product/__proto__", "#/column/sales.accounts/nope"):
+        page = go(link)  # the page loads and routes without a script error (checked as the page closes)
+        assert not page.locator("#graph .node.focus").count()
+    assert "No column nope in sales.accounts" in page.locator("#column-panel").inner_text()

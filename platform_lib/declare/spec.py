@@ -19,8 +19,8 @@ from platform_lib.declare.types import LogicalType
 # The column a source system stamps every exported record with (declare/columns.py).
 EXTRACTED = "extracted_at"
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+NAME = re.compile(r"[a-z][a-z0-9_]*")  # whole names only: fullmatch, so no trailing newline slips through
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 
 Classification = Literal["public", "internal", "pii"]
 
@@ -64,7 +64,7 @@ class Column(_Frozen):
     @field_validator("name")
     @classmethod
     def _snake_case(cls, v: str) -> str:
-        if not NAME.match(v):
+        if not NAME.fullmatch(v):
             raise ValueError(f"column name '{v}' must be snake_case")
         return v
 
@@ -108,7 +108,7 @@ class _Declared(_Frozen):
     @field_validator("name", "domain")
     @classmethod
     def _snake(cls, v: str) -> str:
-        if not NAME.match(v):
+        if not NAME.fullmatch(v):
             raise ValueError(f"'{v}' must be snake_case")
         return v
 
@@ -251,7 +251,7 @@ class DataProduct(_Declared):
     @field_validator("version")
     @classmethod
     def _semver(cls, v: str) -> str:
-        if not SEMVER.match(v):
+        if not SEMVER.fullmatch(v):
             raise ValueError(f"version '{v}' is not semantic (MAJOR.MINOR.PATCH)")
         return v
 

@@ -76,7 +76,7 @@ def _sla(p: DataProduct, today: date) -> list[str]:
 
 
 def _version(p: DataProduct, today: date) -> list[str]:
-    return [] if SEMVER.match(p.version) else [f"version {p.version} is not MAJOR.MINOR.PATCH"]
+    return [] if SEMVER.fullmatch(p.version) else [f"version {p.version} is not MAJOR.MINOR.PATCH"]
 
 
 def _identifiers(p: DataProduct, today: date) -> list[str]:

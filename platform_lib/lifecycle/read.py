@@ -268,7 +268,7 @@ def read_quarantine(
     this process's credential proves). Every read is audited, refusals included."""
     paths = paths or MeshPaths.from_env()
     who = caller or identity.caller(paths)
-    if not NAME.match(domain) or not paths.warehouse(domain).exists():
+    if not NAME.fullmatch(domain) or not paths.warehouse(domain).exists():
         raise LookupError(f"'{brief(domain)}' is not a domain with a warehouse; name one of the workspace's code locations")
     owner = who.team == domain
     if owner:

@@ -91,7 +91,7 @@ def _title(name: str) -> str:
 
 
 def scaffold_domain(name: str, dbt: bool, root: Path = PROJECT_ROOT) -> list[Path]:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ValueError(f"domain name '{name}' must be snake_case")
     folder = root / "domains" / name
     if folder.exists():
@@ -126,7 +126,7 @@ def scaffold_domain(name: str, dbt: bool, root: Path = PROJECT_ROOT) -> list[Pat
 
 def scaffold_product(domain: str, name: str, source: DataProduct, dbt: bool, today: date,
                      root: Path = PROJECT_ROOT) -> tuple[list[Path], str | None]:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ValueError(f"product name '{name}' must be snake_case")
     if not (root / "domains" / domain).exists():
         raise FileNotFoundError(f"no domain {domain}; create it with `mesh scaffold domain {domain}`")

@@ -67,8 +67,8 @@ def tables(principal: Principal, paths: MeshPaths) -> list[SharedTable]:
     """Every table `principal` may read, by share, schema and name."""
     found = []
     if paths.products.is_dir():
-        for domain in sorted(d.name for d in paths.products.iterdir() if d.is_dir() and NAME.match(d.name)):
-            for product in sorted(p.name for p in (paths.products / domain).iterdir() if p.is_dir() and NAME.match(p.name)):
+        for domain in sorted(d.name for d in paths.products.iterdir() if d.is_dir() and NAME.fullmatch(d.name)):
+            for product in sorted(p.name for p in (paths.products / domain).iterdir() if p.is_dir() and NAME.fullmatch(p.name)):
                 for folder in port_versions(paths, domain, product):
                     table = _served(principal, paths, domain, product, folder)
                     if table is not None:

@@ -185,8 +185,13 @@ def docs(out: Path, root: str | None) -> None:
 
     paths = mesh_paths(root)
     locations = code_locations()
-    written = site.write(site.model(declared_products(locations), declared_sources(locations), mesh_lineage().of, paths,
-                                    mesh_instance(paths)), out)
+    built = paths.home.exists()
+    model = site.model(declared_products(locations), declared_sources(locations), mesh_lineage().of, paths,
+                       mesh_instance(paths) if built else None)
+    written = site.write(model, out)
+    if not any(node.get("served") for node in model["nodes"].values()):
+        console.print(f"[yellow]warning:[/] nothing is published in {paths.home}: the page shows the declarations and "
+                      "their lineage, with no SLA results or served versions (build with `mesh build`, or pass --root)")
     console.print(f"wrote {written[0]}; open it in a browser")
 
 
