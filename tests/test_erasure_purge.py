@@ -146,8 +146,9 @@ def test_the_final_scan_reads_again_only_the_files_changed_since_they_were_found
     erasure.open_request(Subject.parse(f"contact:{ERASED}"), "test", paths, ["marketing", "sales"],
                          declared=[], products=[], lineage={}, request_id="ER-clean")
     searched: list[str] = []
-    search = stores.landing_matches
-    monkeypatch.setattr(stores, "landing_matches", lambda con, matcher, f: searched.append(f.name) or search(con, matcher, f))
+    search = stores.landing_matches_all  # the files a scan reads, whichever it is given at once
+    monkeypatch.setattr(stores, "landing_matches_all",
+                        lambda con, matcher, files: searched.extend(f.name for f in files) or search(con, matcher, files))
 
     run_part(paths, "ER-clean", "marketing")
     assert searched == ["part-1.csv"]  # the file rewritten without the subject, proved clean

@@ -523,15 +523,17 @@ def _search_landing(con: duckdb.DuckDBPyConnection, matcher: stores.Matcher, pat
     (its bytes unchanged) is known clean without searching it; each file found clean is
     added to `clean`. A file that changes while it is searched is searched again next time:
     its fingerprint is taken before and after, and kept only when both agree."""
-    found = {}
+    found, searched = {}, {}
     for f in files:
         key, before = str(Store.landing(paths, f)), stores.fingerprint(f)
-        if clean.get(key) == before:
-            found[key] = 0
-            continue
-        found[key] = stores.landing_matches(con, matcher, f)
+        found[key] = 0
+        if clean.get(key) != before:
+            searched[f] = (key, before)
+    for f, n in stores.landing_matches_all(con, matcher, list(searched)).items():  # all in one pass
+        key, before = searched[f]
+        found[key] = n
         clean.pop(key, None)
-        if not found[key] and f.exists() and stores.fingerprint(f) == before:
+        if not n and f.exists() and stores.fingerprint(f) == before:
             clean[key] = before
     return found
 

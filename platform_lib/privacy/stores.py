@@ -139,9 +139,13 @@ _NOT_TEXT = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "
              "DOUBLE", "FLOAT", "DECIMAL", "BOOLEAN", "DATE", "TIME", "TIMESTAMP", "INTERVAL", "BLOB")
 
 
-def _lines_sql(path: Path) -> str:
-    return (f"read_csv({lit(str(path))}, delim = {lit(chr(31))}, quote = '', escape = '', header = false, "
-            f"auto_detect = false, columns = {{'_line': 'VARCHAR'}}, max_line_size = {MAX_LINE_BYTES})")
+def _lines_sql(path: Path | str, listed: bool = False) -> str:
+    """Every line of a file (or, `listed`, of a SQL list of files, each line with its file
+    in `_mesh_file`) as text, nothing sniffed."""
+    source = path if listed else lit(str(path))
+    also = ", filename = '_mesh_file'" if listed else ""
+    return (f"read_csv({source}, delim = {lit(chr(31))}, quote = '', escape = '', header = false, "
+            f"auto_detect = false, columns = {{'_line': 'VARCHAR'}}, max_line_size = {MAX_LINE_BYTES}{also})")
 
 
 def _parquet_text(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], str]:
@@ -211,6 +215,25 @@ def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path
     if not landed_file(path):
         return 0
     return max(_by_text(con, matcher, path), _by_column(con, matcher, path))
+
+
+def landing_matches_all(con: duckdb.DuckDBPyConnection, matcher: Matcher, paths: list[Path]) -> dict[Path, int]:
+    """`landing_matches` of each file. The lines of all CSV and JSON Lines files are read in
+    one query (the lines reader sniffs nothing, so each file reads as it does alone); if any
+    file fails it, each is read alone."""
+    files = {p for p in paths if landed_file(p)}
+    lined = [p for p in paths if p in files and FORMAT_OF.get(p.suffix) in ("csv", "jsonl")]
+    by_text = {p: 0 for p in lined}
+    if lined:
+        sources = "[" + ", ".join(lit(str(p)) for p in lined) + "]"
+        try:
+            counted = con.execute(f"SELECT _mesh_file, count(*) FROM {_lines_sql(sources, listed=True)} "
+                                  f"WHERE {matcher.text('_line')} GROUP BY _mesh_file").fetchall()
+            by_text |= {Path(name): n for name, n in counted}
+        except duckdb.Error:
+            by_text = {p: _by_text(con, matcher, p) for p in lined}
+    return {p: max(by_text[p] if p in by_text else _by_text(con, matcher, p), _by_column(con, matcher, p))
+            if p in files else 0 for p in paths}
 
 
 def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path, known: bool = False) -> int:
