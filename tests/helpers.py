@@ -174,10 +174,16 @@ def traces(root: Path, needles: list[str]) -> list[str]:
             con = duckdb.connect(str(f), read_only=True)
             cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
                                "WHERE table_catalog = current_database() AND data_type IN ('VARCHAR', 'JSON')").fetchall()
+            by_table: dict[tuple[str, str], list[str]] = {}
             for schema, table, column in cols:
-                for n in needles:
-                    hit = con.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains(lower("{column}"), ?)', [n]).fetchall()
-                    if hit[0][0]:
-                        found.append(f"{f.relative_to(root)}:{schema}.{table}.{column}")
+                by_table.setdefault((schema, table), []).append(column)
+            hits = set()
+            for (schema, table), columns in by_table.items():  # one pass over each table
+                pairs = [(c, n) for c in columns for n in needles]
+                counts = con.execute("SELECT " + ", ".join(f'count(*) FILTER (WHERE contains(lower("{c}"), ?))' for c, _ in pairs)
+                                     + f' FROM "{schema}"."{table}"', [n for _, n in pairs]).fetchall()[0]
+                hits |= {(schema, table, c, n) for (c, n), count in zip(pairs, counts) if count}
+            found += [f"{f.relative_to(root)}:{schema}.{table}.{column}" for schema, table, column in cols
+                      for n in needles if (schema, table, column, n) in hits]
             con.close()
     return found
