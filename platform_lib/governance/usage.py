@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from platform_lib.config import MeshPaths
 from platform_lib.governance import audit_log
@@ -25,6 +26,24 @@ class Usage:
     last_read: datetime | None = None
 
 
+@lru_cache(maxsize=4)
+def _reads(path: str, size: int, mtime_ns: int) -> tuple[tuple, ...]:
+    """The log's allowed reads as (product, at, principal, purpose, columns), parsed once per
+    version of the file: every product a build materializes asks for its own."""
+    reads = []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+                at = datetime.fromisoformat(entry["at"])
+            except (ValueError, KeyError, TypeError):
+                continue  # `mesh audit verify` reports a damaged log; usage counts what it can read
+            if entry.get("product") and entry.get("decision") in ("allow", "mask"):
+                reads.append((entry["product"], at, entry.get("principal", "?"), entry.get("purpose") or "-",
+                              tuple(entry.get("columns") or ())))
+    return tuple(reads)
+
+
 def usage(paths: MeshPaths, products: dict[str, list[str]], days: int = UNUSED_DAYS,
           now: datetime | None = None) -> dict[str, Usage]:
     """The reads of each product (id -> its columns) in the last `days` days."""
@@ -33,21 +52,16 @@ def usage(paths: MeshPaths, products: dict[str, list[str]], days: int = UNUSED_D
     path = audit_log.log_path(paths)
     if not path.exists():
         return found
-    with path.open() as fh:
-        for line in fh:
-            try:
-                entry = json.loads(line)
-                at = datetime.fromisoformat(entry["at"])
-            except (ValueError, KeyError, TypeError):
-                continue  # `mesh audit verify` reports a damaged log; usage counts what it can read
-            held = found.get(entry.get("product"))
-            if held is None or entry.get("decision") not in ("allow", "mask") or at < since:
-                continue
-            held.reads += 1
-            held.readers[entry.get("principal", "?")] += 1
-            held.purposes[entry.get("purpose") or "-"] += 1
-            held.columns.update(c for c in entry.get("columns") or [] if c in products[held.product])
-            held.last_read = max(held.last_read or at, at)
+    stat = path.stat()
+    for product, at, principal, purpose, columns in _reads(str(path), stat.st_size, stat.st_mtime_ns):
+        held = found.get(product)
+        if held is None or at < since:
+            continue
+        held.reads += 1
+        held.readers[principal] += 1
+        held.purposes[purpose] += 1
+        held.columns.update(c for c in columns if c in products[product])
+        held.last_read = max(held.last_read or at, at)
     return found
 
 
