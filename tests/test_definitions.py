@@ -19,3 +19,19 @@ def test_code_location_loads_on_its_own(location):
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) > 0
+
+
+@pytest.mark.parametrize("changes", [{"name": "amount\n"}, {"name": "amount; drop"}])
+def test_a_declared_name_must_be_snake_case_whole(changes):
+    """`$` matches before a final newline: a name is checked whole, so none slips through."""
+    from pydantic import ValidationError
+
+    from platform_lib.declare.spec import Column, DataProduct
+
+    with pytest.raises(ValidationError, match="snake_case"):
+        Column(**{"name": "amount", "type": "string", "description": "x", **changes})
+    product = dict(domain="sales", name="probe", description="x", version="1.0.0\n", owner={"team": "sales", "role": "x"},
+                   primary_key=("id",), event_time="at", columns=(Column(name="id", type="string", description="x"),
+                                                                 Column(name="at", type="timestamp", description="x")))
+    with pytest.raises(ValidationError, match="is not semantic"):
+        DataProduct(**product)
