@@ -21,9 +21,23 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)  # the parent died before this child could ask to die with it
 
 
+def _runs_this_interpreter(pid: int) -> bool:
+    """Whether process `pid` runs the same Python binary as this one: the step that starts
+    `mesh-dbt` does; init or a subreaper that adopts an orphan does not."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == os.readlink("/proc/self/exe")
+    except OSError:
+        return sys.platform != "linux"  # no /proc to ask: trust the parent
+
+
 def dbt() -> None:
     """`mesh-dbt`: dbt itself, killed with the step that runs it. dagster-dbt starts it as
-    its dbt executable; the request to die survives the exec into dbt."""
-    die_with_parent(os.getppid())
+    its dbt executable; the request to die survives the exec into dbt. The step may die
+    while this process starts, before it can ask: it is then already an orphan, adopted by
+    a process that runs no Python step, and it exits rather than start dbt."""
+    parent = os.getppid()
+    die_with_parent(parent)
+    if not _runs_this_interpreter(parent):
+        os._exit(1)
     executable = Path(sys.executable).parent / "dbt"
     os.execv(executable, [str(executable), *sys.argv[1:]])

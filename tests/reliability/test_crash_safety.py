@@ -153,6 +153,30 @@ def test_killing_a_build_kills_the_dbt_run_it_started(private_mesh):
     assert alive == [], "a dbt run outlived the command that started it"
 
 
+def test_a_dbt_run_whose_step_died_while_it_started_never_starts_dbt(tmp_path):
+    """The step can die while `mesh-dbt` is still starting, before it asks the kernel to die
+    with it: the orphan must then exit, not run dbt against the domain's files."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out = tmp_path / "dbt.out"
+    # A step that starts dbt and dies at once, long before the child's Python is up.
+    step = ("import os, subprocess, sys; "
+            "child = subprocess.Popen([sys.argv[1], '--version'], stdout=open(sys.argv[2], 'w'), stderr=subprocess.STDOUT); "
+            "print(child.pid, flush=True); os._exit(0)")
+    started = subprocess.run([sys.executable, "-c", step, str(Path(sys.executable).parent / "mesh-dbt"), str(out)],
+                             capture_output=True, text=True, check=True)
+    orphan = int(started.stdout)
+    deadline = time.monotonic() + 60
+    while psutil.pid_exists(orphan) and psutil.Process(orphan).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the orphaned dbt run is still running"
+        time.sleep(0.05)
+    assert out.read_text() == "", "dbt ran for a step that had died"
+
+
 
 def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_stages_each_file_once(private_mesh, request):
     from tests.helpers import query
