@@ -47,6 +47,9 @@ class MeshSettings(BaseSettings):
     # Schedules (the daily full rebuild, retention) follow `automation` unless set: a test
     # bench runs production automation without a schedule firing in the middle of it.
     schedules: Literal["on", "off"] | None = None
+    # dbt steps fork a resident process that has dbt imported (`platform_lib.ops.warm_dbt`)
+    # instead of starting dbt cold each time; off starts every dbt run as its own program.
+    dbt_warm: bool = True
     landing_sensor_seconds: int = Field(15, ge=1)
     automation_sensor_seconds: int = Field(15, ge=1)
     erasure_sensor_seconds: int = Field(30, ge=1)
@@ -191,6 +194,19 @@ def child_environment() -> dict[str, str]:
     `--root` included, so the child works on the same mesh."""
     current = settings()
     return {**os.environ, "MESH_HOME": str(current.home), "DAGSTER_HOME": str(current.paths.dagster_home)}
+
+
+def process_environment() -> dict[str, str]:
+    """This process's environment as it is, for a process started on its behalf by another
+    (a warm dbt run, `platform_lib.ops.warm_dbt`)."""
+    return dict(os.environ)
+
+
+def take_environment(environment: dict[str, str]) -> None:
+    """Become the process another process would have started: its environment replaces this
+    one's (the fork of a warm dbt run, before it runs dbt)."""
+    os.environ.clear()
+    os.environ.update(environment)
 
 
 @contextmanager

@@ -32,12 +32,21 @@ def _runs_this_interpreter(pid: int) -> bool:
 
 def dbt() -> None:
     """`mesh-dbt`: dbt itself, killed with the step that runs it. dagster-dbt starts it as
-    its dbt executable; the request to die survives the exec into dbt. The step may die
+    its dbt executable; the request to die survives the exec into dbt (or, warm, the fork
+    running dbt dies with this process: `platform_lib.ops.warm_dbt`). The step may die
     while this process starts, before it can ask: it is then already an orphan, adopted by
     a process that runs no Python step, and it exits rather than start dbt."""
     parent = os.getppid()
     die_with_parent(parent)
     if not _runs_this_interpreter(parent):
         os._exit(1)
+    from platform_lib.config import settings
+
+    if settings().dbt_warm:
+        from platform_lib.ops import warm_dbt
+
+        code = warm_dbt.run(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     executable = Path(sys.executable).parent / "dbt"
     os.execv(executable, [str(executable), *sys.argv[1:]])

@@ -141,16 +141,34 @@ def test_killing_a_build_kills_the_dbt_run_it_started(private_mesh):
                 pass
         return found
 
+    # Whichever process runs dbt (dbt itself, or a warm fork of `platform_lib.ops.warm_dbt`,
+    # outside the build's process tree): killed once it has the domain's DuckDB file open.
+    warehouse = str(MeshPaths(root).warehouse("marketing"))
+
+    def holders() -> list[int]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if "dbt" in " ".join(process.cmdline()) and any(f.path == warehouse for f in process.open_files()):
+                    found.append(process.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
     deadline = time.monotonic() + 240
-    while not (runs := dbt_runs()) and build.poll() is None and time.monotonic() < deadline:
+    while not ((runs := dbt_runs()) and holders()) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert runs, "the build ended before its dbt step started"
+    assert runs and build.poll() is None, "the build ended before its dbt step opened the domain's DuckDB file"
 
     build.send_signal(signal.SIGKILL)
     build.wait()
 
     gone, alive = psutil.wait_procs(runs, timeout=5)
     assert alive == [], "a dbt run outlived the command that started it"
+    deadline = time.monotonic() + 5
+    while held := holders():
+        assert time.monotonic() < deadline, f"dbt processes {held} still hold {warehouse}"
+        time.sleep(0.1)
 
 
 def test_a_dbt_run_whose_step_died_while_it_started_never_starts_dbt(tmp_path):

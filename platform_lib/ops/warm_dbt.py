@@ -1,0 +1,234 @@
+"""dbt kept warm: each dbt step starts `mesh-dbt`, which has a resident server fork a
+process that already imported dbt, instead of starting a Python that imports it again.
+
+Importing dbt costs 2-4 s of CPU, more than most incremental steps' own work. The server is
+one per user and environment (socket under the temp folder, in a folder only its owner can
+enter, peer checked by uid); it starts with the first dbt step and exits after
+`IDLE_SECONDS` without one. Each invocation runs in its own forked process with the
+caller's arguments, folder, environment and standard streams, so dagster-dbt reads its
+events as from a dbt it started itself. The fork dies with the `mesh-dbt` that asked for
+it (it watches the connection), and signals sent to `mesh-dbt` are passed on. Anything that
+keeps the server from answering falls back to starting dbt the cold way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+IDLE_SECONDS = 300
+_START_SECONDS = 30
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_WORD = struct.Struct("!i")
+
+
+def socket_path() -> Path:
+    """The server's socket for this user and this environment's dbt: a changed install
+    (another dbt or adapter) gets a server of its own."""
+    key = hashlib.blake2b(f"{sys.prefix}|{version('dbt-core')}|{version('dbt-duckdb')}|{version('duckdb')}".encode(),
+                          digest_size=8).hexdigest()
+    return _private_folder() / f"dbt-{key}.sock"
+
+
+def _private_folder() -> Path:
+    folder = Path(tempfile.gettempdir()) / f"mesh-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    found = os.lstat(folder)
+    if found.st_uid != os.getuid() or found.st_mode & 0o077 or not os.path.isdir(folder) or os.path.islink(folder):
+        raise PermissionError(f"{folder} is not a folder only this user can enter")
+    return folder
+
+
+# The client: `mesh-dbt` --------------------------------------------------------------------
+
+def run(argv: list[str]) -> int | None:
+    """Runs dbt with `argv` in a warm fork and returns its exit code; None when no server
+    answered and nothing ran (the caller starts dbt itself)."""
+    from platform_lib.config import process_environment
+
+    try:
+        connection = _connect()
+        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment()}).encode()
+        socket.send_fds(connection, [_WORD.pack(len(request)) + request], [0, 1, 2])
+        pid = _read_word(connection)
+    except OSError:
+        return None
+    if pid is None:
+        return None  # the server went away before it forked: nothing ran
+    for number in _FORWARDED:
+        signal.signal(number, lambda received, _frame: os.kill(pid, received))
+    code = _read_word(connection)
+    return 1 if code is None else code  # the fork died without saying (killed)
+
+
+def _connect() -> socket.socket:
+    path = socket_path()
+    try:
+        return _open(path)
+    except OSError:
+        pass
+    from filelock import FileLock
+
+    with FileLock(f"{path}.lock", timeout=_START_SECONDS):
+        try:
+            return _open(path)  # another step started it meanwhile
+        except OSError:
+            path.unlink(missing_ok=True)  # a server that died left its socket
+        subprocess.Popen([sys.executable, "-m", __name__, str(path)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+        deadline = time.monotonic() + _START_SECONDS
+        while True:
+            try:
+                return _open(path)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def _open(path: Path) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def _read_word(connection: socket.socket) -> int | None:
+    data = b""
+    while len(data) < _WORD.size:
+        try:
+            chunk = connection.recv(_WORD.size - len(data))
+        except InterruptedError:
+            continue
+        if not chunk:
+            return None
+        data += chunk
+    return _WORD.unpack(data)[0]
+
+
+# The server ----------------------------------------------------------------------------------
+
+def serve(path: Path) -> None:
+    import dbt.adapters.duckdb  # noqa: F401  the warm part: what every invocation would import
+    import dbt.cli.main  # noqa: F401
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_mask)
+    listener.listen(16)
+    listener.settimeout(IDLE_SECONDS)
+    identity = os.stat(path).st_ino
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            break
+        with connection:
+            connection.settimeout(10)
+            try:
+                peer = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                if struct.unpack("3i", peer)[1] != os.getuid():
+                    continue
+                request, fds = _receive(connection)
+            except (OSError, ValueError):
+                continue
+            sys.stdout.flush(), sys.stderr.flush()
+            if os.fork() == 0:
+                listener.close()
+                _invoke(connection, request, fds)  # never returns
+            for fd in fds:
+                os.close(fd)
+    with_same_inode = path.exists() and os.stat(path).st_ino == identity
+    if with_same_inode:
+        path.unlink()  # a newer server may own the path now
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    if len(fds) != 3 or len(data) < _WORD.size:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("a request holds its length, its body and three streams")
+    size = _WORD.unpack(data[:_WORD.size])[0]
+    body = data[_WORD.size:]
+    while len(body) < size:
+        chunk = connection.recv(size - len(body))
+        if not chunk:
+            raise ValueError("the request ended early")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _invoke(connection: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the fork: become the dbt process the caller would have started, run, report."""
+    code = 1
+    try:
+        from platform_lib.config import take_environment
+
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for stream, fd in zip((0, 1, 2), fds):
+            os.dup2(fd, stream)
+            os.close(fd)
+        sys.stdout.reconfigure(line_buffering=True)  # dagster-dbt reads events as they come
+        os.chdir(request["cwd"])
+        take_environment(request["env"])
+        connection.settimeout(None)
+        connection.sendall(_WORD.pack(os.getpid()))
+        threading.Thread(target=_die_with_caller, args=(connection,), daemon=True).start()
+        code = _dbt(request["argv"])
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:
+                pass
+        try:
+            connection.sendall(_WORD.pack(code))
+        finally:
+            os._exit(code)
+
+
+def _dbt(argv: list[str]) -> int:
+    from dbt.cli.main import cli
+
+    sys.argv = ["dbt", *argv]
+    try:
+        cli()
+    except SystemExit as ended:
+        return ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
+    return 0
+
+
+def _die_with_caller(connection: socket.socket) -> None:
+    """The caller (`mesh-dbt`) never writes after its request: a read ends when it is gone."""
+    while True:
+        try:
+            if not connection.recv(1):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
