@@ -5,6 +5,7 @@ models builds only those."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from dagster import AssetKey, DagsterEventType, materialize
 from deltalake import DeltaTable
@@ -64,3 +65,29 @@ def test_a_subset_of_a_projects_models_builds_only_those(private_mesh):
     assert "not_null_engagement_metrics_account_id" not in built.stdout  # dbt's own output stays in its run folder
     after = {name: DeltaTable(str(MeshPaths(root).port("customer_success", name, 1))).version() for name in versions}
     assert after["account_health"] == versions["account_health"]
+
+
+def test_dbt_started_warm_answers_as_dbt_started_cold(tmp_path):
+    """`mesh-dbt` (what every dbt step starts) runs dbt in a fork of a resident server by
+    default: the caller sees dbt's own output and exit code, as from dbt started cold."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from platform_lib.ops.warm_dbt import socket_path
+
+    mesh_dbt = str(Path(sys.executable).parent / "mesh-dbt")
+
+    def dbt(*args: str, warm: bool) -> tuple[int, str, str]:
+        env = {**os.environ, "MESH_DBT_WARM": str(warm).lower()}
+        done = subprocess.run([mesh_dbt, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout, done.stderr
+
+    for args in (["build", "--help"], ["build", "--no-such-option"]):
+        assert dbt(*args, warm=True) == dbt(*args, warm=False)
+    code, _, err = dbt("build", "--no-such-option", warm=True)
+    assert code == 2 and "No such option" in err
+    server = [p for p in psutil.process_iter(["cmdline"]) if str(socket_path()) in " ".join(p.info["cmdline"] or [])]
+    assert server, "no warm dbt server answered"

@@ -35,9 +35,9 @@ _WORD = struct.Struct("!i")
 
 def socket_path() -> Path:
     """The server's socket for this user and this environment's dbt: a changed install
-    (another dbt or adapter) gets a server of its own."""
-    key = hashlib.blake2b(f"{sys.prefix}|{version('dbt-core')}|{version('dbt-duckdb')}|{version('duckdb')}".encode(),
-                          digest_size=8).hexdigest()
+    (another dbt or adapter, or another version of this module) gets a server of its own."""
+    installed = f"{sys.prefix}|{version('dbt-core')}|{version('dbt-duckdb')}|{version('duckdb')}"
+    key = hashlib.blake2b(f"{installed}|{Path(__file__).stat().st_mtime_ns}".encode(), digest_size=8).hexdigest()
     return _private_folder() / f"dbt-{key}.sock"
 
 
@@ -126,6 +126,9 @@ def serve(path: Path) -> None:
     import dbt.adapters.duckdb  # noqa: F401  the warm part: what every invocation would import
     import dbt.cli.main  # noqa: F401
 
+    # A fork imports nothing from the platform: the project it came from may be gone by then.
+    from platform_lib.config import take_environment
+
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_mask = os.umask(0o177)
     try:
@@ -153,7 +156,7 @@ def serve(path: Path) -> None:
             sys.stdout.flush(), sys.stderr.flush()
             if os.fork() == 0:
                 listener.close()
-                _invoke(connection, request, fds)  # never returns
+                _invoke(connection, request, fds, take_environment)  # never returns
             for fd in fds:
                 os.close(fd)
     with_same_inode = path.exists() and os.stat(path).st_ino == identity
@@ -177,12 +180,10 @@ def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(body), fds
 
 
-def _invoke(connection: socket.socket, request: dict, fds: list[int]) -> None:
+def _invoke(connection: socket.socket, request: dict, fds: list[int], take_environment) -> None:
     """In the fork: become the dbt process the caller would have started, run, report."""
     code = 1
     try:
-        from platform_lib.config import take_environment
-
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for stream, fd in zip((0, 1, 2), fds):
             os.dup2(fd, stream)
@@ -211,7 +212,7 @@ def _dbt(argv: list[str]) -> int:
 
     sys.argv = ["dbt", *argv]
     try:
-        cli()
+        cli.main(args=argv, prog_name="dbt")
     except SystemExit as ended:
         return ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
     return 0
