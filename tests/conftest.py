@@ -108,15 +108,16 @@ def built_mesh_template(tmp_path_factory, landing_root):
 
     from filelock import FileLock
 
-    from tests.helpers import copy_landing, mesh
+    from tests.helpers import copy_landing, mesh_in_process
 
     shared = shared_folder(tmp_path_factory, "built-mesh")
     with FileLock(f"{shared}.lock"):
         if not (shared / "build.json").exists():
             shutil.rmtree(shared, ignore_errors=True)
             root = copy_landing(landing_root, shared)
-            # One location after another: the concurrency cases compare against this run.
-            result = mesh("build", root=root, env={"MESH_WORKERS": "1"})
+            # One location after another (so in this process, as `mesh` runs it): the
+            # concurrency cases compare against this run.
+            result = mesh_in_process("build", root=root, env={"MESH_WORKERS": "1"})
             (shared / "build.json").write_text(json.dumps(
                 {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
     return shared

@@ -212,13 +212,13 @@ def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert query(root, "marketing", state)[0] == before, "a killed staging run must leave nothing staged"
 
-    rerun = mesh("build", "--select", asset, root=root)
+    rerun = mesh_in_process("build", "--select", asset, root=root)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     rows, landed_rows, files, _ = query(root, "marketing", state)[0]
     new_lines = sum(1 for line in landed[0].read_text().splitlines() if line.strip())
     assert (landed_rows, files) == (before[1] + new_lines, before[2] + 1), "the new file is staged exactly once"
     assert rows > before[0]
-    again = mesh("build", "--select", asset, root=root)
+    again = mesh_in_process("build", "--select", asset, root=root)
     assert again.returncode == 0 and query(root, "marketing", state)[0][:3] == (rows, landed_rows, files)
     record(request, rows_in=new_lines, rows_accounted=landed_rows - before[1], note="stage.commit")
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from deltalake import DeltaTable
 
-from tests.helpers import mesh
+from tests.helpers import mesh, mesh_in_process
 from tests.reliability.ledger import record
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root")
@@ -31,7 +31,7 @@ def test_a_build_on_a_full_disk_names_the_folder_and_keeps_every_port_serving(pr
         root = disk / "mesh"
         shutil.copytree(built, root, ignore=shutil.ignore_patterns("dagster"))
         dagster_home = {"DAGSTER_HOME": str(tmp_path / "dagster")}  # the run records stay writable
-        landed = mesh("seed", "--increment", "full", "--root", str(root), root=root)
+        landed = mesh_in_process("seed", "--increment", "full", "--root", str(root), root=root)
         assert landed.returncode == 0, landed.stderr
         ports = sorted((root / "products" / "marketing").glob("web_behavior/v*"))
         served = {p: (DeltaTable(str(p)).version(), DeltaTable(str(p)).to_pyarrow_table()) for p in ports}
@@ -49,7 +49,7 @@ def test_a_build_on_a_full_disk_names_the_folder_and_keeps_every_port_serving(pr
             assert now.version() == version and now.to_pyarrow_table().equals(rows), f"{port} changed on a full disk"
 
         _mount(disk, 512, remount=True)
-        again = mesh("build", "--select", "marketing.web_behavior", root=root, env=dagster_home)
+        again = mesh_in_process("build", "--select", "marketing.web_behavior", root=root, env=dagster_home)
         assert again.returncode == 0, again.stdout + again.stderr
         assert any(DeltaTable(str(p)).version() > v for p, (v, _) in served.items()), "the next build publishes the batch"
     finally:
