@@ -62,17 +62,25 @@ def run(argv: list[str]) -> int | None:
         request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment()}).encode()
         socket.send_fds(connection, [_WORD.pack(len(request)) + request], [0, 1, 2])
         pid = _read_word(connection)
-    except OSError:
-        return None
+    except OSError as err:
+        return _cold(f"{type(err).__name__}: {err}")
     if pid is None:
-        return None  # the server went away before it forked: nothing ran
+        return _cold("the server closed the connection before it forked")  # nothing ran
     for number in _FORWARDED:
         signal.signal(number, lambda received, _frame: os.kill(pid, received))
     code = _read_word(connection)
     return 1 if code is None else code  # the fork died without saying (killed)
 
 
+def _cold(why: str) -> None:
+    """Said on the step's stderr (its compute log), so a cold start is never silent."""
+    print(f"mesh-dbt: no warm dbt server ({why}); starting dbt cold", file=sys.stderr, flush=True)
+    return None
+
+
 def _connect() -> socket.socket:
+    from platform_lib.config import process_environment
+
     path = socket_path()
     try:
         return _open(path)
@@ -85,7 +93,10 @@ def _connect() -> socket.socket:
             return _open(path)  # another step started it meanwhile
         except OSError:
             path.unlink(missing_ok=True)  # a server that died left its socket
-        subprocess.Popen([sys.executable, "-m", __name__, str(path)], stdin=subprocess.DEVNULL,
+        # It outlives this step: it keeps none of the mesh's settings (a token, a masking key).
+        # Each fork takes on its own caller's environment.
+        quiet = {k: v for k, v in process_environment().items() if not k.startswith("MESH_")}
+        subprocess.Popen([sys.executable, "-m", __name__, str(path)], stdin=subprocess.DEVNULL, env=quiet,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
         deadline = time.monotonic() + _START_SECONDS
         while True:
