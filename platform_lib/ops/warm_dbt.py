@@ -2,17 +2,19 @@
 process that already imported dbt, instead of starting a Python that imports it again.
 
 Importing dbt costs 2-4 s of CPU, more than most incremental steps' own work. The server is
-one per user and environment (socket under the temp folder, in a folder only its owner can
-enter, peer checked by uid); it starts with the first dbt step and exits after
-`IDLE_SECONDS` without one. Each invocation runs in its own forked process with the
-caller's arguments, folder, environment and standard streams, so dagster-dbt reads its
-events as from a dbt it started itself. The fork dies with the `mesh-dbt` that asked for
-it (it watches the connection), and signals sent to `mesh-dbt` are passed on. Anything that
-keeps the server from answering falls back to starting dbt the cold way.
+one per user, installed environment and control group (socket under the temp folder, in a
+folder only its owner can enter; each side checks the other's uid); it starts with the first
+dbt step and exits after `IDLE_SECONDS` without one. Each invocation runs in its own forked
+process, which reads the request itself (a slow caller holds up no other) and takes on the
+caller's arguments, folder, umask, environment and standard streams, so dagster-dbt reads
+its events as from a dbt it started itself. The fork dies with the `mesh-dbt` that asked
+for it (it watches the connection), and signals sent to `mesh-dbt` are passed on. Anything
+that keeps the server from answering in time falls back to starting dbt cold, said on stderr.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -21,9 +23,11 @@ import socket
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+import traceback
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,8 +41,19 @@ def socket_path() -> Path:
     """The server's socket for this user and this environment's dbt: a changed install
     (another dbt or adapter, or another version of this module) gets a server of its own."""
     installed = f"{sys.prefix}|{version('dbt-core')}|{version('dbt-duckdb')}|{version('duckdb')}"
-    key = hashlib.blake2b(f"{installed}|{Path(__file__).stat().st_mtime_ns}".encode(), digest_size=8).hexdigest()
-    return _private_folder() / f"dbt-{key}.sock"
+    # Any install or removal in the environment changes its folder; a fork runs in its server's
+    # control group and with its groups, so callers that differ there get a server of their own.
+    packages = os.stat(sysconfig.get_paths()["purelib"]).st_mtime_ns
+    try:
+        group = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        group = ""
+    scope = f"{packages}|{sorted(os.getgroups())}|{group}"
+    key = hashlib.blake2b(f"{installed}|{scope}|{Path(__file__).stat().st_mtime_ns}".encode(), digest_size=8).hexdigest()
+    path = _private_folder() / f"dbt-{key}.sock"
+    if len(os.fsencode(path)) >= 108:  # sun_path: a server could never bind it
+        raise OSError(f"{path} is too long for a Unix socket (set TMPDIR to a shorter folder)")
+    return path
 
 
 def _private_folder() -> Path:
@@ -57,19 +72,47 @@ def run(argv: list[str]) -> int | None:
     answered and nothing ran (the caller starts dbt itself)."""
     from platform_lib.config import process_environment
 
+    _open_standard_streams()  # else the connection itself could become one of them
     try:
         connection = _connect()
-        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment()}).encode()
-        socket.send_fds(connection, [_WORD.pack(len(request)) + request], [0, 1, 2])
+        mask = os.umask(0)
+        os.umask(mask)
+        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment(), "umask": mask}).encode()
+        message = _WORD.pack(len(request)) + request
+        connection.settimeout(_START_SECONDS)  # a stuck server must not hang the step
+        sent = socket.send_fds(connection, [message], [0, 1, 2])
+        connection.sendall(message[sent:])
         pid = _read_word(connection)
+        connection.settimeout(None)
     except OSError as err:
         return _cold(f"{type(err).__name__}: {err}")
     if pid is None:
         return _cold("the server closed the connection before it forked")  # nothing ran
+    received = []
+
+    def forward(number, _frame):
+        received.append(number)
+        try:
+            os.kill(pid, number)
+        except ProcessLookupError:
+            pass  # it has just ended; its code is on the way
+
     for number in _FORWARDED:
-        signal.signal(number, lambda received, _frame: os.kill(pid, received))
+        signal.signal(number, forward)
     code = _read_word(connection)
+    if code is None and received:  # killed by what it was sent: end as dbt started cold would have
+        signal.signal(received[-1], signal.SIG_DFL)
+        os.kill(os.getpid(), received[-1])
     return 1 if code is None else code  # the fork died without saying (killed)
+
+
+def _open_standard_streams() -> None:
+    """A closed stdin, stdout or stderr is /dev/null, as for the dbt this process would start."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
 
 
 def _cold(why: str) -> None:
@@ -96,13 +139,15 @@ def _connect() -> socket.socket:
         # It outlives this step: it keeps none of the mesh's settings (a token, a masking key).
         # Each fork takes on its own caller's environment.
         quiet = {k: v for k, v in process_environment().items() if not k.startswith("MESH_")}
-        subprocess.Popen([sys.executable, "-m", __name__, str(path)], stdin=subprocess.DEVNULL, env=quiet,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+        server = subprocess.Popen([sys.executable, "-P", "-m", __name__, str(path)], stdin=subprocess.DEVNULL, env=quiet,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
         deadline = time.monotonic() + _START_SECONDS
         while True:
             try:
                 return _open(path)
             except OSError:
+                if server.poll() is not None:  # it could not start (or lost the path to another): no waiting
+                    return _open(path)
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
@@ -110,8 +155,12 @@ def _connect() -> socket.socket:
 
 def _open(path: Path) -> socket.socket:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(_START_SECONDS)  # a full backlog (a server that stopped accepting) fails at once
     try:
         connection.connect(str(path))
+        peer = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        if struct.unpack("3i", peer)[1] != os.getuid():  # whoever swapped the folder: told nothing
+            raise PermissionError(f"{path} is served by another user")
     except OSError:
         connection.close()
         raise
@@ -156,64 +205,94 @@ def serve(path: Path) -> None:
         except TimeoutError:
             break
         with connection:
-            connection.settimeout(10)
             try:
                 peer = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
                 if struct.unpack("3i", peer)[1] != os.getuid():
                     continue
-                request, fds = _receive(connection)
-            except (OSError, ValueError):
+            except OSError:
                 continue
             sys.stdout.flush(), sys.stderr.flush()
-            if os.fork() == 0:
+            if os.fork() == 0:  # the fork reads the request: a slow caller holds up no other
                 listener.close()
-                _invoke(connection, request, fds, take_environment)  # never returns
-            for fd in fds:
-                os.close(fd)
+                _answer(connection, take_environment)  # never returns
     with_same_inode = path.exists() and os.stat(path).st_ino == identity
     if with_same_inode:
         path.unlink()  # a newer server may own the path now
 
 
-def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+def _answer(connection: socket.socket, take_environment) -> None:
+    """In the fork: read the request (10 s in all), then run it."""
+    try:
+        request, fds = _receive(connection, time.monotonic() + 10)
+    except BaseException:
+        os._exit(1)
+    _invoke(connection, request, fds, take_environment)
+
+
+def _receive(connection: socket.socket, deadline: float) -> tuple[dict, list[int]]:
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long")
+        return left
+
+    connection.settimeout(remaining())
     data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
-    if len(fds) != 3 or len(data) < _WORD.size:
+    try:
+        if len(fds) != 3 or len(data) < _WORD.size:
+            raise ValueError("a request holds its length, its body and three streams")
+        size = _WORD.unpack(data[:_WORD.size])[0]
+        body = data[_WORD.size:]
+        while len(body) < size:
+            connection.settimeout(remaining())
+            chunk = connection.recv(size - len(body))
+            if not chunk:
+                raise ValueError("the request ended early")
+            body += chunk
+        return json.loads(body), fds
+    except BaseException:
         for fd in fds:
             os.close(fd)
-        raise ValueError("a request holds its length, its body and three streams")
-    size = _WORD.unpack(data[:_WORD.size])[0]
-    body = data[_WORD.size:]
-    while len(body) < size:
-        chunk = connection.recv(size - len(body))
-        if not chunk:
-            raise ValueError("the request ended early")
-        body += chunk
-    return json.loads(body), fds
+        raise
 
 
 def _invoke(connection: socket.socket, request: dict, fds: list[int], take_environment) -> None:
     """In the fork: become the dbt process the caller would have started, run, report."""
     code = 1
+    started = False  # only a started run reports a code: before, the word would read as its pid
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for stream, fd in zip((0, 1, 2), fds):
             os.dup2(fd, stream)
             os.close(fd)
         sys.stdout.reconfigure(line_buffering=True)  # dagster-dbt reads events as they come
+        os.umask(request["umask"])
         os.chdir(request["cwd"])
         take_environment(request["env"])
         connection.settimeout(None)
-        connection.sendall(_WORD.pack(os.getpid()))
-        threading.Thread(target=_die_with_caller, args=(connection,), daemon=True).start()
+        try:
+            connection.sendall(_WORD.pack(os.getpid()))
+        except OSError:
+            return  # the caller is gone: nothing to run, no one to tell
+        started = True
+        # Named, so that dbt's own threads are numbered as in a dbt started cold.
+        threading.Thread(target=_die_with_caller, args=(connection,), daemon=True, name="mesh-dbt-caller").start()
         code = _dbt(request["argv"])
+    except BaseException:
+        traceback.print_exc()  # on the caller's stderr, as a dbt started cold would say it
     finally:
+        try:
+            atexit._run_exitfuncs()  # as dbt's own exit would: multiprocessing releases its semaphores
+        except BaseException:
+            pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except OSError:
                 pass
         try:
-            connection.sendall(_WORD.pack(code))
+            if started:
+                connection.sendall(_WORD.pack(code))
         finally:
             os._exit(code)
 
