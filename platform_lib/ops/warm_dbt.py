@@ -136,9 +136,10 @@ def _connect() -> socket.socket:
             return _open(path)  # another step started it meanwhile
         except OSError:
             path.unlink(missing_ok=True)  # a server that died left its socket
-        # It outlives this step: it keeps none of the mesh's settings (a token, a masking key).
-        # Each fork takes on its own caller's environment.
-        quiet = {k: v for k, v in process_environment().items() if not k.startswith("MESH_")}
+        # It outlives this step: it keeps only what starting Python and importing dbt read, no
+        # setting or secret of the step (a token, a masking key, cloud credentials). Each fork
+        # takes on its own caller's whole environment.
+        quiet = {k: v for k, v in process_environment().items() if _kept_by_server(k)}
         server = subprocess.Popen([sys.executable, "-P", "-m", __name__, str(path)], stdin=subprocess.DEVNULL, env=quiet,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
         deadline = time.monotonic() + _START_SECONDS
@@ -151,6 +152,12 @@ def _connect() -> socket.socket:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+def _kept_by_server(variable: str) -> bool:
+    if variable.startswith("DBT_ENV_SECRET"):
+        return False
+    return variable in ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV") or variable.startswith(("LC_", "PYTHON", "DBT_"))
 
 
 def _open(path: Path) -> socket.socket:
