@@ -8,8 +8,13 @@ import socket
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.instance.ref import InstanceRef
+from dagster._serdes import ConfigurableClassData
 
 from platform_lib.config import MeshPaths
+from platform_lib.ops.sqlite_storage import PooledSqliteStorage
+
+SQLITE_STORAGE = ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage")
 
 # The local instance: embedded SQLite storage under $DAGSTER_HOME. It is written into the
 # instance folder, not kept in the project folder, where `dagster dev` would only warn that
@@ -52,7 +57,14 @@ def dagster_home(paths: MeshPaths | None = None) -> Path:
 
 
 def mesh_instance(paths: MeshPaths | None = None) -> DagsterInstance:
-    return DagsterInstance.from_config(str(dagster_home(paths)))
+    """The instance as its config says; where that is Dagster's SQLite storage (the local
+    default), the same storage with its connections kept open (`sqlite_storage.py`)."""
+    ref = InstanceRef.from_dir(str(dagster_home(paths)))
+    if (ref.storage_data.module_name, ref.storage_data.class_name) == SQLITE_STORAGE:
+        pooled = ConfigurableClassData(PooledSqliteStorage.__module__, PooledSqliteStorage.__name__,
+                                       ref.storage_data.config_yaml)
+        ref = ref._replace(storage_data=pooled)
+    return DagsterInstance.from_ref(ref)
 
 
 # Runs the mesh CLI executes in its own process carry these, so a later command can tell

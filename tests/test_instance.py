@@ -1,0 +1,67 @@
+"""The local Dagster instance: its SQLite storage keeps connections open (a build logs
+thousands of events), shares its files with Dagster's own storage (the UI and the daemon read
+them), and never carries a connection across a fork (side-by-side builds fork)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, job, op
+
+from platform_lib.config import MeshPaths
+from platform_lib.ops.instance import mesh_instance
+
+
+@op
+def chatty(context):
+    for i in range(50):
+        context.log.info(f"event {i}")
+
+
+@job
+def logs_a_lot():
+    chatty()
+
+
+def open_databases() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(".db"):
+            found.add(Path(target).name)
+    return found
+
+
+def test_runs_in_parent_and_forked_child_are_whole_in_dagster_s_own_storage(tmp_path):
+    home = tmp_path / "mesh"
+    instance = mesh_instance(MeshPaths(home))
+    assert logs_a_lot.execute_in_process(instance=instance).success
+    # The connections stay open for the next statement, unlike Dagster's own SQLite storage.
+    assert {"runs.db", "index.db"} <= open_databases()
+
+    pid = os.fork()
+    if pid == 0:  # the child logs through the instance it inherited, then exits at once
+        ok = False
+        try:  # no connection of the parent's came along: the child opens its own
+            ok = not open_databases() and logs_a_lot.execute_in_process(instance=instance).success
+        finally:
+            os._exit(0 if ok else 1)
+    assert logs_a_lot.execute_in_process(instance=instance).success  # the parent goes on meanwhile
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert logs_a_lot.execute_in_process(instance=instance).success
+
+    instance.dispose()
+    stock = DagsterInstance.from_config(str(home / "dagster"))
+    runs = stock.get_run_records()
+    assert [r.dagster_run.status for r in runs] == [DagsterRunStatus.SUCCESS] * 4
+    for record in runs:
+        logged = [e for e in stock.all_logs(record.dagster_run.run_id) if e.user_message.startswith("event ")]
+        assert len(logged) == 50
+    for db in (home / "dagster").rglob("*.db"):
+        assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",), db
