@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import traceback
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, job, op
@@ -25,15 +26,16 @@ def logs_a_lot():
     chatty()
 
 
-def open_databases() -> set[str]:
+def open_databases(home: Path) -> set[str]:
+    """The instance's database files this process has open."""
     found = set()
     for fd in os.listdir("/proc/self/fd"):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            target = Path(os.readlink(f"/proc/self/fd/{fd}"))
         except OSError:
             continue
-        if target.endswith(".db"):
-            found.add(Path(target).name)
+        if target.suffix == ".db" and target.is_relative_to(home):
+            found.add(target.name)
     return found
 
 
@@ -42,18 +44,23 @@ def test_runs_in_parent_and_forked_child_are_whole_in_dagster_s_own_storage(tmp_
     instance = mesh_instance(MeshPaths(home))
     assert logs_a_lot.execute_in_process(instance=instance).success
     # The connections stay open for the next statement, unlike Dagster's own SQLite storage.
-    assert {"runs.db", "index.db"} <= open_databases()
+    assert {"runs.db", "index.db"} <= open_databases(home)
 
     pid = os.fork()
     if pid == 0:  # the child logs through the instance it inherited, then exits at once
-        ok = False
+        code = 1
         try:  # no connection of the parent's came along: the child opens its own
-            ok = not open_databases() and logs_a_lot.execute_in_process(instance=instance).success
+            inherited = open_databases(home)
+            code = 2 if inherited else 0 if logs_a_lot.execute_in_process(instance=instance).success else 3
+        except BaseException:
+            (tmp_path / "child.txt").write_text(traceback.format_exc())
         finally:
-            os._exit(0 if ok else 1)
+            os._exit(code)
     assert logs_a_lot.execute_in_process(instance=instance).success  # the parent goes on meanwhile
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    child = tmp_path / "child.txt"
+    assert os.waitstatus_to_exitcode(status) == 0, (
+        child.read_text() if child.exists() else "2: a connection crossed the fork; 3: the child's run failed")
     assert logs_a_lot.execute_in_process(instance=instance).success
 
     instance.dispose()

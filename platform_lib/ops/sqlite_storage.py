@@ -8,6 +8,7 @@ bounded few files."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import weakref
@@ -58,10 +59,20 @@ class _Engines:
 
 
 # SQLite connections must not cross a fork (a child closing one could checkpoint and delete
-# the write-ahead log its parent still uses): every process closes its own before it forks
-# and opens them again when next needed.
+# the write-ahead log its parent still uses): every process closes its own before it forks,
+# those of storages no longer used included (collected first), and opens them again when
+# next needed.
 _ALL: weakref.WeakSet[_Engines] = weakref.WeakSet()
-os.register_at_fork(before=lambda: [engines.forget() for engines in list(_ALL)])
+
+
+def _close_before_fork() -> None:
+    if _ALL:
+        gc.collect()
+    for engines in list(_ALL):
+        engines.forget()
+
+
+os.register_at_fork(before=_close_before_fork)
 
 
 @contextmanager
