@@ -11,15 +11,16 @@ import logging
 import uuid
 from datetime import datetime, timezone
 from functools import lru_cache
-
-from openlineage.client import OpenLineageClient
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import column_lineage_dataset as lineage_facet
-from openlineage.client.facet_v2 import error_message_run, job_type_job, ownership_dataset, schema_dataset
+from typing import TYPE_CHECKING
 
 from platform_lib.config import settings
 from platform_lib.declare.spec import DataProduct
-from platform_lib.lifecycle.lineage import Lineage
+
+if TYPE_CHECKING:  # the client is imported only where events are sent (every code location loads this)
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import Job, OutputDataset, RunEvent
+
+    from platform_lib.lifecycle.lineage import Lineage
 
 PRODUCER = "urn:gtm-data-mesh:platform_lib"
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=4)
 def _client(file: str | None, url: str | None) -> OpenLineageClient | None:
+    from openlineage.client import OpenLineageClient
+
     if file:
         from openlineage.client.transport.file import FileConfig, FileTransport
 
@@ -49,11 +52,18 @@ def run_id(dagster_run_id: str, product: DataProduct) -> str:
 
 
 def _job(product: DataProduct) -> Job:
+    from openlineage.client.event_v2 import Job
+    from openlineage.client.facet_v2 import job_type_job
+
     kind = job_type_job.JobTypeJobFacet(processingType="BATCH", integration="GTM_DATA_MESH", jobType="DATA_PRODUCT")
     return Job(namespace=settings().openlineage_namespace, name=product.id, facets={"jobType": kind})
 
 
 def _output(product: DataProduct, found: Lineage | None) -> OutputDataset:
+    from openlineage.client.event_v2 import OutputDataset
+    from openlineage.client.facet_v2 import column_lineage_dataset as lineage_facet
+    from openlineage.client.facet_v2 import ownership_dataset, schema_dataset
+
     namespace = settings().openlineage_namespace
     facets: dict = {
         "schema": schema_dataset.SchemaDatasetFacet(fields=[
@@ -86,6 +96,8 @@ def _emit(event: RunEvent) -> None:
 def started(dagster_run_id: str, product: DataProduct) -> None:
     if client() is None:
         return
+    from openlineage.client.event_v2 import InputDataset, Run, RunEvent, RunState
+
     _emit(RunEvent(eventType=RunState.START, eventTime=datetime.now(timezone.utc).isoformat(), producer=PRODUCER,
                    run=Run(runId=run_id(dagster_run_id, product)), job=_job(product),
                    inputs=[InputDataset(namespace=settings().openlineage_namespace, name=i.split("@")[0]) for i in product.inputs]))
@@ -95,6 +107,9 @@ def finished(dagster_run_id: str, product: DataProduct, found: Lineage | None, e
     """COMPLETE with the output's facets, or FAIL with `error`."""
     if client() is None:
         return
+    from openlineage.client.event_v2 import InputDataset, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import error_message_run
+
     facets = {"errorMessage": error_message_run.ErrorMessageRunFacet(message=error[:2000], programmingLanguage="python")} \
         if error else {}
     namespace = settings().openlineage_namespace
