@@ -223,21 +223,38 @@ def test_a_staging_run_killed_before_its_commit_stages_nothing_and_the_next_run_
     record(request, rows_in=new_lines, rows_accounted=landed_rows - before[1], note="stage.commit")
 
 
+# The batch the per-key cases land: the same in each, so one full refresh serves them all.
+BATCH_AT = datetime.now(timezone.utc)
+
+
+def land_the_batch(root: Path) -> None:
+    sources = [s for s in importlib.import_module("domains.sales.sources").SOURCES if s.name == "activities"]
+    land_increment(MeshPaths(root), sources, "crash", now=BATCH_AT)
+
+
+@pytest.fixture(scope="module")
+def full_refresh_after_the_batch(private_mesh) -> list[str]:
+    """Sales' account_interactions as a full refresh publishes it from the built mesh's
+    landing zone and the batch, row by row."""
+    root = private_mesh("full-refresh")
+    land_the_batch(root)
+    out = mesh_in_process("build", "--select", "sales", "--full-refresh", root=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return sorted(map(repr, DeltaTable(str(MeshPaths(root).port("sales", "account_interactions", 1))).to_pyarrow_table().to_pylist()))
+
+
 @pytest.mark.parametrize("failpoint", ["audit.write", "port.publish", "port.committed"])
 def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_build(failpoint, private_mesh, request,
-                                                                                    tmp_path):
+                                                                                    full_refresh_after_the_batch):
     """Sales' account_interactions is computed per account and week: a build killed once the
     changed weeks were deleted and recomputed in the domain's DuckDB, before their commit or
     while Delta writes it, leaves the port as it was; the next build recomputes the same
     weeks again and publishes what a full refresh publishes. Killed once the commit is made
     but before the build is recorded, the next build recomputes the same weeks and, finding
     that very batch committed, commits nothing."""
-    import shutil
-
     root = private_mesh()
     port = MeshPaths(root).port("sales", "account_interactions", 1)
-    sources = [s for s in importlib.import_module("domains.sales.sources").SOURCES if s.name == "activities"]
-    land_increment(MeshPaths(root), sources, "crash", now=datetime.now(timezone.utc))
+    land_the_batch(root)
     staged = mesh_in_process("build", "--select", "sales.staging.activities", root=root)
     assert staged.returncode == 0, staged.stdout + staged.stderr
     version = DeltaTable(str(port)).version()
@@ -253,11 +270,6 @@ def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_bu
     assert published.version() == version + 1, "the batch committed once"
     assert published.history(1)[0]["operationParameters"].get("predicate"), "the changed weeks replaced, not the port"
 
-    full = tmp_path / "full"
-    shutil.copytree(root, full, ignore=shutil.ignore_patterns("dagster"))
-    out = mesh_in_process("build", "--select", "sales", "--full-refresh", root=full)
-    assert out.returncode == 0, out.stdout + out.stderr
     rows = sorted(map(repr, published.to_pyarrow_table().to_pylist()))
-    assert rows == sorted(map(repr, DeltaTable(str(MeshPaths(full).port("sales", "account_interactions", 1)))
-                              .to_pyarrow_table().to_pylist()))
+    assert rows == full_refresh_after_the_batch
     record(request, rows_in=len(rows), rows_accounted=len(rows), note=f"per-key product killed at {failpoint}")
