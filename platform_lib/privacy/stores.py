@@ -220,7 +220,9 @@ def landing_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path
 def landing_matches_all(con: duckdb.DuckDBPyConnection, matcher: Matcher, paths: list[Path]) -> dict[Path, int]:
     """`landing_matches` of each file. The lines of all CSV and JSON Lines files are read in
     one query (the lines reader sniffs nothing, so each file reads as it does alone); if any
-    file fails it, each is read alone."""
+    file fails it, each is read alone. Their records are matched by column a group of files
+    with the same columns at a time (`_by_column_all`). A Parquet file's text search already
+    matches its carrier columns."""
     files = {p for p in paths if landed_file(p)}
     lined = [p for p in paths if p in files and FORMAT_OF.get(p.suffix) in ("csv", "jsonl")]
     by_text = {p: 0 for p in lined}
@@ -232,8 +234,33 @@ def landing_matches_all(con: duckdb.DuckDBPyConnection, matcher: Matcher, paths:
             by_text |= {Path(name): n for name, n in counted}
         except duckdb.Error:
             by_text = {p: _by_text(con, matcher, p) for p in lined}
-    return {p: max(by_text[p] if p in by_text else _by_text(con, matcher, p), _by_column(con, matcher, p))
-            if p in files else 0 for p in paths}
+    by_column = _by_column_all(con, matcher, lined)
+    return {p: max(by_text[p], by_column[p]) if p in by_text else _by_text(con, matcher, p) if p in files else 0
+            for p in paths}
+
+
+def _by_column_all(con: duckdb.DuckDBPyConnection, matcher: Matcher, paths: list[Path]) -> dict[Path, int]:
+    """`_by_column` of each CSV or JSON Lines file. Files of one format whose header names the
+    same columns are read in one query; when it fails, each is read alone, as `_by_column`."""
+    counts, groups = {}, {}
+    for p in paths:
+        try:
+            columns = header(FORMAT_OF[p.suffix], p)
+        except (Unreadable, UnicodeError):
+            counts[p] = 0
+            continue
+        if matcher.where(columns):
+            groups.setdefault((FORMAT_OF[p.suffix], tuple(columns)), []).append(p)
+        else:
+            counts[p] = 0
+    for (_, columns), files in groups.items():
+        try:
+            counted = con.execute(f"SELECT _mesh_file, count(*) FROM {reader(files, list(columns), '_mesh_file')} "
+                                  f"WHERE {matcher.where(list(columns))} GROUP BY _mesh_file").fetchall()
+            counts |= dict.fromkeys(files, 0) | {Path(name): n for name, n in counted}
+        except duckdb.Error:
+            counts |= {p: _by_column(con, matcher, p) for p in files}
+    return counts
 
 
 def rewrite_landing_file(con: duckdb.DuckDBPyConnection, matcher: Matcher, path: Path, known: bool = False) -> int:

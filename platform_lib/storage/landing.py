@@ -115,15 +115,19 @@ def domain_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def reader(path: Path, columns: list[str]) -> str:
-    """SQL reading one landed file as text columns, whatever its format."""
-    fmt = FORMAT_OF[path.suffix]
+def reader(path: Path | list[Path], columns: list[str], file_column: str | None = None) -> str:
+    """SQL reading one landed file as text columns, whatever its format; or several files of
+    one format and the same `columns`, each row with its file's path in `file_column`."""
+    paths = path if isinstance(path, list) else [path]
+    source = lit(str(paths[0])) if len(paths) == 1 else "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+    also = f", filename = {lit(file_column)}" if file_column else ""
+    fmt = FORMAT_OF[paths[0].suffix]
     if fmt == "csv":
-        return f"read_csv({lit(str(path))}, all_varchar = true, header = true)"
+        return f"read_csv({source}, all_varchar = true, header = true{also})"
     if fmt == "jsonl":
         spec = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns) + "}"
-        return f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {spec})"
-    return f"read_parquet({lit(str(path))})"
+        return f"read_json({source}, format = 'newline_delimited', columns = {spec}{also})"
+    return f"read_parquet({source}{also})"
 
 
 def landed_files(source: Source, directory: Path) -> LandedFiles:
