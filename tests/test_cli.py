@@ -66,17 +66,17 @@ def test_piped_output_follows_columns_and_never_cuts_a_value(built_marketing):
     its column folds onto the next line instead of being cut."""
     root, _, _ = built_marketing
     for columns in ("90", "230"):
-        shown = mesh("product", "show", "marketing.web_behavior", root=root, check=True, principal="maria.marketing",
+        shown = mesh_in_process("product", "show", "marketing.web_behavior", root=root, check=True, principal="maria.marketing",
                      env={"COLUMNS": columns})
         widths = {len(line) for line in shown.stdout.splitlines() if line.startswith(("┃", "│"))}
         assert max(widths) <= int(columns), (columns, max(widths))
         assert "…" not in shown.stdout
-    facts = json.loads(mesh("product", "show", "marketing.web_behavior", "--json", root=root, check=True,
+    facts = json.loads(mesh_in_process("product", "show", "marketing.web_behavior", "--json", root=root, check=True,
                             principal="maria.marketing").stdout)
     sample = shown.stdout.split("sample rows (governed read")[1]
     listed = {line.split("│")[1].strip() for line in sample.splitlines() if line.startswith("│")}
     assert {c["name"] for c in facts["schema"]} <= listed  # one line per column: none falls off the edge
-    wide = mesh("catalog", root=root, check=True, env={"COLUMNS": "230"}).stdout
+    wide = mesh_in_process("catalog", root=root, check=True, env={"COLUMNS": "230"}).stdout
     assert max(len(line) for line in wide.splitlines()) > 160  # the room COLUMNS gives is used
-    read = mesh("read", "marketing.web_behavior", "--limit", "3", root=root, check=True, principal="maria.marketing").stdout
+    read = mesh_in_process("read", "marketing.web_behavior", "--limit", "3", root=root, check=True, principal="maria.marketing").stdout
     assert 80 < max(len(line) for line in read.splitlines()) <= 160  # piped without COLUMNS: 160, not rich's 80
