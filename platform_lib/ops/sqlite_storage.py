@@ -82,7 +82,11 @@ def _transaction(engine: db.Engine) -> Iterator[db.Connection]:
             yield conn
 
 
-class PooledSqliteRunStorage(SqliteRunStorage):
+class _OneFile:
+    """A storage in one database file (`_conn_string`): runs, or schedules and sensors."""
+
+    _conn_string: str
+
     def __init__(self, conn_string: str, inst_data=None):
         self._engines = _Engines(size=1)  # before the base class's set-up connects
         super().__init__(conn_string, inst_data)
@@ -97,19 +101,12 @@ class PooledSqliteRunStorage(SqliteRunStorage):
         super().dispose()
 
 
-class PooledSqliteScheduleStorage(SqliteScheduleStorage):
-    def __init__(self, conn_string: str, inst_data=None):
-        self._engines = _Engines(size=1)  # before the base class's set-up connects
-        super().__init__(conn_string, inst_data)
+class PooledSqliteRunStorage(_OneFile, SqliteRunStorage):
+    pass
 
-    @contextmanager
-    def connect(self) -> Iterator[db.Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as conn:
-            yield conn
 
-    def dispose(self) -> None:
-        self._engines.forget()
-        super().dispose()
+class PooledSqliteScheduleStorage(_OneFile, SqliteScheduleStorage):
+    pass
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
