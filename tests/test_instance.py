@@ -72,3 +72,57 @@ def test_runs_in_parent_and_forked_child_are_whole_in_dagster_s_own_storage(tmp_
         assert len(logged) == 50
     for db in (home / "dagster").rglob("*.db"):
         assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",), db
+
+
+def run_the_job(home: str) -> None:
+    """A forked child's work: log a run through the instance it inherited."""
+    ok = logs_a_lot.execute_in_process(instance=_SHARED[home]).success
+    os._exit(0 if ok else 1)
+
+
+_SHARED: dict[str, object] = {}
+
+
+def test_children_forked_while_another_thread_logs_complete_their_runs(tmp_path):
+    """A side-by-side build forks while the process may still be writing: each child's
+    run is whole, none waits forever on a lock the fork copied, the files stay sound."""
+    import multiprocessing
+    import threading
+
+    home = tmp_path / "mesh"
+    instance = mesh_instance(MeshPaths(home))
+    _SHARED[str(home)] = instance
+    assert logs_a_lot.execute_in_process(instance=instance).success
+    parent = []
+    writer = threading.Thread(target=lambda: parent.extend(logs_a_lot.execute_in_process(instance=instance).success
+                                                           for _ in range(3)))
+    writer.start()
+    fork = multiprocessing.get_context("fork")
+    children = [fork.Process(target=run_the_job, args=(str(home),)) for _ in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+    writer.join(120)
+    assert [c.exitcode for c in children] == [0] * 4 and parent == [True] * 3
+    stock = DagsterInstance.from_config(str(home / "dagster"))
+    runs = stock.get_run_records()
+    assert len(runs) == 8 and {r.dagster_run.status for r in runs} == {DagsterRunStatus.SUCCESS}
+    for record in runs:
+        assert len([e for e in stock.all_logs(record.dagster_run.run_id) if e.user_message.startswith("event ")]) == 50
+    for db in (home / "dagster").rglob("*.db"):
+        assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",), db
+
+
+def test_a_deleted_history_fails_loudly_instead_of_writing_into_deleted_files(tmp_path):
+    import shutil
+
+    import pytest
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    home = tmp_path / "mesh"
+    instance = mesh_instance(MeshPaths(home))
+    assert logs_a_lot.execute_in_process(instance=instance).success
+    shutil.rmtree(home / "dagster" / "history")
+    with pytest.raises(Exception, match="unable to open database file|no such table"):
+        instance.add_run(DagsterRun(job_name="after_the_history_was_deleted"))

@@ -4,11 +4,10 @@ Dagster's SQLite storage makes a new engine, and so opens the database file agai
 statement: every event a run logs costs a connect, and a build logs thousands. This storage
 reads and writes the same files the same way (the webserver and the daemon, on Dagster's own
 storage, share them), but each process keeps a pool of connections per database file, for a
-bounded few files."""
+bounded few files, never carried across a fork."""
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import weakref
@@ -27,57 +26,123 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 
-# The run storage, the schedule storage, the event index and the shards of the latest runs.
-OPEN_FILES = 8
+# A few mesh roots' runs, schedules and event index, and the shards of their latest runs.
+OPEN_FILES = 16
 
 
 class _Engines:
-    """One engine per database file, the most recently used kept open."""
+    """This process's engines, one per database file, the most recently used kept open, shared
+    by every instance of the process (so one that is never disposed leaks nothing). An engine
+    whose file was deleted or replaced is dropped: nothing is written into a deleted file."""
 
     def __init__(self, size: int = OPEN_FILES):
         self._size = size
         self._lock = threading.Lock()
-        self._engines: OrderedDict[str, db.Engine] = OrderedDict()
-        _ALL.add(self)
+        self._engines: OrderedDict[str, tuple[db.Engine, int | None]] = OrderedDict()
 
     def get(self, url: str, **connect_args) -> db.Engine:
+        path = url.removeprefix("sqlite:///")
+        try:
+            inode = os.stat(path).st_ino
+        except FileNotFoundError:
+            inode = None
         with self._lock:
-            engine = self._engines.pop(url, None)
+            engine, known = self._engines.pop(url, (None, None))
+            if engine is not None and known is not None and known != inode:
+                engine.dispose()  # deleted or replaced since: a connection would write into the old file
+                engine = None
             if engine is None:
                 engine = db.create_engine(url, connect_args=connect_args)
-            self._engines[url] = engine
+            self._engines[url] = (engine, inode)  # a file the first connect creates: known from next time
             while len(self._engines) > self._size:
-                _, oldest = self._engines.popitem(last=False)
+                _, (oldest, _) = self._engines.popitem(last=False)
                 oldest.dispose()  # a connection in use closes when it is given back
             return engine
 
-    def forget(self) -> None:
+    def forget(self, path: str = "/") -> None:
+        """Close the engines of database file `path`, or of the files in folder `path/`
+        (all by default)."""
         with self._lock:
-            for engine in self._engines.values():
-                engine.dispose()
-            self._engines.clear()
+            for url in [u for u in self._engines if _within(u.removeprefix("sqlite:///"), path)]:
+                self._engines.pop(url)[0].dispose()
+
+    def drop_inherited(self) -> None:
+        """In a forked child: the parent's engines are never used here, nor closed (closing
+        a SQLite connection can checkpoint and delete the write-ahead log its parent uses)."""
+        _INHERITED.extend(engine for engine, _ in self._engines.values())
+        self._engines = OrderedDict()
+        self._lock = threading.Lock()
 
 
-# SQLite connections must not cross a fork (a child closing one could checkpoint and delete
-# the write-ahead log its parent still uses): every process closes its own before it forks,
-# those of storages no longer used included (collected first), and opens them again when
-# next needed.
-_ALL: weakref.WeakSet[_Engines] = weakref.WeakSet()
+def _within(file: str, path: str) -> bool:
+    """`file` is `path`, or lies in `path` when that names a folder (ends with /)."""
+    return file.startswith(path) if path.endswith("/") else file == path
 
 
-def _close_before_fork() -> None:
-    if _ALL:
-        gc.collect()
-    for engines in list(_ALL):
-        engines.forget()
+class _Gate:
+    """Transactions pass while no fork is being made; a fork first waits for those in flight.
+    SQLite's own bookkeeping of a file's locks is per process and a child inherits a copy: a
+    connection open at the fork, even one the child never touches, would make the child's own
+    connections skip the locks they need, and the parent could then delete a write-ahead log
+    the child still writes to."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._open = 0
+        self._forker: int | None = None
+
+    @contextmanager
+    def passing(self) -> Iterator[None]:
+        with self._changed:
+            # The forking thread itself is never held up (it would wait for itself).
+            self._changed.wait_for(lambda: self._forker in (None, threading.get_ident()))
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._open -= 1
+                self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._forker = threading.get_ident()
+            self._changed.wait_for(lambda: self._open == 0, timeout=FORK_WAIT_SECONDS)
+
+    def reopen(self) -> None:
+        with self._changed:
+            self._forker = None
+            self._changed.notify_all()
 
 
-os.register_at_fork(before=_close_before_fork)
+# A transaction is a few statements; one still open after this is held by the forking thread.
+FORK_WAIT_SECONDS = 10
+
+_ENGINES = _Engines()
+_GATE = _Gate()
+_INHERITED: list[db.Engine] = []
+_EVENT_STORAGES: weakref.WeakSet[PooledSqliteEventLogStorage] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    _GATE.close()
+    _ENGINES.forget()
+
+
+def _in_child() -> None:
+    global _GATE
+    _GATE = _Gate()
+    _ENGINES.drop_inherited()  # none open, unless the fork stopped waiting
+    for storage in list(_EVENT_STORAGES):  # another thread of the parent may have held it
+        storage._db_lock = threading.Lock()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=lambda: _GATE.reopen(), after_in_child=_in_child)
 
 
 @contextmanager
 def _transaction(engine: db.Engine) -> Iterator[db.Connection]:
-    with engine.connect() as conn:
+    with _GATE.passing(), engine.connect() as conn:
         with conn.begin():
             yield conn
 
@@ -87,17 +152,13 @@ class _OneFile:
 
     _conn_string: str
 
-    def __init__(self, conn_string: str, inst_data=None):
-        self._engines = _Engines(size=1)  # before the base class's set-up connects
-        super().__init__(conn_string, inst_data)
-
     @contextmanager
     def connect(self) -> Iterator[db.Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as conn:
+        with _transaction(_ENGINES.get(self._conn_string)) as conn:
             yield conn
 
     def dispose(self) -> None:
-        self._engines.forget()
+        _ENGINES.forget(self._conn_string.removeprefix("sqlite:///"))
         super().dispose()
 
 
@@ -111,27 +172,30 @@ class PooledSqliteScheduleStorage(_OneFile, SqliteScheduleStorage):
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
-        self._engines = _Engines()
         super().__init__(base_dir, inst_data)
+        _EVENT_STORAGES.add(self)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[db.Connection]:
         from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
 
         with self._db_lock:
-            engine = self._engines.get(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            if not os.path.exists(self.path_for_shard(shard)):
+                self._initialized_dbs.discard(shard)  # deleted since: made again, schema included
+            engine = _ENGINES.get(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
             if shard not in self._initialized_dbs:
-                self._initdb(engine)
+                with _GATE.passing():  # it connects on its own
+                    self._initdb(engine)
                 self._initialized_dbs.add(shard)
             with _transaction(engine) as conn:
                 yield conn
 
     def wipe(self) -> None:
-        self._engines.forget()  # its files are deleted
+        _ENGINES.forget(f"{self._base_dir}/")  # its files are deleted
         super().wipe()
 
     def dispose(self) -> None:
-        self._engines.forget()
+        _ENGINES.forget(f"{self._base_dir}/")
         super().dispose()
 
 
