@@ -16,7 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as db
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite_storage import (
@@ -53,6 +57,7 @@ class _Engines:
                 engine = None
             if engine is None:
                 engine = db.create_engine(url, connect_args=connect_args)
+                db.event.listen(engine, "connect", _durable_at_checkpoints)
             self._engines[url] = (engine, inode)  # a file the first connect creates: known from next time
             while len(self._engines) > self._size:
                 _, (oldest, _) = self._engines.popitem(last=False)
@@ -72,6 +77,14 @@ class _Engines:
         _INHERITED.extend(engine for engine, _ in self._engines.values())
         self._engines = OrderedDict()
         self._lock = threading.Lock()
+
+
+def _durable_at_checkpoints(dbapi_connection, _record) -> None:
+    """Commits do not wait for the disk, checkpoints do. Dagster keeps these files in WAL mode,
+    where this is SQLite's advice for most applications: a power cut can lose the last few
+    events of run history, never corrupt it (a killed process loses nothing). The data
+    products' own commits are Delta's and unaffected. A build logs thousands of events."""
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _within(file: str, path: str) -> bool:
@@ -173,12 +186,28 @@ class PooledSqliteScheduleStorage(_OneFile, SqliteScheduleStorage):
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         super().__init__(base_dir, inst_data)
+        self._tables: set[tuple[int, str]] = set()  # (index file's inode, table) found there
         _EVENT_STORAGES.add(self)
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked for each check event and asset event; Dagster's own opens the file each time.
+        # A table, once made, stays in its file (a wiped or replaced index is another inode).
+        # Called inside `index_connection()`, so it takes no `_db_lock`.
+        try:
+            inode = os.stat(self.path_for_shard(INDEX_SHARD_NAME)).st_ino
+        except FileNotFoundError:
+            inode = None
+        if (inode, table_name) in self._tables:
+            return True
+        engine = _ENGINES.get(self.conn_string_for_shard(INDEX_SHARD_NAME), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        with _GATE.passing(), engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found and inode is not None:
+            self._tables.add((inode, table_name))
+        return found
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[db.Connection]:
-        from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
-
         with self._db_lock:
             if not os.path.exists(self.path_for_shard(shard)):
                 self._initialized_dbs.discard(shard)  # deleted since: made again, schema included
