@@ -29,7 +29,7 @@ from platform_lib.governance import audit_log
 from platform_lib.governance.policies import Derivations
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.carriers import Traced, carriers_of, trace
-from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, sql_digest
+from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, shapes_of, sql_digest
 from platform_lib.privacy.stores import Store
 from platform_lib.storage import staged
 from platform_lib.storage.landing import domain_files
@@ -79,6 +79,9 @@ class ErasureRequest(BaseModel):
     hashes: list[str]
     carriers: dict[str, str]  # column name -> identifier kind: declared, and copies the lineage finds
     identifiers: dict[str, list[str]] = Field(default_factory=dict)  # kind -> hashes, as resolved so far
+    # The token shapes its identifiers have (`keys.shapes_of`): a search of text looks for
+    # those only. None, in a request recorded before shapes were: every shape.
+    shapes: list[str] | None = None
     domains: dict[str, DomainPart]
     # The product columns that carry or derive from the subject's identifiers, with their path.
     columns: list[Traced] = Field(default_factory=list)
@@ -94,7 +97,8 @@ class ErasureRequest(BaseModel):
         return self.received_at + timedelta(days=STATUTORY_DAYS)
 
     def matcher(self, paths: MeshPaths) -> stores.Matcher:
-        return stores.Matcher(salt(paths), frozenset(self.hashes), self.carriers)
+        return stores.Matcher(salt(paths), frozenset(self.hashes), self.carriers,
+                              None if self.shapes is None else frozenset(self.shapes))
 
 
 # ---- request records ------------------------------------------------------------------
@@ -166,10 +170,13 @@ def record_part(paths: MeshPaths, request_id: str, domain: str, **changes) -> Er
 # ---- resolving a subject --------------------------------------------------------------
 
 
-def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[str], carriers: dict[str, str]) -> dict[str, set[str]]:
+def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[str], carriers: dict[str, str],
+            shapes: set[str] | None = None) -> dict[str, set[str]]:
     """Every identifier of the subject, as salted hashes by kind, following the links staging
     holds (a contact's emails and product users; an account's contacts and users), starting
-    from `identifiers`. Staging is matched by hash, so no raw identifier is ever needed."""
+    from `identifiers`. Staging is matched by hash, so no raw identifier is ever needed. The
+    token shapes of the identifiers found are added to `shapes`."""
+    shapes = set() if shapes is None else shapes
     s = salt(paths)
     values: dict[str, set[str]] = {k: set(identifiers.get(k, ())) for k in KINDS}
     for _ in range(4):  # links are at most a few hops deep
@@ -183,13 +190,13 @@ def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[st
                     if schema != "staging":
                         continue
                     kinds = {c: carriers[c] for c in columns if c in carriers}
-                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values, s)
+                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values, s, shapes)
         if sum(len(v) for v in values.values()) == before:
             break
     return values
 
 
-def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]], salt_hex: str) -> None:
+def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]], salt_hex: str, shapes: set[str]) -> None:
     for col, kind in kinds.items():
         known = values[kind]
         if not known:
@@ -205,6 +212,7 @@ def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]],
             for (c, k), v in zip(targets.items(), row):
                 if v:
                     values[k].add(digest(salt_hex, v))
+                    shapes |= shapes_of(v)
 
 
 # ---- opening, planning ----------------------------------------------------------------
@@ -223,6 +231,7 @@ def _recorded(subject: Subject, reason: str, paths: MeshPaths, domains: list[str
         request_id=request_id or f"ER-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:8]}",
         subject_kind=subject.kind, subject_hash=subject_hash, reason=reason, received_at=datetime.now(timezone.utc),
         hashes=[subject_hash], carriers=carriers_of(declared), identifiers={subject.key_kind: [subject_hash]},
+        shapes=sorted(shapes_of(subject.value)),
         domains={d: DomainPart() for d in domains},
     )
 
@@ -233,7 +242,10 @@ def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], decl
     `WarehouseBusy` when a domain's warehouse stays held."""
     carriers = carriers_of(declared)
     # Links are followed in staging only, by its declared carriers.
-    values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers)
+    shapes = None if request.shapes is None else set(request.shapes)
+    values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers, shapes)
+    if shapes is not None:
+        request.shapes = sorted(shapes)
     kinds = {k for k, v in values.items() if v}
     request.identifiers = {k: sorted(v) for k, v in values.items() if v}
     request.hashes = sorted({h for vs in values.values() for h in vs} | set(request.hashes))

@@ -95,29 +95,39 @@ class Store:
 
 @dataclass(frozen=True)
 class Matcher:
-    """Recognises the subject's rows: its identifier hashes, the salt, the carrier columns."""
+    """Recognises the subject's rows: its identifier hashes, the salt, the carrier columns,
+    and the token shapes its identifiers have in text (`keys.shapes_of`; None: every shape)."""
 
     salt: str
     hashes: frozenset[str]
     carriers: dict[str, str]
+    shapes: frozenset[str] | None = None
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {KEYS} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(self.hashes)])
 
-    def where(self, columns: list[str]) -> str | None:
+    def where(self, columns: list[str], relation: str | None = None) -> str | None:
+        """SQL: whether a row holds one of the subject's identifiers in a carrier column.
+        With the `relation` the columns are read from (a table, or one cheap to read again),
+        each distinct value is hashed once rather than each row's (a table of events holds
+        few people many times)."""
         found = [c for c in columns if c in self.carriers]
         if not found:
             return None
-        return " OR ".join(self.is_subject(c) for c in found)
+        return " OR ".join(self.is_subject(c, relation) for c in found)
 
-    def is_subject(self, column: str) -> str:
+    def is_subject(self, column: str, relation: str | None = None) -> str:
         """SQL: whether the value of carrier `column` is one of the subject's identifiers."""
-        return f"coalesce({sql_digest(self.salt, q(column))} IN (SELECT h FROM {KEYS}), false)"
+        if relation is None:
+            return f"coalesce({sql_digest(self.salt, q(column))} IN (SELECT h FROM {KEYS}), false)"
+        held = (f"SELECT _mesh_v FROM (SELECT DISTINCT {q(column)} AS _mesh_v FROM {relation}) "
+                f"WHERE {sql_digest(self.salt, '_mesh_v')} IN (SELECT h FROM {KEYS})")
+        return f"coalesce({q(column)} IN ({held}), false)"
 
     def text(self, expr: str) -> str:
         """For what is kept as text (quarantined records, unparsed lines): any identifier-shaped
         token in it that is one of the subject's."""
-        return sql_text_match(self.salt, expr, KEYS)
+        return sql_text_match(self.salt, expr, KEYS, self.shapes)
 
     def where_json(self, record: str) -> str:
         """For quarantine: the original record is JSON, whatever its columns were."""
@@ -189,7 +199,7 @@ def _raw_lines(matcher: Matcher, path: Path, matching: bool):
     or do not."""
     with path.open("rb") as fh:
         for raw in fh:
-            hit = bool(text_digests(matcher.salt, raw.decode("utf-8", errors="replace")) & matcher.hashes)
+            hit = bool(text_digests(matcher.salt, raw.decode("utf-8", errors="replace"), matcher.shapes) & matcher.hashes)
             if hit == matching:
                 yield raw
 
@@ -329,7 +339,7 @@ def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: 
         if (schema, table) == ("quarantine", "records"):  # by column, and by content: drifted names, raw lines
             where = f"{matcher.where_json('record')} OR {matcher.text('record')} OR {matcher.text('reason')}"
         else:
-            where = matcher.where(columns)
+            where = matcher.where(columns, name)
         if not where:
             continue
         n = con.execute(f"SELECT count(*) FROM {name} WHERE {where}").fetchall()[0][0]
@@ -346,7 +356,7 @@ def warehouse_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, delete: 
 def port_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Path) -> int:
     """Rows of the subject in the port's current version."""
     table = DeltaTable(str(folder)).to_pyarrow_table()
-    where = matcher.where(table.column_names)
+    where = matcher.where(table.column_names, "_mesh_port")
     if not where:
         return 0
     con.register("_mesh_port", table)
@@ -361,7 +371,7 @@ def erase_port_rows(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Pa
     the Delta log never records the identifier."""
     dt = DeltaTable(str(folder))
     table = dt.to_pyarrow_table()
-    where = matcher.where(table.column_names)
+    where = matcher.where(table.column_names, "_mesh_port")
     if not where:
         return 0
     con.register("_mesh_port", table)
@@ -402,9 +412,10 @@ def port_files_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder:
         if f.parent.name == "_delta_log":
             continue
         cols = con.execute(f"SELECT name FROM parquet_schema({lit(str(f))}) WHERE num_children IS NULL").fetchall()
-        where = matcher.where([c[0] for c in cols])
+        data = f"read_parquet({lit(str(f))})"
+        where = matcher.where([c[0] for c in cols], data)
         if where:
-            found += con.execute(f"SELECT count(*) FROM read_parquet({lit(str(f))}) WHERE {where}").fetchall()[0][0]
+            found += con.execute(f"SELECT count(*) FROM {data} WHERE {where}").fetchall()[0][0]
     for entry in sorted((folder / "_delta_log").glob("*.json")):
         for line in entry.read_text().splitlines():
             stats = json.loads(line).get("add", {}).get("stats")

@@ -51,9 +51,11 @@ def test_erasure_finds_the_subject_in_quarantine_and_unparsed_files_by_content(r
     # each holding the subject beside other people's records.
     (landing / "contacts" / "part-drift.csv").write_text(
         f"person,e_mail,company\n{subject},{email},ACC-000001\n{other},{other_email},ACC-000002\n")
+    # The last broken line holds the subject's e-mail alone: found as the identifier the
+    # contact resolves to, not as the one the request names.
     (landing / "email_events" / "part-broken.jsonl").write_text(
         f'{{"event_id": "E-ok"}}\n{{"event_id": "E-broken-1", "contact_id": "{subject}",\nsent to {email}\n'
-        f'{{"event_id": "E-broken-2", "contact_id": "{third}",\n')
+        f'{{"event_id": "E-broken-2", "contact_id": "{third}",\n{{"event_id": "E-broken-3", "note": "bounced: {email.upper()}",\n')
     (landing / "content_downloads" / "part-short.csv").write_text(
         "download_id,contact_id\nD-short-1,{}\nD-short-2,{}\n".format(subject, third))
     stage(root, "contacts", "email_events", "content_downloads")
