@@ -126,3 +126,35 @@ def test_a_deleted_history_fails_loudly_instead_of_writing_into_deleted_files(tm
     shutil.rmtree(home / "dagster" / "history")
     with pytest.raises(Exception, match="unable to open database file|no such table"):
         instance.add_run(DagsterRun(job_name="after_the_history_was_deleted"))
+
+
+def test_a_run_s_history_file_is_made_as_dagster_makes_it(tmp_path):
+    """The mesh makes each run's event file without reading alembic's scripts per run: the
+    file must be the one Dagster's own storage makes (tables, indexes, revision, WAL), and
+    one an older process left half made is finished the way Dagster finishes it."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    from platform_lib.ops.sqlite_storage import PooledSqliteEventLogStorage
+
+    def made(path: Path):
+        con = sqlite3.connect(path)
+        try:
+            return (con.execute("PRAGMA journal_mode").fetchall(), con.execute("SELECT * FROM alembic_version").fetchall(),
+                    sorted(con.execute("SELECT type, name, sql FROM sqlite_master").fetchall()))
+        finally:
+            con.close()
+
+    ours, dagster = PooledSqliteEventLogStorage(str(tmp_path / "ours")), SqliteEventLogStorage(str(tmp_path / "dagster"))
+    for storage in (ours, dagster):
+        with storage.run_connection("a-run"):
+            pass
+    assert made(tmp_path / "ours" / "a-run.db") == made(tmp_path / "dagster" / "a-run.db")
+    assert made(tmp_path / "ours" / "a-run.db")[1], "stamped with the head revision"
+
+    # A file with the tables but no revision (a process stopped between the two): Dagster's way.
+    sqlite3.connect(tmp_path / "ours" / "half.db").executescript("CREATE TABLE event_logs (id INTEGER PRIMARY KEY);")
+    with ours.run_connection("half"):
+        pass
+    assert made(tmp_path / "ours" / "half.db")[1] == made(tmp_path / "dagster" / "a-run.db")[1]
+    ours.dispose()
+    dagster.dispose()
