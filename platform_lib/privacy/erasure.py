@@ -29,7 +29,7 @@ from platform_lib.governance import audit_log
 from platform_lib.governance.policies import Derivations
 from platform_lib.privacy import stores, suppression
 from platform_lib.privacy.carriers import Traced, carriers_of, trace
-from platform_lib.privacy.keys import Subject, digest, privacy_dir, salt, shapes_of, sql_digest
+from platform_lib.privacy.keys import TEXT_LITERALS, Subject, digest, literal_of, privacy_dir, salt, sql_digest
 from platform_lib.privacy.stores import Store
 from platform_lib.storage import staged
 from platform_lib.storage.landing import domain_files
@@ -79,9 +79,10 @@ class ErasureRequest(BaseModel):
     hashes: list[str]
     carriers: dict[str, str]  # column name -> identifier kind: declared, and copies the lineage finds
     identifiers: dict[str, list[str]] = Field(default_factory=dict)  # kind -> hashes, as resolved so far
-    # The token shapes its identifiers have (`keys.shapes_of`): a search of text looks for
-    # those only. None, in a request recorded before shapes were: every shape.
-    shapes: list[str] | None = None
+    # A literal each of its identifiers holds (`keys.literal_of`: "con-", "@"): a search of
+    # text passes over text holding none. None (recorded before, or an identifier holding
+    # none of them): every text is searched.
+    literals: list[str] | None = None
     domains: dict[str, DomainPart]
     # The product columns that carry or derive from the subject's identifiers, with their path.
     columns: list[Traced] = Field(default_factory=list)
@@ -97,8 +98,8 @@ class ErasureRequest(BaseModel):
         return self.received_at + timedelta(days=STATUTORY_DAYS)
 
     def matcher(self, paths: MeshPaths) -> stores.Matcher:
-        return stores.Matcher(salt(paths), frozenset(self.hashes), self.carriers,
-                              None if self.shapes is None else frozenset(self.shapes))
+        known = self.literals is not None and set(self.literals) <= set(TEXT_LITERALS)
+        return stores.Matcher(salt(paths), frozenset(self.hashes), self.carriers, frozenset(self.literals) if known else None)
 
 
 # ---- request records ------------------------------------------------------------------
@@ -171,12 +172,12 @@ def record_part(paths: MeshPaths, request_id: str, domain: str, **changes) -> Er
 
 
 def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[str], carriers: dict[str, str],
-            shapes: set[str] | None = None) -> dict[str, set[str]]:
+            literals: set[str | None] | None = None) -> dict[str, set[str]]:
     """Every identifier of the subject, as salted hashes by kind, following the links staging
     holds (a contact's emails and product users; an account's contacts and users), starting
     from `identifiers`. Staging is matched by hash, so no raw identifier is ever needed. The
-    token shapes of the identifiers found are added to `shapes`."""
-    shapes = set() if shapes is None else shapes
+    literal of each identifier found (`keys.literal_of`, None for none) is added to `literals`."""
+    literals = set() if literals is None else literals
     s = salt(paths)
     values: dict[str, set[str]] = {k: set(identifiers.get(k, ())) for k in KINDS}
     for _ in range(4):  # links are at most a few hops deep
@@ -190,13 +191,14 @@ def resolve(identifiers: dict[str, set[str]], paths: MeshPaths, domains: list[st
                     if schema != "staging":
                         continue
                     kinds = {c: carriers[c] for c in columns if c in carriers}
-                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values, s, shapes)
+                    _follow(con, f"{q(schema)}.{q(table)}", kinds, values, s, literals)
         if sum(len(v) for v in values.values()) == before:
             break
     return values
 
 
-def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]], salt_hex: str, shapes: set[str]) -> None:
+def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]], salt_hex: str,
+            literals: set[str | None]) -> None:
     for col, kind in kinds.items():
         known = values[kind]
         if not known:
@@ -212,7 +214,7 @@ def _follow(con, table: str, kinds: dict[str, str], values: dict[str, set[str]],
             for (c, k), v in zip(targets.items(), row):
                 if v:
                     values[k].add(digest(salt_hex, v))
-                    shapes |= shapes_of(v)
+                    literals.add(literal_of(v))
 
 
 # ---- opening, planning ----------------------------------------------------------------
@@ -226,12 +228,12 @@ def _recorded(subject: Subject, reason: str, paths: MeshPaths, domains: list[str
               request_id: str | None) -> ErasureRequest:
     """The request as it is first recorded: the subject's own identifier, not yet planned."""
     s = salt(paths)
-    subject_hash = digest(s, subject.value)
+    subject_hash, literal = digest(s, subject.value), literal_of(subject.value)
     return ErasureRequest(
         request_id=request_id or f"ER-{datetime.now(timezone.utc):%Y%m%d}-{uuid.uuid4().hex[:8]}",
         subject_kind=subject.kind, subject_hash=subject_hash, reason=reason, received_at=datetime.now(timezone.utc),
         hashes=[subject_hash], carriers=carriers_of(declared), identifiers={subject.key_kind: [subject_hash]},
-        shapes=sorted(shapes_of(subject.value)),
+        literals=None if literal is None else [literal],
         domains={d: DomainPart() for d in domains},
     )
 
@@ -242,10 +244,9 @@ def _planned(request: ErasureRequest, paths: MeshPaths, domains: list[str], decl
     `WarehouseBusy` when a domain's warehouse stays held."""
     carriers = carriers_of(declared)
     # Links are followed in staging only, by its declared carriers.
-    shapes = None if request.shapes is None else set(request.shapes)
-    values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers, shapes)
-    if shapes is not None:
-        request.shapes = sorted(shapes)
+    literals: set[str | None] = {None} if request.literals is None else set(request.literals)
+    values = resolve({k: set(v) for k, v in request.identifiers.items()}, paths, domains, carriers, literals)
+    request.literals = None if None in literals else sorted(literals)
     kinds = {k for k, v in values.items() if v}
     request.identifiers = {k: sorted(v) for k, v in values.items() if v}
     request.hashes = sorted({h for vs in values.values() for h in vs} | set(request.hashes))

@@ -17,6 +17,7 @@ from pathlib import Path
 from platform_lib.config import MeshPaths
 from platform_lib.declare.identifiers import ACCOUNT_ID, CONTACT_ID, FORMATS, USER_ID
 from platform_lib.declare.names import brief
+from platform_lib.storage.sql import lit
 
 SUBJECT_KINDS = {"account": ACCOUNT_ID.name, "contact": CONTACT_ID.name, "user": USER_ID.name, "email": "email"}
 
@@ -78,60 +79,49 @@ def sql_digest(salt_hex: str, expr: str) -> str:
 # What the platform keeps but cannot parse by column (quarantined records, unparsed lines,
 # drifted or unreadable landed files) is searched by content: every token shaped like an
 # identifier (the common identifiers' formats, and e-mail addresses) is hashed as a column
-# value would be. The pattern is the same in DuckDB (RE2) and in Python.
+# value would be. The pattern is the same in DuckDB (RE2) and in Python (so whitespace is
+# spelled out: Python's `\s` holds more than RE2's).
 #
-# A search for one subject looks only for the shapes its own identifiers have
-# (`shapes_of`): a contact's search hashes no account or user token, and a text without
-# the literal every token of those shapes holds ("CON-", "@") is passed over unread.
+# A search for one subject first asks each text for a literal its identifiers hold
+# (`literal_of`: "con-" for a contact id, "@" for an e-mail): a token that normalizes to an
+# identifier holds that identifier's literal once lowercased, so a text holding none of
+# them holds none of the subject's identifiers, and no token of it is hashed.
 
-_IDS = (ACCOUNT_ID.name, CONTACT_ID.name, USER_ID.name)
-TOKEN_SHAPES: dict[str, str] = {
-    **{name: rf"\b{FORMATS[name].pattern.strip('^$')}\b" for name in _IDS},
-    "email": r"[^@\s'\"\\;,:<>()\[\]{}|=/]{1,128}@[A-Za-z0-9.-]{1,253}",
-}
-# SQL over a text: false when it cannot hold a token of the shape (tried before the pattern):
-# an identifier's literal prefix (`ACC-` of `^ACC-\d{6}$`), an e-mail's `@`.
-_SHAPE_HINT = {**{name: f"contains(lower({{}}), '{FORMATS[name].pattern.lstrip('^').split(chr(92))[0].lower()}')" for name in _IDS},
-               "email": "contains({}, '@')"}
-
-
-def _token_pattern(shapes) -> str:
-    return "(?i)" + "|".join(TOKEN_SHAPES[s] for s in TOKEN_SHAPES if s in shapes)
-
-
-TEXT_TOKEN = _token_pattern(TOKEN_SHAPES)
+TEXT_TOKEN = (
+    "(?i)" + "|".join(rf"\b{FORMATS[name].pattern.strip('^$')}\b" for name in (ACCOUNT_ID.name, CONTACT_ID.name, USER_ID.name))
+    + r"|[^@\t\n\f\r '\"\\;,:<>()\[\]{}|=/]{1,128}@[A-Za-z0-9.-]{1,253}"
+)
 _TEXT_TOKEN = re.compile(TEXT_TOKEN)
-_WHOLE = {s: re.compile(pattern, re.IGNORECASE) for s, pattern in TOKEN_SHAPES.items()}
+# The e-mail's `@`, then each identifier format's literal prefix (`acc-` of `^ACC-\d{6}$`).
+TEXT_LITERALS = ("@", *(FORMATS[name].pattern.lstrip("^").split("\\")[0].lower()
+                        for name in (ACCOUNT_ID.name, CONTACT_ID.name, USER_ID.name)))
 
 
-def shapes_of(value: str) -> set[str]:
-    """The token shapes under which a text search can find `value` (none: it never appears
-    as a token, and only a search by column finds it). A token is cut of its trailing dots."""
+def literal_of(value: str) -> str | None:
+    """A literal of `TEXT_LITERALS` the identifier holds once normalized, or None."""
     value = normalize(value).lower()
-    return {s for s, whole in _WHOLE.items() if whole.fullmatch(value) or whole.fullmatch(value + ".")}
+    return next((literal for literal in TEXT_LITERALS if literal in value), None)
 
 
-def text_digests(salt_hex: str, text: str, shapes=None) -> set[str]:
-    """The digest of every identifier-shaped token in `text` (Python side of `sql_text_match`),
-    of the given `shapes` only (default: all)."""
-    if shapes is not None and not shapes:
+def text_digests(salt_hex: str, text: str, literals=None) -> set[str]:
+    """The digest of every identifier-shaped token in `text` (Python side of `sql_text_match`);
+    none when `literals` are given and the text holds none of them."""
+    if literals and not any(literal in text.lower() for literal in literals):
         return set()
-    pattern = _TEXT_TOKEN if shapes is None else re.compile(_token_pattern(shapes))
-    return {digest(salt_hex, token.rstrip(".")) for token in pattern.findall(text)}
+    return {digest(salt_hex, token.rstrip(".")) for token in _TEXT_TOKEN.findall(text)}
 
 
-def sql_text_match(salt_hex: str, expr: str, hashes_table: str, shapes=None) -> str:
-    """SQL true when `expr` (text) holds an identifier whose digest is in `hashes_table.h`,
-    among tokens of the given `shapes` (default: all)."""
-    shapes = TOKEN_SHAPES if shapes is None else shapes
-    if not shapes:
-        return "false"
+def sql_text_match(salt_hex: str, expr: str, hashes_table: str, literals=None) -> str:
+    """SQL true when `expr` (text) holds an identifier whose digest is in `hashes_table.h`;
+    with `literals` (every identifier in the table holds one), a text holding none of them
+    is passed over before any token is extracted."""
     text = f"CAST({expr} AS VARCHAR)"
-    pattern = _token_pattern(shapes).replace("'", "''")
+    pattern = TEXT_TOKEN.replace("'", "''")
     tokens = f"regexp_extract_all({text}, '{pattern}')"
     found = (f"coalesce(list_has_any(list_transform({tokens}, lambda t: sha256('{salt_hex}' || lower(trim(rtrim(t, '.'))))), "
              f"(SELECT list(h) FROM {hashes_table})), false)")
-    if len(shapes) == len(TOKEN_SHAPES):
+    if not literals:
         return found
-    hints = " OR ".join(_SHAPE_HINT[s].format(text) for s in TOKEN_SHAPES if s in shapes)
-    return f"(coalesce({hints}, false) AND {found})"
+    held = " OR ".join(f"contains({text}, '@')" if literal == "@" else f"contains(lower({text}), {lit(literal)})"
+                       for literal in sorted(literals))
+    return f"(coalesce({held}, false) AND {found})"

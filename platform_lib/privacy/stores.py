@@ -96,12 +96,13 @@ class Store:
 @dataclass(frozen=True)
 class Matcher:
     """Recognises the subject's rows: its identifier hashes, the salt, the carrier columns,
-    and the token shapes its identifiers have in text (`keys.shapes_of`; None: every shape)."""
+    and the literals every identifier of the subject holds (`keys.literal_of`; None: unknown,
+    every text is searched)."""
 
     salt: str
     hashes: frozenset[str]
     carriers: dict[str, str]
-    shapes: frozenset[str] | None = None
+    literals: frozenset[str] | None = None
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {KEYS} AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(self.hashes)])
@@ -120,14 +121,16 @@ class Matcher:
         """SQL: whether the value of carrier `column` is one of the subject's identifiers."""
         if relation is None:
             return f"coalesce({sql_digest(self.salt, q(column))} IN (SELECT h FROM {KEYS}), false)"
-        held = (f"SELECT _mesh_v FROM (SELECT DISTINCT {q(column)} AS _mesh_v FROM {relation}) "
-                f"WHERE {sql_digest(self.salt, '_mesh_v')} IN (SELECT h FROM {KEYS})")
-        return f"coalesce({q(column)} IN ({held}), false)"
+        # Compared as bytes: a collation would make values the hash tells apart equal.
+        value = f"encode(CAST({q(column)} AS VARCHAR))"
+        held = (f"SELECT _mesh_v FROM (SELECT DISTINCT {value} AS _mesh_v FROM {relation}) "
+                f"WHERE {sql_digest(self.salt, 'decode(_mesh_v)')} IN (SELECT h FROM {KEYS})")
+        return f"coalesce({value} IN ({held}), false)"
 
     def text(self, expr: str) -> str:
         """For what is kept as text (quarantined records, unparsed lines): any identifier-shaped
         token in it that is one of the subject's."""
-        return sql_text_match(self.salt, expr, KEYS, self.shapes)
+        return sql_text_match(self.salt, expr, KEYS, self.literals)
 
     def where_json(self, record: str) -> str:
         """For quarantine: the original record is JSON, whatever its columns were."""
@@ -199,7 +202,7 @@ def _raw_lines(matcher: Matcher, path: Path, matching: bool):
     or do not."""
     with path.open("rb") as fh:
         for raw in fh:
-            hit = bool(text_digests(matcher.salt, raw.decode("utf-8", errors="replace"), matcher.shapes) & matcher.hashes)
+            hit = bool(text_digests(matcher.salt, raw.decode("utf-8", errors="replace"), matcher.literals) & matcher.hashes)
             if hit == matching:
                 yield raw
 

@@ -132,3 +132,57 @@ def test_erasure_is_recorded_while_a_build_holds_a_warehouse_and_tolerates_malfo
     # Every malformed file is still where it landed (only the subject's line went).
     assert len(list(paths.landing.rglob("part-malformed*"))) >= 4
     record(request, rows_in=0, rows_accounted=0, note="request recorded while busy")
+
+
+# Identifiers and texts where engines, cases and punctuation differ: an e-mail with a
+# non-breaking space or a vertical tab (whitespace to Python's `\s`, not to DuckDB's RE2),
+# identifiers glued to one another, in other cases, with trailing dots, in odd Unicode.
+ODD_IDENTIFIERS = ["jane\u00a0doe@example.com", "jo\x0bhn@x.com", "-x@y.com", "+b@x.com", "CON-0000123",
+                   "con-0000124", "ACC-000001", "usr-0000001", "kelvin@\u212aelvin.com", "a.b@c.d"]
+ODD_TEXTS = ["bounced: JANE\u00a0DOE@EXAMPLE.COM,", "to jo\x0bhn@x.com.", "ACC-000001-x@y.com", "USR-0000001+b@x.com",
+             '{"contact": "Con-0000123", broken', "(con-0000124).", "acc-000001;usr-0000001", "mail kelvin@\u212aelvin.com",
+             "a.b@c.d...", "no identifier at all", "EVT-1 ses_2 page /pricing", ""]
+
+
+@pytest.mark.parametrize("subject", ODD_IDENTIFIERS)
+def test_a_text_search_finds_the_same_identifiers_in_duckdb_and_in_python_and_its_literals_skip_only_text_without_them(subject, tmp_path):
+    """Text is searched in DuckDB (landed lines, quarantine) and in Python (a landed file's
+    lines when it is rewritten): both must find the same subject. A search given the
+    subject's literals (`keys.literal_of`) must find what the search without them finds."""
+    import duckdb
+
+    from platform_lib.privacy.keys import digest, literal_of, sql_text_match, text_digests
+
+    salt = "ab" * 32
+    keys = {digest(salt, subject)}
+    literals = {literal_of(subject)} - {None}
+    con = duckdb.connect()
+    con.execute("CREATE TABLE k AS SELECT unnest(?::VARCHAR[]) AS h", [sorted(keys)])
+    con.execute("CREATE TABLE texts AS SELECT unnest(?::VARCHAR[]) AS t", [ODD_TEXTS])
+    found = {t for (t,) in con.execute(f"SELECT t FROM texts WHERE {sql_text_match(salt, 't', 'k')}").fetchall()}
+    narrowed = {t for (t,) in con.execute(f"SELECT t FROM texts WHERE {sql_text_match(salt, 't', 'k', literals)}").fetchall()}
+    in_python = {t for t in ODD_TEXTS if text_digests(salt, t) & keys}
+    narrowed_in_python = {t for t in ODD_TEXTS if text_digests(salt, t, literals) & keys}
+    assert found, f"the case must hold the subject {subject!r} somewhere"
+    assert found == in_python == narrowed == narrowed_in_python
+
+
+@pytest.mark.parametrize("order", ["subject first", "subject last"])
+def test_a_table_scan_tells_identifiers_apart_that_a_collation_calls_equal(order):
+    """Warehouse tables and ports are matched one distinct value at a time: values a
+    column's collation calls equal ('a@x.com', 'á@x.com') must still be told apart."""
+    import duckdb
+
+    from platform_lib.privacy.keys import digest
+    from platform_lib.privacy.stores import Matcher, warehouse_matches
+
+    salt = "cd" * 32
+    rows = ["a@x.com", "á@x.com"] if order == "subject first" else ["á@x.com", "a@x.com"]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    con.execute("CREATE TABLE s.people (email VARCHAR COLLATE NOACCENT, n INTEGER)")
+    con.executemany("INSERT INTO s.people VALUES (?, ?)", [[r, i] for i, r in enumerate(rows)])
+    matcher = Matcher(salt, frozenset({digest(salt, "a@x.com")}), {"email": "email"})
+    matcher.load(con)
+    assert warehouse_matches(con, matcher, delete=True) == {"s.people": 1}
+    assert con.execute("SELECT email FROM s.people").fetchall() == [("á@x.com",)]
