@@ -414,9 +414,9 @@ def port_files_matches(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder:
     for f in sorted(folder.rglob("*.parquet")):
         if f.parent.name == "_delta_log":
             continue
-        cols = con.execute(f"SELECT name FROM parquet_schema({lit(str(f))}) WHERE num_children IS NULL").fetchall()
         data = f"read_parquet({lit(str(f))})"
-        where = matcher.where([c[0] for c in cols], data)
+        columns = [name for name, *_ in con.execute(f"DESCRIBE SELECT * FROM {data}").fetchall()]  # a struct's fields are not columns
+        where = matcher.where(columns, data)
         if where:
             found += con.execute(f"SELECT count(*) FROM {data} WHERE {where}").fetchall()[0][0]
     for entry in sorted((folder / "_delta_log").glob("*.json")):
