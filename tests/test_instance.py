@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus, job, op
 
 from platform_lib.config import MeshPaths
-from platform_lib.ops.instance import mesh_instance
+from platform_lib.ops.instance import INSTANCE_CONFIG, mesh_instance
 
 
 @op
@@ -81,6 +81,11 @@ def run_the_job(home: str) -> None:
 
 
 _SHARED: dict[str, object] = {}
+NO_COMPUTE_LOGS = """
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
 
 
 def test_children_forked_while_another_thread_logs_complete_their_runs(tmp_path):
@@ -90,6 +95,11 @@ def test_children_forked_while_another_thread_logs_complete_their_runs(tmp_path)
     import threading
 
     home = tmp_path / "mesh"
+    # No compute-log capture: Dagster mirrors a run's output through `tail` processes, and in
+    # the loaded suite those the logging thread started while the test forked outlived their
+    # 30 s stop, twice per run. The subject here is the storage; `mesh build` forks from one thread.
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text(INSTANCE_CONFIG + NO_COMPUTE_LOGS)
     instance = mesh_instance(MeshPaths(home))
     _SHARED[str(home)] = instance
     assert logs_a_lot.execute_in_process(instance=instance).success
