@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=4)
 def _client(file: str | None, url: str | None) -> OpenLineageClient | None:
+    if not file and not url:  # nothing to send: the client is not even imported
+        return None
     from openlineage.client import OpenLineageClient
 
     if file:

@@ -142,7 +142,9 @@ def _derive(found: Lineage, sql: str, con: duckdb.DuckDBPyConnection, owner: dic
         for src in scope.sources.values():
             if isinstance(src, exp.Table) and (tid := table_id(src)):
                 found.reads.add(tid)
-    for name, top in lineage(None, qualified, schema, dialect=DIALECT, scope=root).items():
+    # Untrimmed: sqlglot would otherwise copy the whole query for every column on the path
+    # (half the cost of a derivation); `_holds_values` reads what the trimmed copy would hold.
+    for name, top in lineage(None, qualified, schema, dialect=DIALECT, scope=root, trim_selects=False).items():
         column = ColumnLineage(name)
         _walk(top, [], column, schema, owner, base_tables)
         if whole_query_unresolved:
@@ -189,6 +191,17 @@ def _one_row(select: exp.Expression) -> bool:
                                              for e in select.selects))
 
 
+def _holds_values(node: Node) -> bool:
+    """Whether the SELECT a column is read from holds a VALUES list anywhere but in the
+    other columns' expressions: in its own expression, FROM, joins, CTEs or clauses."""
+    source = node.source
+    if not isinstance(source, exp.Select):
+        return source.find(exp.Values) is not None
+    parts = [node.expression, *(v for k, v in source.args.items() if k != "expressions")]
+    return any(isinstance(item, exp.Expression) and item.find(exp.Values) is not None
+               for part in parts for item in (part if isinstance(part, list) else [part]))
+
+
 def _walk(node: Node, path: list[str], column: ColumnLineage, schema: dict, owner: dict, base_tables) -> None:
     e = node.expression
     if isinstance(e, exp.Table):  # a leaf: a table's column
@@ -207,7 +220,7 @@ def _walk(node: Node, path: list[str], column: ColumnLineage, schema: dict, owne
     if isinstance(e, exp.Placeholder):
         column.unresolved.append(f"{node.name}: no input has this column")
         return
-    if isinstance(node.source, exp.Values) or (isinstance(e, exp.Identifier) and node.source.find(exp.Values)):
+    if isinstance(node.source, exp.Values) or (isinstance(e, exp.Identifier) and _holds_values(node)):
         return  # a column of an inline VALUES list: constants
     if node.name in ("UNION", "INTERSECT", "EXCEPT"):
         for d in node.downstream:

@@ -150,18 +150,19 @@ def _finished(outcome: LocationOutcome) -> str:
     return f"{outcome.location}: {'ok' if outcome.success else 'FAILED'} in {outcome.seconds:.1f}s"
 
 
-def _import_once_for_children(locations: list[CodeLocation]) -> None:
-    """Forked children inherit the parent's imports: the audit's libraries (and dbt's, for
-    locations that run dbt) are imported here once, not again in every child."""
+def _import_once_for_children(plan: list[tuple[CodeLocation, set[AssetKey]]]) -> None:
+    """Forked children inherit the parent's imports: the audit's libraries (and dbt's, when
+    a selected asset runs dbt) are imported here once, not again in every child."""
     import pandera.ibis  # noqa: F401
 
-    if any("dbt" in spec.kinds for loc in locations for a in loc.defs.assets if isinstance(a, AssetsDefinition) for spec in a.specs):
+    if any("dbt" in spec.kinds for loc, keys in plan for a in loc.defs.assets if isinstance(a, AssetsDefinition)
+           for spec in a.specs if spec.key in keys):
         import platform_lib.dagster.dbt_cli  # noqa: F401
 
 
 def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progress, log_level: str,
                         tags: dict[str, str]) -> list[LocationOutcome]:
-    _import_once_for_children([loc for loc, _ in plan])
+    _import_once_for_children(plan)
     keys_of = {loc.name: keys for loc, keys in plan}
     ref = instance.get_ref()
     outcomes: dict[str, LocationOutcome] = {}
