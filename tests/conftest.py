@@ -26,13 +26,14 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 # The order workers take whole files in (`--dist loadfile --no-loadscope-reorder`; without
 # the latter xdist orders files by their number of tests instead). Four workers share the
 # two cores: many tests wait on other processes (code servers, the daemon, dbt, a browser).
-# The second file builds the mesh in its set-up; the files that need no built mesh come
-# right after it, so the other workers have work while it is built; then the longest first.
+# The second file builds the mesh in its set-up; the files that need no built mesh (or, as
+# scaffolding, need it only at their end) come right after it, so the other workers have
+# work while it is built; then the longest first.
 LONGEST_FIRST = [
-    "test_topology.py", "test_erasure.py", "test_bad_input.py", "test_scaffold.py", "test_erasure_cli.py",
+    "test_topology.py", "test_erasure.py", "test_bad_input.py", "test_scaffold.py",
     "test_seed.py", "test_definitions.py", "test_standards.py", "test_readme.py", "test_config.py", "test_sla.py",
     "test_product_audit.py", "test_retention.py", "test_erasure_purge.py", "test_definitions_snapshot.py",
-    "test_ui.py", "test_crash_safety.py", "test_incremental.py", "test_erasure_completeness.py", "test_mesh.py",
+    "test_instance.py", "test_warm_dbt.py", "test_erasure_cli.py", "test_ui.py", "test_crash_safety.py", "test_incremental.py", "test_erasure_completeness.py", "test_mesh.py",
     "test_write_audit_publish.py", "test_concurrency.py", "test_benchmarks.py", "test_dbt_products.py",
     "test_disk_full.py", "test_notebooks.py", "test_cli.py", "test_marketing.py", "test_governance.py",
     "test_hostile_input.py", "test_catalog.py",

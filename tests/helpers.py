@@ -150,6 +150,23 @@ def query(root: Path, domain: str, sql: str, params=()) -> list[tuple]:
         con.close()
 
 
+def _holds(column, needle: str) -> bool:
+    """Whether any value of a Parquet column, as text, holds `needle` (lower case): flat
+    values as Arrow casts them to text, nested ones as JSON."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return needle in json.dumps(column.to_pylist(), default=str).lower()
+    text = column if pa.types.is_string(kind) or pa.types.is_large_string(kind) else pc.cast(column, pa.large_string())
+    return pc.any(pc.match_substring(pc.utf8_lower(text), needle)).as_py() or False
+
+
 def traces(root: Path, needles: list[str]) -> list[str]:
     """Every place under the mesh root where a needle is found: raw bytes of every file,
     then decoded: every row of every Parquet file (Delta data, old files included) and
@@ -166,10 +183,10 @@ def traces(root: Path, needles: list[str]) -> list[str]:
         found += [f"{f.relative_to(root)} (bytes)" for n in needles if n.encode() in data]
         if f.suffix == ".parquet":
             try:
-                text = json.dumps(pq.read_table(f).to_pylist(), default=str).lower()
+                table = pq.read_table(f)
             except Exception:  # a landed file that is not Parquet: its raw bytes were searched above
                 continue
-            found += [f"{f.relative_to(root)} (rows)" for n in needles if n in text]
+            found += [f"{f.relative_to(root)} (rows)" for n in needles if any(_holds(c, n) for c in table.columns)]
         if f.suffix == ".duckdb":
             con = duckdb.connect(str(f), read_only=True)
             cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
