@@ -171,7 +171,6 @@ def traces(root: Path, needles: list[str]) -> list[str]:
     """Every place under the mesh root where a needle is found: raw bytes of every file,
     then decoded: every row of every Parquet file (Delta data, old files included) and
     every text value of every DuckDB table (compressed on disk)."""
-    import json
 
     import duckdb
     import pyarrow.parquet as pq
