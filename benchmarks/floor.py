@@ -15,7 +15,6 @@ import duckdb
 
 from platform_lib.config import PROJECT_ROOT, MeshPaths
 from platform_lib.dagster.assets import BUILDS, BuildContext, write_candidate
-from platform_lib.dagster.dbt_cli import write_profile
 from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources, in_dependency_order
 from platform_lib.declare.spec import DataProduct
 from platform_lib.declare.types import DUCKDB_TYPES
@@ -32,6 +31,8 @@ class _Quiet:
 def compiled_models(paths: MeshPaths) -> dict[str, str]:
     """`domain.model` -> compiled SQL, from `dbt compile` of every domain's dbt project
     (run before timing; compiling is not part of the floor)."""
+    from platform_lib.dagster.dbt_cli import write_profile  # imports dbt: only where it is used
+
     found = {}
     for project in sorted((PROJECT_ROOT / "dbt_projects").iterdir()):
         if not (project / "dbt_project.yml").exists():

@@ -29,9 +29,10 @@ ACCOUNT_360 = AssetKey(["revenue_operations", "account_360"])
 STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Generous: the freshness goal is measured by `benchmarks/freshness.py`, not asserted here.
 BOUND_SECONDS = 420
-# Production automation, with sensors a little slower, and no schedule firing mid-test (the
-# daily rebuild at 02:00 UTC or retention at 03:30 would add runs the test did not cause).
-TEST_SETTINGS = {"MESH_LANDING_SENSOR_SECONDS": "10", "MESH_AUTOMATION_SENSOR_SECONDS": "10", "MESH_SCHEDULES": "off"}
+# Production automation, with sensors at the local default (15 s, production's 5 s), and no
+# schedule firing mid-test (the daily rebuild at 02:00 UTC or retention at 03:30 would add
+# runs the test did not cause).
+TEST_SETTINGS = {"MESH_LANDING_SENSOR_SECONDS": "15", "MESH_AUTOMATION_SENSOR_SECONDS": "15", "MESH_SCHEDULES": "off"}
 
 
 def failure_messages(instance, run_id: str) -> list[str]:
@@ -43,8 +44,8 @@ def failure_messages(instance, run_id: str) -> list[str]:
 def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tmp_path, capsys):
     home = tmp_path / "mesh"
     home.mkdir()
-    # Production settings, but sensors tick every 10 s rather than 5 s and no webserver
-    # (tests/test_ui.py covers it): the same flow at half the background load on CI.
+    # Production settings, but sensors tick every 15 s rather than 5 s and no webserver
+    # (tests/test_ui.py covers it): the same flow at a third of the background load on CI.
     with Topology(home, overrides=TEST_SETTINGS, webserver=False, server=True) as topology:
         instance = topology.instance()
         # The batch lands the way a source system delivers: complete files, appearing at once.
