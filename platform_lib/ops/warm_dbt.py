@@ -1,7 +1,9 @@
 """dbt kept warm: each dbt step starts `mesh-dbt`, which has a resident server fork a
 process that already imported dbt, instead of starting a Python that imports it again.
 
-Importing dbt costs 2-4 s of CPU, more than most incremental steps' own work. The server is
+Importing dbt costs 2-4 s of CPU, more than most incremental steps' own work, and dbt's first
+invocation in a process another 0.7 s (it compiles its classes' serializers): the server
+rehearses one build in memory before it forks any, so no fork pays either. The server is
 one per user, installed environment and control group (socket under the temp folder, in a
 folder only its owner can enter; each side checks the other's uid); it starts with the first
 dbt step and exits after `IDLE_SECONDS` without one. Each invocation runs in its own forked
@@ -196,6 +198,8 @@ def serve(path: Path) -> None:
     # A fork imports nothing from the platform: the project it came from may be gone by then.
     from platform_lib.config import take_environment
 
+    if not _rehearse():
+        return  # a thread outlived the rehearsal: forking now is unsafe, so callers start dbt cold
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_mask = os.umask(0o177)
     try:
@@ -225,6 +229,44 @@ def serve(path: Path) -> None:
     with_same_inode = path.exists() and os.stat(path).st_ino == identity
     if with_same_inode:
         path.unlink()  # a newer server may own the path now
+
+
+_REHEARSAL = {
+    "dbt_project.yml": "name: rehearsal\nversion: '1.0'\nprofile: rehearsal\n",
+    "profiles.yml": "rehearsal:\n  target: memory\n  outputs:\n    memory: {type: duckdb, path: ':memory:', threads: 1}\n",
+    "models/rows.sql": "select 1 as id",
+    "models/rows.yml": "models:\n  - name: rows\n    columns:\n      - name: id\n        data_tests: [not_null]\n",
+}
+
+
+def _rehearse() -> bool:
+    """One `dbt build` of a one-model project in memory, before any fork: dbt compiles its
+    classes' (de)serializers and schemas on first use, which every fork would otherwise pay
+    again (about 0.6 s of its 1.2 s). Then dbt's connections and DuckDB's threads are closed:
+    the server must be single-threaded when it forks. Whether it is, is returned."""
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import cleanup_connections, reset_adapters
+
+    with tempfile.TemporaryDirectory(prefix="mesh-dbt-rehearsal-") as folder:
+        for name, text in _REHEARSAL.items():
+            (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / name).write_text(text)
+        try:
+            # No static parser: it would start a pool of threads (Rust's) that no fork has.
+            _dbt(["--quiet", "--no-send-anonymous-usage-stats", "--log-level-file", "none", "--no-static-parser", "build",
+                  "--project-dir", folder, "--profiles-dir", folder, "--target-path", f"{folder}/target",
+                  "--log-path", folder])
+        except BaseException:
+            pass  # the rehearsal only saves time: a dbt that fails here fails as it would cold
+        finally:
+            cleanup_connections()
+            DuckDBConnectionManager.close_all_connections()
+            reset_adapters()
+            gc.collect()
+    tasks = Path("/proc/self/task")  # native threads too (DuckDB's), where the system lists them
+    return threading.active_count() == 1 and (not tasks.is_dir() or len(os.listdir(tasks)) == 1)
 
 
 def _answer(connection: socket.socket, take_environment) -> None:
