@@ -73,6 +73,18 @@ def test_what_warm_dbt_writes_has_the_caller_s_permissions(short_tmp):
     assert set(modes[True].values()) == {0o600}
 
 
+def test_the_server_forks_from_a_single_thread_after_its_rehearsal(short_tmp):
+    """The server rehearses one dbt build before it serves; no thread of it may be left (a
+    fork copies only the forking thread: one waited on in the fork would never answer)."""
+    project = a_project(short_tmp / "project")
+    for _ in range(2):
+        done = dbt("build", "--project-dir", str(project), "--profiles-dir", str(project), warm=True, tmp=short_tmp,
+                   cwd=project)
+        assert done.returncode == 0 and "no warm dbt server" not in done.stderr, done.stdout + done.stderr
+    [server] = servers(short_tmp)
+    assert server.num_threads() == 1
+
+
 IMPOSTOR = """
 import os, socket, sys
 path = sys.argv[1]
