@@ -245,3 +245,22 @@ def test_every_product_build_sends_openlineage_run_events(module_mesh, tmp_path)
     [source] = fields["campaign_name"]["inputFields"]
     assert (source["name"], source["field"], source["transformations"][0]["subtype"]) == (
         "marketing.staging.campaigns", "campaign_name", "IDENTITY")
+
+
+def test_with_no_transport_set_nothing_is_sent_and_the_client_is_not_loaded(tmp_path):
+    """Every product build calls the OpenLineage hooks; with neither a file nor a URL set
+    they send nothing, and the process never pays for importing the client."""
+    probe = ("import sys\n"
+             "from platform_lib.dagster import openlineage\n"
+             "from platform_lib.dagster.lineage import mesh_lineage\n"
+             "product = next(iter(mesh_lineage().products.values()))\n"
+             "openlineage.started('run-1', product)\n"
+             "openlineage.finished('run-1', product, None, 'boom')\n"
+             "print('openlineage.client' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESH_OPENLINEAGE")}
+    env["MESH_HOME"] = str(tmp_path / "mesh")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
+    assert not list(tmp_path.rglob("*.jsonl"))

@@ -242,7 +242,7 @@ _REHEARSAL = {
 def _rehearse() -> bool:
     """One `dbt build` of a one-model project in memory, before any fork: dbt compiles its
     classes' (de)serializers and schemas on first use, which every fork would otherwise pay
-    again (about 0.6 s of its 1.2 s). Then dbt's connections and DuckDB's threads are closed:
+    again (about 0.7 s of its 1.25 s). Then dbt's connections and DuckDB's threads are closed:
     the server must be single-threaded when it forks. Whether it is, is returned."""
     import gc
 
