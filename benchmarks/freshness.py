@@ -47,12 +47,12 @@ def main() -> None:
     started = time.time()
     with Topology(home) as topology:
         instance = topology.instance()
-        cold = wait_published(instance, ACCOUNT_360, started, 0, settle=15, timeout=1800)
+        cold = wait_published(instance, ACCOUNT_360, started, 0, timeout=1800)
         print(f"cold start (topology up + whole landing zone): {cold.published_at - started:.1f}s", flush=True)
         arrivals = []
         for n in range(args.batches):
             landed_at, files = land_everywhere(MeshPaths(home), f"bench{n:03d}", BATCH_ROWS)
-            arrival = wait_published(instance, ACCOUNT_360, landed_at, files, settle=15, timeout=900)
+            arrival = wait_published(instance, ACCOUNT_360, landed_at, files, timeout=900)
             arrivals.append(arrival)
             print(f"batch {n + 1}/{args.batches}: {files} files -> account_360 in {arrival.latency:.1f}s "
                   f"({arrival.runs} runs, {arrival.failed_runs} failed)", flush=True)

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.scheduler.instigation import InstigatorStatus, TickStatus
 
 from platform_lib.config import MeshPaths
 from platform_lib.dagster.workspace import code_locations, declared_sources
@@ -39,24 +41,35 @@ def land_everywhere(paths: MeshPaths, tag: str, rows: int | None = BATCH_ROWS) -
     return landed_at, len(land_increment(paths, sources, tag, rows=rows))
 
 
-def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, files: int, settle: float,
-                   timeout: float, poll: float = 0.5) -> Arrival:
+# The sensors that carry a batch through the mesh: a domain's landing sensor starts its run,
+# its automation sensor the runs of what reads a product that changed.
+BATCH_SENSORS = ("_landing", "_automation")
+
+
+def sensors_idle_since(instance: DagsterInstance, since: float) -> bool:
+    """Whether every running sensor that carries a batch has finished a tick that began after
+    `since` and asked for nothing: then no run of the batch is still to come."""
+    states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+              if s.instigator_name.endswith(BATCH_SENSORS) and s.status != InstigatorStatus.STOPPED]
+    return bool(states) and all(
+        instance.get_ticks(s.instigator_origin_id, s.selector_id, after=since, limit=1, statuses=[TickStatus.SKIPPED])
+        for s in states)
+
+
+def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, files: int, timeout: float,
+                   poll: float = 0.5) -> Arrival:
     """Wait for `key`'s last publication caused by the batch: a materialization after
-    `landed_at`, with no run in flight and none started for `settle` seconds, asking the
-    instance every `poll` seconds (the latency is the materialization's own time)."""
+    `landed_at`, no run in flight, and every batch sensor idle since the last run ended;
+    the instance is asked every `poll` seconds (the latency is the materialization's own time)."""
     deadline = time.time() + timeout
-    quiet_since = None
     while time.time() < deadline:
         runs = [r for r in instance.get_run_records(limit=200) if r.create_timestamp.timestamp() >= landed_at]
         busy = any(r.dagster_run.status in IN_FLIGHT for r in runs)
         event = instance.get_latest_materialization_event(key)
-        published = event is not None and event.timestamp >= landed_at
-        if busy or not published:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since >= settle:
-            failed = sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs)
-            return Arrival(landed_at, event.timestamp, files, len(runs), failed)
+        if not busy and event is not None and event.timestamp >= landed_at:
+            last_end = max((r.end_time or 0 for r in runs), default=landed_at)
+            if sensors_idle_since(instance, max(last_end, landed_at)):
+                failed = sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs)
+                return Arrival(landed_at, event.timestamp, files, len(runs), failed)
         time.sleep(poll)
     raise TimeoutError(f"{key.to_user_string()} was not published within {timeout:.0f}s of the batch landing")

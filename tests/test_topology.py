@@ -33,9 +33,6 @@ BOUND_SECONDS = 420
 # schedule firing mid-test (the daily rebuild at 02:00 UTC or retention at 03:30 would add
 # runs the test did not cause).
 TEST_SETTINGS = {"MESH_LANDING_SENSOR_SECONDS": "15", "MESH_AUTOMATION_SENSOR_SECONDS": "15", "MESH_SCHEDULES": "off"}
-# Quiet for longer than a sensor's tick: a run the automation sensor launches one tick after
-# another finished is still waited for.
-SETTLE_SECONDS = 25
 
 
 def failure_messages(instance, run_id: str) -> list[str]:
@@ -59,7 +56,7 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
         os.rename(staged, home / "landing")
         # Asked every 2 s: each look at the instance is a few Postgres connections (Dagster's
         # storage opens one per query), and the latency is the materialization's own time.
-        arrival = wait_published(instance, ACCOUNT_360, landed_at, files, settle=SETTLE_SECONDS, timeout=BOUND_SECONDS + 60, poll=2)
+        arrival = wait_published(instance, ACCOUNT_360, landed_at, files, timeout=BOUND_SECONDS + 60, poll=2)
         with capsys.disabled():
             print(f"\n[topology] {files} landing files -> revenue_operations.account_360 published in "
                   f"{arrival.latency:.1f}s ({arrival.runs} runs, none launched by hand)")
@@ -99,7 +96,7 @@ def test_landed_files_flow_to_account_360_with_no_manual_launch(landing_root, tm
             writer.writerow(won)
         updated_at = time.time()
         os.rename(incoming, home / "landing" / "sales" / "opportunities" / incoming.name)
-        wait_published(instance, ACCOUNT_360, updated_at, 1, settle=SETTLE_SECONDS, timeout=BOUND_SECONDS, poll=2)
+        wait_published(instance, ACCOUNT_360, updated_at, 1, timeout=BOUND_SECONDS, poll=2)
         after = account_row(profile, deal["account_id"])
         assert after["won_amount_usd"] == pytest.approx(before["won_amount_usd"] + 123456.0)
         assert after["open_opportunities"] == before["open_opportunities"] - 1
