@@ -91,3 +91,14 @@ def test_dbt_started_warm_answers_as_dbt_started_cold(tmp_path):
     assert code == 2 and "No such option" in err
     server = [p for p in psutil.process_iter(["cmdline"]) if str(socket_path()) in " ".join(p.info["cmdline"] or [])]
     assert server, "no warm dbt server answered"
+
+
+def test_a_step_reads_dbt_s_events_without_importing_dbt_core():
+    """dbt runs in its own process; the step's process reads its events with dagster-dbt
+    alone, sparing every process that runs a dbt step dbt-core's import."""
+    import subprocess
+    import sys
+
+    code = "import sys, platform_lib.dagster.dbt_cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dbt'))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

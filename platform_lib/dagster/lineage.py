@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 from dagster import AssetKey, TableColumnDep, TableColumnLineage
@@ -22,6 +23,9 @@ from platform_lib.governance.policies import Derivations
 from platform_lib.lifecycle import lineage
 from platform_lib.storage import staged
 from platform_lib.storage.sql import q
+
+if TYPE_CHECKING:
+    from platform_lib.dagster.dbt import DbtProject
 
 LINEAGE = "dagster/column_lineage"
 UNRESOLVED = "mesh/lineage_unresolved"
@@ -87,34 +91,45 @@ class MeshLineage:
 
     def __init__(self, products: list[DataProduct], sources: list[Source],
                  published: dict[str, list[tuple[str, str]]] | None = None):
-        from platform_lib.dagster.assets import BUILDS, BuildContext
-        from platform_lib.dagster.dbt import DbtProject
-
         self.products = {p.id: p for p in products}
         # Every PII column of the mesh, as (asset, column): the sources' and the products'.
         self.personal = {(".".join(s.key_path), c.name) for s in sources for c in s.columns if c.classification == "pii"} | {
             (p.id, c.name) for p in products for c in p.columns if c.classification == "pii"}
         self.of: dict[str, lineage.Lineage] = {}
         projects: dict[str, DbtProject] = {}
-        for product in products:
-            con = empty_warehouse(product.domain, sources, products, published)
+        for domain in sorted({p.domain for p in products}):
+            con = empty_warehouse(domain, sources, products, published)
+            owner = lineage.owners(con, domain, {p.build_table: p.id for p in products if p.domain == domain})
             try:
-                owner = lineage.owners(con, product.domain, {p.build_table: p.id for p in products if p.domain == product.domain})
-                if product.kind == "python":
-                    sql = sql_of(BUILDS[product.id](BuildContext(con, product, logging.getLogger(__name__), None)))
-                    database = ""
-                else:
-                    project = projects.setdefault(product.domain, DbtProject(Domain(name=product.domain, description="", owner=product.owner),
-                                                                              dbt_project(product.domain)))
-                    uid = next(u for u, p in project.products.items() if p.id == product.id)
-                    sql, database = project.sql(uid), ""
-                self.of[product.id] = lineage.derive(product.id, sql, con, owner, database) if sql else \
-                    lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
-            except Exception as err:  # one build that cannot run on empty tables leaves the others traced
-                self.of[product.id] = lineage.Lineage(product.id, problems=[
-                    f"the build failed on its inputs laid out empty ({type(err).__name__}: {str(err)[:200]})"])
+                for product in (p for p in products if p.domain == domain):
+                    con.begin()  # whatever a build does to the layout is undone before the next
+                    try:
+                        self.of[product.id] = self._derive(product, con, owner, projects)
+                    finally:
+                        con.rollback()
             finally:
                 con.close()
+        self.of = {p.id: self.of[p.id] for p in products}
+
+    @staticmethod
+    def _derive(product: DataProduct, con: duckdb.DuckDBPyConnection, owner: dict[str, str],
+                projects: dict[str, DbtProject]) -> lineage.Lineage:
+        from platform_lib.dagster.assets import BUILDS, BuildContext
+        from platform_lib.dagster.dbt import DbtProject
+
+        try:
+            if product.kind == "python":
+                sql = sql_of(BUILDS[product.id](BuildContext(con, product, logging.getLogger(__name__), None)))
+            else:
+                project = projects.setdefault(product.domain, DbtProject(Domain(name=product.domain, description="", owner=product.owner),
+                                                                          dbt_project(product.domain)))
+                uid = next(u for u, p in project.products.items() if p.id == product.id)
+                sql = project.sql(uid)
+            return lineage.derive(product.id, sql, con, owner) if sql else \
+                lineage.Lineage(product.id, problems=["the build returns data, not SQL: its lineage cannot be read"])
+        except Exception as err:  # one build that cannot run on empty tables leaves the others traced
+            return lineage.Lineage(product.id, problems=[
+                f"the build failed on its inputs laid out empty ({type(err).__name__}: {str(err)[:200]})"])
 
     def derivations(self) -> Derivations:
         """Each product column's inputs, and whether each reaches it as it was, as plain data
