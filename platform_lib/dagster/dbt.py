@@ -36,6 +36,7 @@ from dagster import (
     MaterializeResult,
     multi_asset,
 )
+from filelock import FileLock
 
 from platform_lib.config import MeshPaths
 from platform_lib.dagster import openlineage
@@ -67,22 +68,28 @@ if TYPE_CHECKING:
 
 def prepare_manifest(project_dir: Path) -> dict:
     """Parse the project once; re-parse only when its files are newer than the manifest.
-    Parsing goes to a private folder and is moved in atomically, so concurrent loads
-    never read a half-written manifest."""
+    Processes loading the project at once (code servers, the daemon, test workers) parse it
+    once, under a lock; parsing goes to a private folder and is moved in atomically, so a
+    load never reads a half-written manifest."""
     manifest = project_dir / "target" / "manifest.json"
-    watched = [p for p in project_dir.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"} and "target" not in p.parts]
-    stale = not manifest.exists() or max(p.stat().st_mtime for p in watched) > manifest.stat().st_mtime
-    if stale:
+    if _stale(project_dir, manifest):
         manifest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=manifest.parent) as tmp:
-            from platform_lib.dagster.dbt_cli import parse
+        with FileLock(manifest.parent / ".parse.lock"):
+            if _stale(project_dir, manifest):  # another process may have parsed it meanwhile
+                with tempfile.TemporaryDirectory(dir=manifest.parent) as tmp:
+                    from platform_lib.dagster.dbt_cli import parse
 
-            parse(project_dir, Path(tmp))
-            # partial_parse.msgpack lets every later dbt invocation skip parsing.
-            for artifact in ("partial_parse.msgpack", "manifest.json"):
-                if (Path(tmp) / artifact).exists():
-                    os.replace(Path(tmp) / artifact, manifest.parent / artifact)
+                    parse(project_dir, Path(tmp))
+                    # partial_parse.msgpack lets every later dbt invocation skip parsing.
+                    for artifact in ("partial_parse.msgpack", "manifest.json"):
+                        if (Path(tmp) / artifact).exists():
+                            os.replace(Path(tmp) / artifact, manifest.parent / artifact)
     return json.loads(manifest.read_text())
+
+
+def _stale(project_dir: Path, manifest: Path) -> bool:
+    watched = [p for p in project_dir.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"} and "target" not in p.parts]
+    return not manifest.exists() or max(p.stat().st_mtime for p in watched) > manifest.stat().st_mtime
 
 
 def _tests_by_column(manifest: Mapping[str, Any], model_id: str) -> dict[str, dict[str, Any]]:
