@@ -11,6 +11,8 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorStatus, TickStatus
 
 from platform_lib.config import MeshPaths
+from platform_lib.dagster.automation.conditions import automation_sensor_name
+from platform_lib.dagster.automation.landing import landing_sensor_name
 from platform_lib.dagster.workspace import code_locations, declared_sources
 from platform_lib.ops.seed.increment import land_increment
 
@@ -41,16 +43,18 @@ def land_everywhere(paths: MeshPaths, tag: str, rows: int | None = BATCH_ROWS) -
     return landed_at, len(land_increment(paths, sources, tag, rows=rows))
 
 
-# The sensors that carry a batch through the mesh: a domain's landing sensor starts its run,
-# its automation sensor the runs of what reads a product that changed.
-BATCH_SENSORS = ("_landing", "_automation")
+def batch_sensors() -> set[str]:
+    """The sensors that carry a batch through the mesh: each domain's landing sensor starts
+    its run, its automation sensor the runs of what reads a product that changed."""
+    return {name(location.name) for location in code_locations() for name in (landing_sensor_name, automation_sensor_name)}
 
 
 def sensors_idle_since(instance: DagsterInstance, since: float) -> bool:
     """Whether every running sensor that carries a batch has finished a tick that began after
     `since` and asked for nothing: then no run of the batch is still to come."""
+    carrying = batch_sensors()
     states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-              if s.instigator_name.endswith(BATCH_SENSORS) and s.status != InstigatorStatus.STOPPED]
+              if s.instigator_name in carrying and s.status != InstigatorStatus.STOPPED]
     return bool(states) and all(
         instance.get_ticks(s.instigator_origin_id, s.selector_id, after=since, limit=1, statuses=[TickStatus.SKIPPED])
         for s in states)

@@ -102,3 +102,22 @@ def test_a_step_reads_dbt_s_events_without_importing_dbt_core():
     code = "import sys, platform_lib.dagster.dbt_cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dbt'))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_processes_loading_an_unparsed_project_at_once_parse_it_once(tmp_path):
+    """Code servers, the daemon or test workers starting together on a fresh checkout each
+    load every dbt project: the first parses it, the others wait for its manifest."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "marketing"
+    shutil.copytree(PROJECT_ROOT / "dbt_projects" / "marketing", project, ignore=shutil.ignore_patterns("target", "logs"))
+    load = ("import sys\nfrom pathlib import Path\nimport platform_lib.dagster.dbt_cli as cli\nparse = cli.parse\n"
+            "def counted(*args):\n    print('parsed', flush=True)\n    parse(*args)\ncli.parse = counted\n"
+            "from platform_lib.dagster.dbt import prepare_manifest\n"
+            "print(len(prepare_manifest(Path(sys.argv[1]))['nodes']), 'nodes')\n")
+    loads = [subprocess.Popen([sys.executable, "-c", load, str(project)], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    said = [p.communicate(timeout=300)[0].split("\n") for p in loads]
+    assert all(p.returncode == 0 for p in loads)
+    assert sum(lines.count("parsed") for lines in said) == 1
+    assert len({lines[-2] for lines in said}) == 1 and said[0][-2] != "0 nodes"

@@ -32,9 +32,13 @@ def on_upstream_published() -> AutomationCondition:
     ).with_label("an input product published")
 
 
+def automation_sensor_name(domain: str) -> str:
+    return f"{domain}_automation"
+
+
 def upstream_automation_sensor(domain: str) -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
-        f"{domain}_automation",
+        automation_sensor_name(domain),
         target=AssetSelection.all() - STAGING,
         minimum_interval_seconds=settings().automation_sensor_seconds,
         default_status=sensor_status(),

@@ -26,9 +26,13 @@ from platform_lib.storage.landing import source_files, unknown_folders
 LANDING_TRIGGER = "landing"
 
 
+def landing_sensor_name(domain: str) -> str:
+    return f"{domain}_landing"
+
+
 def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
     @sensor(
-        name=f"{domain}_landing",
+        name=landing_sensor_name(domain),
         description=f"Starts a run of the {domain} sources with new or rewritten landing files and of every "
                     f"{domain} product downstream of them, or with landing files removed; a file is processed "
                     "once per version (path, size, modification and change times).",
