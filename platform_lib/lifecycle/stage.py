@@ -157,7 +157,11 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
             candidate = f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)}"
         else:
             match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM {staged.typed(source, k, 'l.')}" for k in keys)
-            candidate = (f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)} l WHERE EXISTS "
+            # The rows are found by key hash alone first: only the row groups holding them
+            # are then read whole, not every landed record (a join reads all it projects).
+            candidate = (f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)} l "
+                         f"WHERE rowid IN (SELECT rowid FROM {staged.landed_table(source)} "
+                         "WHERE _key IN (SELECT _key FROM _mesh_changed)) AND EXISTS "
                          f"(SELECT 1 FROM _mesh_changed c WHERE c._key = l._key AND {match}) "
                          f"UNION ALL SELECT * EXCLUDE (_key), true FROM _mesh_new WHERE _key IS NULL "
                          # a keyless record sent again is a copy of the one staged before, as in a full run
@@ -169,9 +173,6 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {WORK}")
         work = f"{WORK}.{q(source.name)}"
         outcome.result = audit(con, _versioned(source), "_mesh_raw", work, run_id, drop_exact_duplicates=True)
-        if not every_key:  # what the changed keys held before, for the change log
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_before AS SELECT {logged} FROM {source.table} t "
-                        f"WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')})")
         _merge(con, source, work, every_key)
         con.execute("DROP TABLE _mesh_raw")
     for rule, rows in (("schema_drift", outcome.drift_rows), (MALFORMED_LINE, outcome.malformed_rows)):
@@ -189,7 +190,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         con.execute(f"""INSERT INTO {staged.changes_table(source)} (seq, image, {logged}) SELECT DISTINCT {seq}, * FROM (
             SELECT 'key', {', '.join(q(k) for k in keys)}{', ' + nothing if nothing else ''} FROM _mesh_changed
             UNION ALL SELECT 'before', * FROM _mesh_before
-            UNION ALL SELECT 'after', {logged} FROM {source.table} t
+            UNION ALL SELECT 'after', {logged} FROM ({_current(source, work)}) t
                       WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')}))""")
     _record_files(con, source, run_id, seq, fresh, outcome)
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
@@ -197,7 +198,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     outcome.rows_staged = con.execute(f"SELECT count(*) FROM {source.table}").fetchone()[0]
     if source.evolves == "entity":
         outcome.versions = con.execute(f"SELECT count(*) FROM {source.history_table}").fetchone()[0]
-    for scratch in ("_mesh_changed", "_mesh_new"):
+    for scratch in ("_mesh_changed", "_mesh_new", "_mesh_before"):
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
     return outcome
 
@@ -293,27 +294,41 @@ def _versioned(source: Source) -> Source:
 
 
 def _merge(con, source: Source, work: str, every_key: bool) -> None:
-    """Put the audited records of the changed keys in place of the staged ones."""
+    """Put the audited records of the changed keys in place of the staged ones; what the
+    changed keys held before stays in `_mesh_before`, for the change log."""
     cols = ", ".join(q(c.name) for c in source.columns)
-    pk = ", ".join(q(k) for k in staged.key_columns(source))
-    targets = {source.table: "SELECT {cols} FROM {work}"}
+    logged = ", ".join(q(c) for c in staged.logged_columns(source))
+    targets = {source.table: _current(source, work)}
     if source.evolves == "entity":
+        pk = ", ".join(q(k) for k in staged.key_columns(source))
         order = ", ".join(q(c) for c in source.version_order)
-        newest = ", ".join(f"{q(c)} DESC" for c in source.version_order)
-        targets = {
-            source.history_table: f"SELECT {{cols}}, {q(source.event_time)} AS {staged.VALID_FROM}, "
-                                  f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} "
-                                  "FROM {work}",
-            source.table: f"SELECT {{cols}} FROM {{work}} QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY {newest}) = 1",
-        }
-    for target, select in targets.items():
-        built = select.format(cols=cols, work=work)
+        targets[source.history_table] = (
+            f"SELECT {cols}, {q(source.event_time)} AS {staged.VALID_FROM}, "
+            f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} FROM {work}")
+    for target, built in targets.items():
         if every_key or not table_exists(con, target):
             con.execute(f"CREATE OR REPLACE TABLE {target} AS {built}")
             continue
-        match = " AND ".join(f"{target}.{q(k)} IS NOT DISTINCT FROM c.{q(k)}" for k in staged.key_columns(source))
-        con.execute(f"DELETE FROM {target} USING _mesh_changed c WHERE {match}")
+        # One scan of the key columns finds the changed keys' rows; reading and deleting
+        # them by rowid then touches only the row groups that hold them.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_rows AS SELECT rowid AS r FROM {target} t "
+                    f"WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')})")
+        if target == source.table:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_before AS SELECT {logged} FROM {target} "
+                        "WHERE rowid IN (SELECT r FROM _mesh_rows)")
+        con.execute(f"DELETE FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)")
         con.execute(f"INSERT INTO {target} {built}")
+    con.execute("DROP TABLE IF EXISTS _mesh_rows")
+
+
+def _current(source: Source, work: str) -> str:
+    """SQL: the staged records of `work` that are current (an entity's newest version per key)."""
+    cols = ", ".join(q(c.name) for c in source.columns)
+    if source.evolves != "entity":
+        return f"SELECT {cols} FROM {work}"
+    pk = ", ".join(q(k) for k in staged.key_columns(source))
+    newest = ", ".join(f"{q(c)} DESC" for c in source.version_order)
+    return f"SELECT {cols} FROM {work} QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY {newest}) = 1"
 
 
 def _same_key(source: Source, alias: str) -> str:
