@@ -97,7 +97,8 @@ def chain(landing_root, tmp_path_factory):
     activities = rows(landing / "activities" / "part-00001.csv")
     conflict = {**activities[0], "duration_minutes": "999"}
     late = [{**a, "activity_id": f"{a['activity_id']}-late"} for a in activities[1:6]]
-    land(landing / "activities", "part-b1.csv", [conflict, *late])
+    keyless = {**activities[7], "activity_id": ""}  # rejected: no key; sent again in batch 2
+    land(landing / "activities", "part-b1.csv", [conflict, *late, keyless])
     batch1 = build(root)
     after1 = published(root)
 
@@ -122,8 +123,10 @@ def chain(landing_root, tmp_path_factory):
     assert edited.stat().st_size == before.st_size
     batch2 = build(root)
     again = build(root)
-    return root, {"first": first, "batch1": batch1, "batch2": batch2, "again": again, "after1": after1,
-                  "advanced": advanced, "tied": tied, "versions_of_tied": versions_of_tied, "conflict": conflict, "removed": removed.name,
+    land(landing / "activities", "part-b3.csv", [keyless])  # a record without its key, sent again
+    resent = build(root)
+    return root, {"first": first, "batch1": batch1, "batch2": batch2, "again": again, "resent": resent, "after1": after1,
+                  "advanced": advanced, "tied": tied, "versions_of_tied": versions_of_tied, "conflict": conflict, "keyless": keyless, "removed": removed.name,
                   "edited": (record["activity_id"], int(changed))}
 
 
@@ -158,10 +161,24 @@ def test_a_key_sent_again_with_other_values_is_a_conflict_for_an_event_source(ch
                                "json_extract_string(record, '$.activity_id') = ?", [activity]) == [(2,)]
 
 
+def test_a_record_without_its_key_sent_again_is_a_copy_not_a_second_rejection(chain):
+    """As a full run finds it: the second copy is dropped as an exact duplicate, and
+    quarantine holds the record once."""
+    root, seen = chain
+    keyless, resent = seen["keyless"], seen["resent"]["activities"]
+    assert (resent["rows_in"], resent["exact_duplicates_dropped"], resent["rows_quarantined"]) == (1, 1, 0), resent
+    held = query(root, DOMAIN, "SELECT count(*) FROM quarantine.records WHERE object = 'sales.activities' AND "
+                               "json_extract_string(record, '$.occurred_at') = ? AND "
+                               "json_extract_string(record, '$.account_id') = ? AND "
+                               "coalesce(json_extract_string(record, '$.activity_id'), '') = ''",
+                 [keyless["occurred_at"], keyless["account_id"]])
+    assert held == [(1,)]
+
+
 def test_staging_reads_only_new_files_and_audits_only_the_keys_they_change(chain):
     root, seen = chain
     batch1, batch2, again = seen["batch1"], seen["batch2"], seen["again"]
-    assert batch1["activities"]["files_staged"] == 1 and batch1["activities"]["rows_in"] == 6
+    assert batch1["activities"]["files_staged"] == 1 and batch1["activities"]["rows_in"] == 7
     assert batch1["activities"]["files_unchanged"] == seen["first"]["activities"]["landed_files"]
     assert batch1["activities"]["rows_reaudited"] == 1, "only the conflicting key's earlier record is audited again"
     assert batch1["accounts"]["files_staged"] == 0 and batch1["accounts"]["keys_recomputed"] == 0

@@ -118,7 +118,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
         product, result, enforced,
         stability=versions.check(product, now.date()),
         pinned_warnings=ctx.pinned_warnings,
-        freshness=_freshness(con, product, audited, port, now),
+        freshness=_freshness(con, product, audited, port, now, where),
         documentation=docs_currency.measure_sources(ctx.doc_sources, product.sla.docs_max_age_days),
         metadata=result.counts() | {"audit_seconds": round(audit_seconds, 3)},
     )
@@ -235,11 +235,15 @@ def measure_served(con: duckdb.DuckDBPyConnection, product: DataProduct, ctx: Pu
     )
 
 
-def _freshness(con, product: DataProduct, audited: str, port: OutputPort, now: datetime) -> freshness.Freshness:
+def _freshness(con, product: DataProduct, audited: str, port: OutputPort, now: datetime,
+               where: str | None = None) -> freshness.Freshness:
+    """The latency of the rows the batch changes. A batch of recomputed keys is compared
+    with the served rows `where` selects only (a filter the port's scan skips files by),
+    not with the whole port: every row of those keys satisfies it."""
     previous = None
     if port.exists():
         con.register("_mesh_previous", port.dataset())
-        previous = "_mesh_previous"
+        previous = "_mesh_previous" if where is None else f"(SELECT * FROM _mesh_previous WHERE {where})"
     try:
         return freshness.measure(con, audited, product.event_time, previous, now, product.sla.freshness_minutes)
     finally:

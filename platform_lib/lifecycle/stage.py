@@ -157,6 +157,11 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
             candidate = f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)}"
         else:
             match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM {staged.typed(source, k, 'l.')}" for k in keys)
+            # A keyless record sent again is a copy of one staged before, as in a full run:
+            # the staged keyless records are narrowed by one column's hash, then compared whole.
+            one = q(source.event_time or source.columns[0].name)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_copies AS SELECT rowid AS r FROM {staged.landed_table(source)} "
+                        f"WHERE _key IS NULL AND NOT {new} AND hash({one}) IN (SELECT hash({one}) FROM _mesh_new WHERE _key IS NULL)")
             # The rows are found by key hash alone first: only the row groups holding them
             # are then read whole, not every landed record (a join reads all it projects).
             candidate = (f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)} l "
@@ -164,16 +169,18 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
                          "WHERE _key IN (SELECT _key FROM _mesh_changed)) AND EXISTS "
                          f"(SELECT 1 FROM _mesh_changed c WHERE c._key = l._key AND {match}) "
                          f"UNION ALL SELECT * EXCLUDE (_key), true FROM _mesh_new WHERE _key IS NULL "
-                         # a keyless record sent again is a copy of the one staged before, as in a full run
                          f"UNION ALL SELECT * EXCLUDE (_key), false FROM {staged.landed_table(source)} l "
-                         f"WHERE _key IS NULL AND NOT {new} AND hash({record}) IN "
+                         f"WHERE rowid IN (SELECT r FROM _mesh_copies) AND hash({record}) IN "
                          f"(SELECT hash({record}) FROM _mesh_new WHERE _key IS NULL)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_raw AS {candidate}")
         outcome.rows_reaudited = con.execute("SELECT count(*) FILTER (WHERE NOT _mesh_new) FROM _mesh_raw").fetchone()[0]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {WORK}")
         work = f"{WORK}.{q(source.name)}"
         outcome.result = audit(con, _versioned(source), "_mesh_raw", work, run_id, drop_exact_duplicates=True)
-        _merge(con, source, work, every_key)
+        # Staged rows come from landed records only: when the changed keys had none before
+        # this run (new keys of an event batch), nothing staged holds them either.
+        held = bool(replaced) or outcome.rows_reaudited > 0
+        _merge(con, source, work, every_key, held)
         con.execute("DROP TABLE _mesh_raw")
     for rule, rows in (("schema_drift", outcome.drift_rows), (MALFORMED_LINE, outcome.malformed_rows)):
         if rows:  # read from the files but never audited: counted here
@@ -198,7 +205,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     outcome.rows_staged = con.execute(f"SELECT count(*) FROM {source.table}").fetchone()[0]
     if source.evolves == "entity":
         outcome.versions = con.execute(f"SELECT count(*) FROM {source.history_table}").fetchone()[0]
-    for scratch in ("_mesh_changed", "_mesh_new", "_mesh_before"):
+    for scratch in ("_mesh_changed", "_mesh_new", "_mesh_before", "_mesh_copies"):
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
     return outcome
 
@@ -293,9 +300,10 @@ def _versioned(source: Source) -> Source:
     return source.model_copy(update={"primary_key": (*source.primary_key, *source.version_order)})
 
 
-def _merge(con, source: Source, work: str, every_key: bool) -> None:
+def _merge(con, source: Source, work: str, every_key: bool, held: bool = True) -> None:
     """Put the audited records of the changed keys in place of the staged ones; what the
-    changed keys held before stays in `_mesh_before`, for the change log."""
+    changed keys held before stays in `_mesh_before`, for the change log. Without `held`,
+    no staged row has a changed key: the new ones are only added."""
     cols = ", ".join(q(c.name) for c in source.columns)
     logged = ", ".join(q(c) for c in staged.logged_columns(source))
     targets = {source.table: _current(source, work)}
@@ -312,7 +320,7 @@ def _merge(con, source: Source, work: str, every_key: bool) -> None:
         # One scan of the key columns finds the changed keys' rows; reading and deleting
         # them by rowid then touches only the row groups that hold them.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_rows AS SELECT rowid AS r FROM {target} t "
-                    f"WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')})")
+                    + (f"WHERE EXISTS (SELECT 1 FROM _mesh_changed c WHERE {_same_key(source, 't')})" if held else "LIMIT 0"))
         if target == source.table:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_before AS SELECT {logged} FROM {target} "
                         "WHERE rowid IN (SELECT r FROM _mesh_rows)")
