@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -158,6 +160,31 @@ def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(module_
             best[lead["account_id"]] = lead
     assert any(not consent[best[r["account_id"]]["contact_id"]]["consent_sales_outreach"] for r in outreach
                if r["account_id"] in best)
+
+
+def test_side_by_side_the_location_heading_the_longest_chain_starts_first():
+    """Of the locations ready, the one with the longest chain of runs still to come after
+    it starts first, by each location's expected time: Customer Success (which Revenue
+    Operations waits on) before Sales and Marketing once Product is done, when its runs take longer."""
+    code = """
+import json, sys
+from platform_lib.dagster.workspace import code_locations
+from platform_lib.ops.parallel import fork_each
+seconds = json.loads(sys.argv[1])
+order = []
+fork_each(code_locations(), 1, lambda loc: loc.name, lambda loc, producers: True,
+          lambda loc, result, exitcode: order.append(result), lambda name: seconds.get(name, 1.0))
+print(json.dumps(order))
+"""
+    def order(seconds: dict[str, float]) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(seconds)], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    slow = order({"product": 5, "customer_success": 3})
+    assert slow[:2] == ["product", "customer_success"] and slow[-1] == "revenue_operations", slow
+    assert order({"marketing": 9})[0] == "marketing"  # its chain (9 + Revenue Operations) is the longest
+    even = order({})
+    assert even[0] == "product" and even[-1] == "revenue_operations", even  # Product heads a chain of three
 
 
 def test_side_by_side_a_failed_producer_stops_only_its_consumers(private_mesh):

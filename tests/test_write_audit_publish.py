@@ -30,3 +30,40 @@ def test_failed_audit_keeps_serving_the_previous_version(private_mesh):
             "SELECT count(*) FROM quarantine.records WHERE object = 'marketing.lead_scoring_signals' AND rule = 'not_null:account_id'"
         ).fetchall()[0][0]
     assert held == orphans
+
+
+def test_a_port_updated_per_day_is_laid_out_by_day_so_a_replace_of_recent_days_rewrites_only_their_files(tmp_path):
+    """A product computed per account and day is written ordered by day in files of
+    bounded size: replacing the last days (a batch's usual keys) rewrites the one file
+    that holds them, not every file of history, and leaves every other row as it was."""
+    import pyarrow as pa
+
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.storage.ports import OutputPort
+
+    product = next(p for p in declared_products(code_locations()) if p.id == "product.feature_usage")
+    con = duckdb.connect()
+    rows = """SELECT printf('ACC-%06d', i % 20000) AS account_id, ['api', 'reports', 'dashboards'][1 + i % 3] AS feature,
+                     DATE '2026-01-01' + CAST(i // 6000 AS INTEGER) AS activity_date, 1 + i % 7 AS active_users,
+                     8 + i % 13 AS events, TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS first_used_at,
+                     TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i + 60) AS last_used_at FROM range({n}) t(i)"""
+    con.execute(f"CREATE TABLE history AS {rows.format(n=1_200_000)}")  # 200 days
+    port = OutputPort(tmp_path / "v1")
+    port.publish(con, "history", product, "first")
+    import datetime
+
+    files = pa.table(port.table().get_add_actions(flatten=True)).to_pylist()
+    holding = [f for f in files if f["max.activity_date"] >= datetime.date(2026, 7, 18)]
+    assert len(files) >= 5 and len(holding) <= 2, [(f["min.activity_date"], f["max.activity_date"]) for f in files]
+
+    where = "activity_date >= DATE '2026-07-18'"  # the last two days
+    con.execute(f"CREATE TABLE batch AS SELECT * REPLACE (events + 1000 AS events) FROM history WHERE {where}")
+    replaced = port.replace(con, "batch", where, product, "batch")
+    metrics = port.table().history(1)[0]["operationMetrics"]
+    assert metrics["num_removed_files"] == len(holding), metrics
+    assert (replaced.inserted, replaced.deleted) == (12_000, 12_000)
+    con.execute(f"CREATE TABLE expected AS SELECT * FROM history WHERE NOT ({where}) UNION ALL SELECT * FROM batch")
+    con.register("served", port.dataset())
+    assert con.execute("SELECT (SELECT count(*) FROM served), (SELECT count(*) FROM (SELECT * FROM served EXCEPT ALL "
+                       "SELECT * FROM expected)), (SELECT count(*) FROM (SELECT * FROM expected EXCEPT ALL "
+                       "SELECT * FROM served))").fetchall() == [(1_200_000, 0, 0)]

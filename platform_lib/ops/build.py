@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, AssetsDefinition, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from platform_lib.config import settings
 from platform_lib.dagster import runs
@@ -192,8 +192,20 @@ def _build_side_by_side(instance: DagsterInstance, plan, workers: int, on_progre
         outcomes[location.name] = outcome
         on_progress(_finished(outcome))
 
-    fork_each([loc for loc, _ in plan], workers, work, start, done)
+    expected = _last_seconds(instance, [loc.name for loc, _ in plan])
+    fork_each([loc for loc, _ in plan], workers, work, start, done, lambda name: expected.get(name, 1.0))
     return [outcomes[loc.name] for loc, _ in plan if loc.name in outcomes]
+
+
+def _last_seconds(instance: DagsterInstance, names: list[str]) -> dict[str, float]:
+    """Each location's last successful build run, in seconds: what its next one is expected to take."""
+    last = {}
+    for name in names:
+        records = instance.get_run_records(RunsFilter(tags={"mesh/build": "true", "mesh/code_location": name},
+                                                      statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+        if records and records[0].start_time and records[0].end_time:
+            last[name] = records[0].end_time - records[0].start_time
+    return last
 
 
 def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey]) -> list[AssetOutcome]:

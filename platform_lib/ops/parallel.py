@@ -5,6 +5,7 @@ location down."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -22,16 +23,24 @@ def fork_each(
     work: Callable[[CodeLocation], Any],
     start: Callable[[CodeLocation, set[str]], bool],
     done: Callable[[CodeLocation, Any, int | None], None],
+    seconds: Callable[[str], float] = lambda _: 1.0,
 ) -> None:
     """Run `work(location)` in a forked child per location, `workers` at a time, each after
     the locations it reads from (among `locations`) are done. `start(location, producers)`
     may decline a location, which then counts as done without running; `done(location,
-    result, exitcode)` gets what `work` returned, or None from a child that died."""
+    result, exitcode)` gets what `work` returned, or None from a child that died. Of the
+    locations ready, the one heading the longest chain still to run starts first, by
+    `seconds(name)`, the time a location is expected to take."""
     fork = multiprocessing.get_context("fork")
     names = {loc.name for loc in locations}
     needs = {loc.name: loc.upstream_domains & names for loc in locations}
-    # Those most locations wait on first, so the longest chain starts early.
-    waiting = sorted(locations, key=lambda loc: -sum(loc.name in n for n in needs.values()))
+    readers = {name: {n for n, upstream in needs.items() if name in upstream} for name in names}
+
+    @functools.cache
+    def chain(name: str) -> float:
+        return seconds(name) + max((chain(r) for r in readers[name]), default=0.0)
+
+    waiting = sorted(locations, key=lambda loc: -chain(loc.name))
     finished: set[str] = set()
     running: dict[Connection, tuple[CodeLocation, multiprocessing.Process]] = {}
     while waiting or running:
