@@ -4,7 +4,7 @@ consumer product has published a version built after every run the batch set off
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.definitions.run_request import InstigatorType
@@ -29,6 +29,9 @@ class Arrival:
     files: int
     runs: int
     failed_runs: int
+    # Where the time went: each run the batch set off, as (code location, seconds from the
+    # landing to its creation, to its start, to its end), in the order they were created.
+    timeline: list[tuple[str, float, float, float]] = field(default_factory=list)
 
     @property
     def latency(self) -> float:
@@ -74,6 +77,15 @@ def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, f
             last_end = max((r.end_time or 0 for r in runs), default=landed_at)
             if sensors_idle_since(instance, max(last_end, landed_at)):
                 failed = sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs)
-                return Arrival(landed_at, event.timestamp, files, len(runs), failed)
+                return Arrival(landed_at, event.timestamp, files, len(runs), failed, _timeline(runs, landed_at))
         time.sleep(poll)
     raise TimeoutError(f"{key.to_user_string()} was not published within {timeout:.0f}s of the batch landing")
+
+
+def _timeline(runs, landed_at: float) -> list[tuple[str, float, float, float]]:
+    def location(record) -> str:
+        keys = record.dagster_run.asset_selection or ()
+        return next(iter(keys)).path[0] if keys else record.dagster_run.job_name
+
+    return [(location(r), round(r.create_timestamp.timestamp() - landed_at, 1), round((r.start_time or 0) - landed_at, 1),
+             round((r.end_time or 0) - landed_at, 1)) for r in sorted(runs, key=lambda r: r.create_timestamp)]
