@@ -31,7 +31,7 @@ class Arrival:
     failed_runs: int
     # Where the time went: each run the batch set off, as (code location, seconds from the
     # landing to its creation, to its start, to its end), in the order they were created.
-    timeline: list[tuple[str, float, float, float]] = field(default_factory=list)
+    timeline: list[tuple[str, float, float | None, float | None]] = field(default_factory=list)
 
     @property
     def latency(self) -> float:
@@ -82,10 +82,13 @@ def wait_published(instance: DagsterInstance, key: AssetKey, landed_at: float, f
     raise TimeoutError(f"{key.to_user_string()} was not published within {timeout:.0f}s of the batch landing")
 
 
-def _timeline(runs, landed_at: float) -> list[tuple[str, float, float, float]]:
+def _timeline(runs, landed_at: float) -> list[tuple[str, float, float | None, float | None]]:
     def location(record) -> str:
         keys = record.dagster_run.asset_selection or ()
         return next(iter(keys)).path[0] if keys else record.dagster_run.job_name
 
-    return [(location(r), round(r.create_timestamp.timestamp() - landed_at, 1), round((r.start_time or 0) - landed_at, 1),
-             round((r.end_time or 0) - landed_at, 1)) for r in sorted(runs, key=lambda r: r.create_timestamp)]
+    def since(moment: float | None) -> float | None:  # None: a run that never started (or ended)
+        return None if moment is None else round(moment - landed_at, 1)
+
+    return [(location(r), since(r.create_timestamp.timestamp()), since(r.start_time), since(r.end_time))
+            for r in sorted(runs, key=lambda r: r.create_timestamp)]

@@ -194,6 +194,27 @@ def test_staging_reads_only_new_files_and_audits_only_the_keys_they_change(chain
         assert meta["rows_in"] == meta["rows_published"] + meta["rows_quarantined"] + meta["exact_duplicates_dropped"] + meta["rows_withheld"]
 
 
+def test_when_the_key_hashes_would_differ_a_source_is_staged_whole_once(landing_root, tmp_path):
+    """Staging finds what was staged of a key by the hash kept with each landed record; a
+    warehouse whose hashes were computed otherwise (DuckDB upgraded, the key declared
+    anew) is staged whole by its next build, and the key stays unique."""
+    import duckdb
+
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    build(root)
+    with duckdb.connect(str(MeshPaths(root).warehouse(DOMAIN))) as con:
+        con.execute("UPDATE ledger.key_epochs SET epoch = 'an older engine' WHERE source = 'sales.activities'")
+        con.execute("UPDATE landed.activities SET _key = hash(_key)")  # as another hash function left them
+    activities = rows(root / "landing" / DOMAIN / "activities" / "part-00001.csv")
+    resent = {**activities[0], "duration_minutes": "7"}  # the same key again, with another value
+    land(root / "landing" / DOMAIN / "activities", "part-b1.csv", [resent])
+    again = build(root)
+    assert again["activities"]["full_refresh"] is True and again["accounts"]["full_refresh"] is False
+    assert query(root, DOMAIN, "SELECT count(*) FROM staging.activities WHERE activity_id = ?",
+                 [resent["activity_id"]]) == [(0,)], "a conflict, as a full run finds it: neither version is staged"
+    assert query(root, DOMAIN, "SELECT count(*) - count(DISTINCT activity_id) FROM staging.activities") == [(0,)]
+
+
 def test_a_record_rejected_for_an_unknown_account_is_staged_once_the_account_lands(chain):
     root, seen = chain
     assert "OPP-9999999" not in {r[0] for r in seen["after1"]["staging.opportunities"]}

@@ -67,3 +67,15 @@ def test_a_port_updated_per_day_is_laid_out_by_day_so_a_replace_of_recent_days_r
     assert con.execute("SELECT (SELECT count(*) FROM served), (SELECT count(*) FROM (SELECT * FROM served EXCEPT ALL "
                        "SELECT * FROM expected)), (SELECT count(*) FROM (SELECT * FROM expected EXCEPT ALL "
                        "SELECT * FROM served))").fetchall() == [(1_200_000, 0, 0)]
+
+
+def test_an_older_major_without_the_key_a_product_is_updated_by_is_written_unordered():
+    """An older major is shaped from its contract, which may lack a key the current
+    version is computed per: its port is then written as it comes, not refused."""
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.storage.ports import clustering
+
+    product = next(p for p in declared_products(code_locations()) if p.id == "sales.account_interactions")
+    assert clustering(product) == ["week_start", "account_id"]
+    older = product.model_copy(update={"columns": tuple(c for c in product.columns if c.name != "week_start")})
+    assert clustering(older) == ["account_id"]

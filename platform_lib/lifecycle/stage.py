@@ -119,7 +119,8 @@ def stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run_
 
 def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run_id: str, full_refresh: bool) -> Staged:
     seq = staged.last_staging(con, source.id) + 1
-    full = full_refresh or seq == 1
+    epoch, before = staged.key_epoch(con, source), staged.recorded_epoch(con, source)
+    full = full_refresh or seq == 1 or before not in (None, epoch)
     if full:
         staged.forget(con, source)
     folder = paths.landing_dir(source.domain, source.name)
@@ -202,6 +203,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     _record_files(con, source, run_id, seq, fresh, outcome)
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                 [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
+    staged.record_epoch(con, source, epoch)
     outcome.rows_staged = con.execute(f"SELECT count(*) FROM {source.table}").fetchone()[0]
     if source.evolves == "entity":
         outcome.versions = con.execute(f"SELECT count(*) FROM {source.history_table}").fetchone()[0]

@@ -83,8 +83,9 @@ def clustering(product: DataProduct) -> list[str]:
     a time first (a batch mostly changes recent days); none for a product recomputed whole."""
     if product.updated_by is None:
         return []
-    keys = list(product.updated_by.keys)
-    timed = [k for k in keys if product.column(k).type in ("date", "timestamp")]
+    declared = {c.name: c for c in product.columns}  # an older major's shape may lack a key
+    keys = [k for k in product.updated_by.keys if k in declared]
+    timed = [k for k in keys if declared[k].type in ("date", "timestamp")]
     return timed + [k for k in keys if k not in timed]
 
 

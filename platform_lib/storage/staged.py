@@ -9,7 +9,8 @@
   content hash) and what it held; `ledger.stagings`: one row per staging run (retention and
   erasure record what they delete as runs too); `ledger.<source>_changes`: the keys each run
   changed, with the identifiers their records held before and after; `ledger.consumed`: the
-  staging run of each referenced source a source has taken the changes of.
+  staging run of each referenced source a source has taken the changes of; `ledger.key_epochs`:
+  what the landed key hashes were computed with (see `key_epoch`).
 Erasure and retention reach these tables like any other (they scan every table).
 """
 
@@ -78,12 +79,35 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         source VARCHAR NOT NULL, seq BIGINT NOT NULL, run_id VARCHAR, full_refresh BOOLEAN, files_staged BIGINT,
         files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.key_epochs (source VARCHAR NOT NULL, epoch VARCHAR NOT NULL)")
     logged = ", ".join(f"{q(c)} {DUCKDB_TYPES[source.column(c).type]}" for c in logged_columns(source))
     # image: 'before' or 'after' the run (a record's identifiers as they were and are), 'key'
     # for the bare key; NULL in a log begun before images were told apart.
     con.execute(f"CREATE TABLE IF NOT EXISTS {changes_table(source)} (seq BIGINT NOT NULL, image VARCHAR, {logged})")
     for column, kind in [("image", "VARCHAR"), *((c, DUCKDB_TYPES[source.column(c).type]) for c in logged_columns(source))]:
         con.execute(f"ALTER TABLE {changes_table(source)} ADD COLUMN IF NOT EXISTS {q(column)} {kind}")
+
+
+def key_epoch(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """What the key hashes kept in `landed.<source>` depend on: the key's columns and types,
+    and the engine's hash function (probed on fixed values). Staging finds the records of a
+    changed key by that hash, so when it changes (DuckDB upgraded, the key declared anew)
+    the next run stages whole rather than miss what was staged under the old hashes."""
+    declared = ";".join(f"{k}:{DUCKDB_TYPES[source.column(k).type]}" for k in key_columns(source))
+    probe = con.execute("SELECT hash('mesh', 1::BIGINT, 1.5::DOUBLE, true, DATE '2020-01-02', "
+                        "TIMESTAMPTZ '2020-01-02 03:04:05+00')").fetchall()[0][0]
+    return f"{declared}|{probe}"
+
+
+def recorded_epoch(con: duckdb.DuckDBPyConnection, source: Source) -> str | None:
+    """The key epoch of the source's last staging run (None before epochs were recorded)."""
+    row = con.execute("SELECT epoch FROM ledger.key_epochs WHERE source = ?", [source.id]).fetchall()
+    return row[0][0] if row else None
+
+
+def record_epoch(con: duckdb.DuckDBPyConnection, source: Source, epoch: str) -> None:
+    con.execute("DELETE FROM ledger.key_epochs WHERE source = ?", [source.id])
+    con.execute("INSERT INTO ledger.key_epochs VALUES (?, ?)", [source.id, epoch])
 
 
 @dataclass(frozen=True)
