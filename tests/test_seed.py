@@ -337,5 +337,14 @@ def test_an_increment_of_a_given_size_lands_about_that_many_of_the_newest_events
     events = {n: e["rows"] for n, e in record["sources"].items() if sources[n].evolves != "entity"}
     assert abs(sum(events.values()) - 500) <= len(events), events
     assert all(n >= 1 for n in events.values())
+    # More than the newest files hold (a smaller history): the newest events of earlier files too.
+    con = duckdb.connect()
+    newest = sum(con.execute(f"SELECT count(*) FROM {reader(root / 'landing', {'format': sources[n].format}, [f])}").fetchall()[0][0]
+                 for n in events for f in [sorted((root / "landing" / n).glob(f"part-0*.{sources[n].format}"))[-1]])
+    out = mesh_in_process("seed", "--increment", "b2", "--rows", str(2 * newest), root=root)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((root / "landing" / "_increments" / "b2.json").read_text())
+    landed = {n: e["rows"] for n, e in record["sources"].items() if sources[n].evolves != "entity"}
+    assert abs(sum(landed.values()) - 2 * newest) <= len(landed), (landed, newest)
     wrong = mesh_in_process("seed", "--rows", "500", root=tmp_path / "other")
     assert wrong.returncode != 0 and "--increment" in wrong.stderr

@@ -1,7 +1,8 @@
 """A new extraction batch, landed into an existing landing zone as its source systems would
 land it (`mesh seed --increment NAME`, and the freshness benchmark's batches).
 
-Event sources get new events: the newest batch's rows again, with fresh primary keys and
+Event sources get new events: the newest batch's rows again (with `rows`, the newest events
+of as many of the newest files as that takes), with fresh primary keys and
 every timestamp moved forward by the same offset, so the newest event happened now. Only
 primary-key columns that are free identifiers (no reference, no accepted values, not a
 timestamp) get the batch's suffix; a timestamp key is made new by the shift. Entity
@@ -97,7 +98,7 @@ def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: date
             if source.evolves == "entity":
                 entry = _versions(con, source, landed[source.id], aside, name, now)
             else:
-                entry = _events(con, source, landed[source.id][-1], aside, name, now, limits.get(source.id))
+                entry = _events(con, source, landed[source.id], aside, name, now, limits.get(source.id))
             if entry:
                 written.append((aside, targets[source.id]))
                 record[f"{source.domain}/{source.name}"] = entry | {
@@ -124,15 +125,23 @@ def _shares(con: duckdb.DuckDBPyConnection, sources: list[Source], landed: dict,
     return {sid: max(1, round(rows * n / total)) for sid, n in sizes.items()}
 
 
-def _events(con: duckdb.DuckDBPyConnection, source: Source, template: Path, out: Path, tag: str, now: datetime,
+def _events(con: duckdb.DuckDBPyConnection, source: Source, files: list[Path], out: Path, tag: str, now: datetime,
             limit: int | None = None) -> dict:
-    """The newest file again (or its `limit` newest events), keys made new, timestamps moved
-    so its newest event is now."""
+    """The newest file again (or the `limit` newest events of the newest files, as many
+    files as it takes), keys made new, timestamps moved so the newest event is now."""
     stamp = now.strftime(STAMP)
     suffixed = _free_key_columns(source)
     names = [c.name for c in source.columns]
+    chosen = files[-1:]
+    held = con.execute(f"SELECT count(*) FROM {reader(chosen[0], names)}").fetchall()[0][0] if limit else 0
+    for earlier in reversed(files[:-1]):  # a smaller history's newest file may hold fewer than the batch
+        if not limit or held >= limit:
+            break
+        chosen.insert(0, earlier)
+        held += con.execute(f"SELECT count(*) FROM {reader(earlier, names)}").fetchall()[0][0]
+    template = " UNION ALL BY NAME ".join(f"SELECT * FROM {reader(f, names)}" for f in chosen)
     newest_event = con.execute(f"SELECT max(TRY_CAST({q(source.event_time)} AS TIMESTAMP)) "
-                               f"FROM {reader(template, names)}").fetchall()[0][0]
+                               f"FROM ({template})").fetchall()[0][0]
     newest_first = f" ORDER BY TRY_CAST({q(source.event_time)} AS TIMESTAMP) DESC NULLS LAST LIMIT {int(limit)}" if limit else ""
     shift = f"(TIMESTAMP {lit(stamp.rstrip('Z'))} - TIMESTAMP {lit(str(newest_event))})"
     fresh = {c.name: f"coalesce(strftime(TRY_CAST({q(c.name)} AS TIMESTAMP) + {shift}, {lit(STAMP)}), {q(c.name)})"
@@ -140,7 +149,7 @@ def _events(con: duckdb.DuckDBPyConnection, source: Source, template: Path, out:
     fresh |= {EXTRACTED: lit(stamp)} | {k: f"{q(k)} || {lit('-' + tag)}" for k in suffixed}
     select = ", ".join(f"{fresh.get(n, q(n))} AS {q(n)}" for n in names)
     # Read as text first: a cast the reader would push into the file's scan is strict.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _seed_newest AS SELECT * FROM {reader(template, names)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _seed_newest AS SELECT {', '.join(map(q, names))} FROM ({template})")
     batch = f"SELECT {select} FROM (SELECT * FROM _seed_newest{newest_first})"
     _write(con, batch, source, out)
     rows = con.execute(f"SELECT count(*) FROM ({batch})").fetchall()[0][0]
