@@ -302,7 +302,7 @@ def _versioned(source: Source) -> Source:
     return source.model_copy(update={"primary_key": (*source.primary_key, *source.version_order)})
 
 
-def _merge(con, source: Source, work: str, every_key: bool, held: bool = True) -> None:
+def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
     """Put the audited records of the changed keys in place of the staged ones; what the
     changed keys held before stays in `_mesh_before`, for the change log. Without `held`,
     no staged row has a changed key: the new ones are only added."""
