@@ -40,10 +40,13 @@ class Arrival:
 
 def land_everywhere(paths: MeshPaths, tag: str, rows: int | None = BATCH_ROWS) -> tuple[float, int]:
     """A new batch for every domain: about `rows` new events, and new versions of some
-    entity records; returns when it landed and how many files."""
-    sources = declared_sources(code_locations())
-    landed_at = time.time()
-    return landed_at, len(land_increment(paths, sources, tag, rows=rows))
+    entity records; returns when it landed and how many files.
+
+    The batch is generated aside and its files appear by rename, as an upload that writes a
+    temporary name does: it landed when the first of them appeared (its change time), not
+    when generating it began (4 to 5 s of reading history at the large seed)."""
+    files = land_increment(paths, declared_sources(code_locations()), tag, rows=rows)
+    return min(f.stat().st_ctime for f in files), len(files)
 
 
 def batch_sensors() -> set[str]:
