@@ -215,6 +215,42 @@ def test_when_the_key_hashes_would_differ_a_source_is_staged_whole_once(landing_
     assert query(root, DOMAIN, "SELECT count(*) - count(DISTINCT activity_id) FROM staging.activities") == [(0,)]
 
 
+def test_a_source_without_a_primary_key_stages_a_record_sent_again_once_empty_values_and_all(tmp_path):
+    """Without a primary key the whole record identifies it, an empty value included: the
+    same record in a later file is an exact duplicate, as a full refresh finds it."""
+    from dagster import materialize
+
+    from platform_lib import Source, staging_asset
+    from platform_lib.dagster.assets import FULL_REFRESH_TAG
+    from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, text
+
+    clicks = Source(domain="lab", name="clicks", format="jsonl", description="Clicks.", primary_key=(),
+                    event_time="occurred_at",
+                    columns=(text("page", "Page."), text("referrer", "Referrer, when known."), OCCURRED_AT, EXTRACTED_AT))
+    root, folder = tmp_path / "mesh", tmp_path / "mesh" / "landing" / "lab" / "clicks"
+    folder.mkdir(parents=True)
+    stamp = {"occurred_at": "2026-11-02T10:00:00Z", "extracted_at": "2026-11-02T11:00:00Z"}
+    direct, pricing, docs = ({"page": "/", "referrer": None} | stamp, {"page": "/pricing", "referrer": "ads"} | stamp,
+                             {"page": "/docs", "referrer": None} | stamp)
+
+    def run(name: str, records: list[dict], **tags) -> dict:
+        if records:
+            (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+        result = materialize([staging_asset(clicks)], resources=domain_resources("lab", MeshPaths(root)),
+                             instance=DagsterInstance.ephemeral(), tags=tags)
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+    run("a.jsonl", [direct, pricing])
+    again = run("b.jsonl", [direct, docs])
+    assert (again["rows_in"], again["exact_duplicates_dropped"], again["rows_quarantined"]) == (2, 1, 0), again
+    staged = query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL")
+    assert staged == [("/", None), ("/docs", None), ("/pricing", "ads")]
+    run("", [], **{FULL_REFRESH_TAG: "true"})
+    assert query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL") == staged
+
+
 def test_a_record_rejected_for_an_unknown_account_is_staged_once_the_account_lands(chain):
     root, seen = chain
     assert "OPP-9999999" not in {r[0] for r in seen["after1"]["staging.opportunities"]}

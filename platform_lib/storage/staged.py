@@ -58,9 +58,13 @@ def typed(source: Source, column: str, alias: str = "") -> str:
 
 
 def key_hash(source: Source, alias: str = "") -> str:
-    """SQL: the hash of a landed record's typed key; NULL when a key part is missing or not
-    of its type (such a record is rejected on its own, whatever else is staged)."""
+    """SQL: the hash of a landed record's typed key; NULL when a part of a primary key is
+    missing or not of its type (such a record is rejected on its own, whatever else is
+    staged). Without a primary key the whole record is the key, and an empty value is part
+    of it: the same record sent again has the same key."""
     parts = [typed(source, k, alias) for k in key_columns(source)]
+    if not source.primary_key:
+        return f"hash({', '.join(parts)})"
     missing = " OR ".join(f"{p} IS NULL" for p in parts)
     return f"CASE WHEN {missing} THEN NULL ELSE hash({', '.join(parts)}) END"
 
@@ -94,6 +98,8 @@ def key_epoch(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     changed key by that hash, so when it changes (DuckDB upgraded, the key declared anew)
     the next run stages whole rather than miss what was staged under the old hashes."""
     declared = ";".join(f"{k}:{DUCKDB_TYPES[source.column(k).type]}" for k in key_columns(source))
+    if not source.primary_key:  # the whole record, empty values included (see key_hash)
+        declared = f"record;{declared}"
     probe = con.execute("SELECT hash('mesh', 1::BIGINT, 1.5::DOUBLE, true, DATE '2020-01-02', "
                         "TIMESTAMPTZ '2020-01-02 03:04:05+00')").fetchall()[0][0]
     return f"{declared}|{probe}"

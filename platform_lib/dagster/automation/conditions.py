@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition
 
 from platform_lib.config import settings
-from platform_lib.dagster.automation.switch import sensor_status
+from platform_lib.dagster.automation.switch import sensor_interval, sensor_status
 
 STAGING = AssetSelection.tag("layer", "staging")
 
@@ -40,7 +40,7 @@ def upstream_automation_sensor(domain: str) -> AutomationConditionSensorDefiniti
     return AutomationConditionSensorDefinition(
         automation_sensor_name(domain),
         target=AssetSelection.all() - STAGING,
-        minimum_interval_seconds=settings().automation_sensor_seconds,
+        minimum_interval_seconds=sensor_interval(settings().automation_sensor_seconds),
         default_status=sensor_status(),
         run_tags={"mesh/trigger": "automation", "mesh/code_location": domain},
         description=f"Re-runs a {domain} product when a product it reads (in any domain) publishes a new version "
