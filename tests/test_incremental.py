@@ -251,6 +251,38 @@ def test_a_source_without_a_primary_key_stages_a_record_sent_again_once_empty_va
     assert query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL") == staged
 
 
+def test_a_consumer_copying_a_port_while_its_producer_commits_holds_each_row_once(landing_root, tmp_path, monkeypatch):
+    """An import reads one version of the port throughout: a producer commit that lands
+    between the consumer's look at the version and its copy is applied by the next import,
+    once. The interleaving is forced: the producer's build runs as the copy begins."""
+    from platform_lib.lifecycle import read
+    from platform_lib.storage.warehouse import connect
+
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    build(root)
+    paths, ref = MeshPaths(root), "sales.account_interactions"
+    activities = root / "landing" / DOMAIN / "activities"
+    copy_whole = read._copy_whole
+
+    def producer_commits_first(*args):
+        first = rows(sorted(activities.glob("*.csv"))[0])
+        land(activities, "part-race.csv", [{**r, "activity_id": f"{r['activity_id']}-race"} for r in first[:5]])
+        build(root)
+        return copy_whole(*args)
+
+    monkeypatch.setattr(read, "_copy_whole", producer_commits_first)
+    with connect(paths, "revenue_operations") as con:
+        assert read.import_port(con, paths, ref, "revenue_operations").startswith("v1@0:")
+    monkeypatch.setattr(read, "_copy_whole", copy_whole)
+    port = DeltaTable(str(root / "products" / DOMAIN / "account_interactions" / "v1"))
+    assert port.version() > 0
+    with connect(paths, "revenue_operations") as con:
+        assert read.import_port(con, paths, ref, "revenue_operations").startswith(f"v1@{port.version()}:")
+        con.register("served", port.to_pyarrow_dataset())
+        for a, b in (("ports.sales__account_interactions", "served"), ("served", "ports.sales__account_interactions")):
+            assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0] == 0, (a, b)
+
+
 def test_a_record_rejected_for_an_unknown_account_is_staged_once_the_account_lands(chain):
     root, seen = chain
     assert "OPP-9999999" not in {r[0] for r in seen["after1"]["staging.opportunities"]}

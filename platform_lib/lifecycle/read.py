@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,9 @@ from platform_lib.storage.ports import OutputPort, ProductNotPublished, port_ver
 from platform_lib.storage.sql import lit, q
 from platform_lib.storage.warehouse import connect as connect_warehouse
 from platform_lib.storage.warehouse import table_exists
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 
 def resolve_port(paths: MeshPaths, ref: str) -> OutputPort:
@@ -77,7 +81,10 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     table = port_table_name(ref)
     masking = access.masking(decision, product_id, _major(port), paths)
     read_as = masking.name
-    version = port.version()
+    # One snapshot serves the whole import: a producer may commit meanwhile, and a copy of a
+    # newer version stamped with this one would have the newer commit's changes applied again.
+    snapshot = port.table()
+    version = snapshot.version()
     stamp = f"v{_major(port)}@{version}:{read_as}"
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
@@ -87,14 +94,14 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     if held == stamp:
         return stamp
     last = _last_read(held, f"v{_major(port)}@", f":{read_as}")
-    changes = _changes_since(port, last, version) if last is not None else None
+    changes = _changes_since(port, snapshot, last) if last is not None else None
     columns = _net_changes(con, changes, masking) if changes is not None else None
     con.execute("BEGIN TRANSACTION")  # the copy and its stamp change together, or not at all
     try:
         if columns is not None:
             rows = _apply_net_changes(con, table, columns)
         else:
-            columns, rows = _copy_whole(con, table, port, masking)
+            columns, rows = _copy_whole(con, table, snapshot, masking)
         con.execute("DELETE FROM ledger.imports WHERE port_table = ?", [table])
         con.execute("INSERT INTO ledger.imports VALUES (?, ?)", [table, stamp])
         con.execute("COMMIT")
@@ -117,31 +124,32 @@ def _last_read(held: str | None, major: str, read_as: str) -> int | None:
     return int(version) if version.isdigit() else None
 
 
-def _changes_since(port: OutputPort, last: int, version: int) -> pa.RecordBatchReader | None:
-    """The port's change feed from version `last` (exclusive) to `version`, or None when a
-    copy of the whole port is the better read: a version in between rewrote the port whole
-    (its feed would be every row out and in again), or the feed does not cover them."""
+def _changes_since(port: OutputPort, snapshot: DeltaTable, last: int) -> pa.RecordBatchReader | None:
+    """The port's change feed from version `last` (exclusive) to the snapshot's, or None
+    when a copy of the whole port is the better read: a version in between rewrote the port
+    whole (its feed would be every row out and in again), or the feed does not cover them."""
+    version = snapshot.version()
     if version <= last:  # the port was made again from scratch since
         return None
-    table = port.table()
-    for commit in table.history(version - last):
-        if commit["version"] <= last:
+    table = port.table()  # the log as it is now: commits after the snapshot are passed over
+    for commit in table.history(table.version() - last):
+        if not last < commit["version"] <= version:
             continue
         parameters = commit.get("operationParameters") or {}
         if commit["operation"] in ("CREATE TABLE", "WRITE") and parameters.get("mode") == "Overwrite" \
                 and not parameters.get("predicate"):
             return None
-    if table.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+    if snapshot.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
         return None
     try:
-        return table.load_cdf(starting_version=last + 1, ending_version=version)
+        return snapshot.load_cdf(starting_version=last + 1, ending_version=version)
     except Exception:  # a version before the feed was enabled, or files vacuumed: read it all
         return None
 
 
-def _copy_whole(con: duckdb.DuckDBPyConnection, table: str, port: OutputPort, masking: access.Masking) -> tuple[list[str], int]:
-    """Copy the port's current version into `table`; its columns and rows."""
-    con.register("_mesh_port", port.dataset())
+def _copy_whole(con: duckdb.DuckDBPyConnection, table: str, snapshot: DeltaTable, masking: access.Masking) -> tuple[list[str], int]:
+    """Copy the port's version in `snapshot` into `table`; its columns and rows."""
+    con.register("_mesh_port", snapshot.to_pyarrow_dataset())
     try:
         columns = con.sql("SELECT * FROM _mesh_port LIMIT 0").columns
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {masking.select(columns)} FROM _mesh_port")
