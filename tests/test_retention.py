@@ -59,3 +59,31 @@ def test_the_retention_job_removes_expired_files_rows_and_old_versions(tmp_path,
     assert meta["port_rows_removed"].value == {"sla_lab.event_log/v1": 3}
     assert meta["port_files_vacuumed"].value["sla_lab.event_log/v1"] >= 2  # the superseded versions' files
     assert len(list(port.glob("*.parquet"))) == 1
+
+
+def test_retention_vacuums_a_masked_twin_s_old_versions_with_its_port_s(private_mesh):
+    """A masked twin's old versions hold the product's rows with personal columns masked:
+    they go after the same days as the port's own."""
+    from datetime import datetime, timezone
+
+    from platform_lib.dagster.workspace import code_locations, declared_products, declared_sources
+    from platform_lib.ops.seed.increment import land_increment
+    from platform_lib.privacy.retention import expire_port
+    from platform_lib.storage.ports import OutputPort
+
+    from tests.helpers import mesh_in_process
+
+    root = private_mesh()
+    paths = MeshPaths(root)
+    land_increment(paths, [s for s in declared_sources(code_locations()) if s.domain == "marketing"], "later", rows=2_000)
+    out = mesh_in_process("build", "--select", "marketing", root=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    product = next(p for p in declared_products(code_locations()) if p.id == "marketing.lead_scoring_signals")
+    port = OutputPort.of(paths, product)
+    twin = port.masked().path
+    assert len(DeltaTable(str(twin)).history()) > 1, "the batch gave the twin a second version"
+
+    expire_port(port.path, product, 0, datetime.now(timezone.utc))
+    current = DeltaTable(str(twin))
+    assert current.history(1)[0]["operation"] == "VACUUM END"
+    assert sorted(f.name for f in twin.glob("*.parquet")) == sorted(u.rsplit("/", 1)[-1] for u in current.file_uris())

@@ -186,7 +186,9 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
     masking = access.Masking(access.pii_columns(product.id, product.major, ctx.paths), secrets.masking_key(ctx.paths))
     if not masking.columns:
         return None
-    twin, version = port.masked(), port.version()
+    # The port's two versions that last changed its rows (a vacuum between them changes none).
+    changed = [c["version"] for c in port.data_commits(2)]
+    twin, version, before = port.masked(), changed[0], (changed[1:] or [None])[0]
     held = twin.last_commit() if twin.exists() else {}
     stamp = {PORT_VERSION: str(version), MASKING: masking.name}
     if held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version):
@@ -198,7 +200,7 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
         held = {}
     columns = [c.name for c in product.columns]
     masked = scratch_table(con, f"{product.name}__masked")
-    if audited and where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version - 1):
+    if audited and where is not None and held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(before):
         con.execute(f"CREATE OR REPLACE TABLE {masked} AS SELECT {masking.select(columns)} FROM {audited}")
         twin.replace(con, masked, where, product, ctx.run_id, extra=stamp)
     else:

@@ -83,8 +83,7 @@ def import_port(con: duckdb.DuckDBPyConnection, paths: MeshPaths, ref: str, cons
     read_as = masking.name
     # One snapshot serves the whole import: a producer may commit meanwhile, and a copy of a
     # newer version stamped with this one would have the newer commit's changes applied again.
-    snapshot = port.table()
-    version = snapshot.version()
+    snapshot, version = port.snapshot()
     stamp = f"v{_major(port)}@{version}:{read_as}"
     con.execute("CREATE SCHEMA IF NOT EXISTS ports")
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
@@ -129,7 +128,7 @@ def _changes_since(port: OutputPort, snapshot: DeltaTable, last: int) -> pa.Reco
     when a copy of the whole port is the better read: a version in between rewrote the port
     whole (its feed would be every row out and in again), or the feed does not cover them."""
     version = snapshot.version()
-    if version <= last:  # the port was made again from scratch since
+    if version <= last:  # the port was made again from scratch since (`last` changed its rows)
         return None
     table = port.table()  # the log as it is now: commits after the snapshot are passed over
     for commit in table.history(table.version() - last):

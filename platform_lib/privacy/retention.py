@@ -100,10 +100,14 @@ def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now:
         # The masked twin (and every version of it) held the expired rows too: it goes,
         # and the product's next build makes it anew from the port.
         twin.remove()
-    # Superseded versions go after `old_versions_days`, and with them the change feed's files.
-    vacuumed = len(DeltaTable(str(folder)).vacuum(retention_hours=old_versions_days * 24, enforce_retention_duration=False,
-                                                  dry_run=False))
-    return int(metrics.get("num_deleted_rows", 0)), vacuumed + drop_change_feed(folder, old_versions_days * 24)
+    # Superseded versions go after `old_versions_days`, and with them the change feed's files:
+    # the port's, and its masked twin's, whose old versions hold the same rows masked.
+    vacuumed = 0
+    for kept in (p for p in (OutputPort(folder), twin) if p.exists()):
+        vacuumed += len(kept.table().vacuum(retention_hours=old_versions_days * 24, enforce_retention_duration=False,
+                                            dry_run=False))
+        vacuumed += drop_change_feed(kept.path, old_versions_days * 24)
+    return int(metrics.get("num_deleted_rows", 0)), vacuumed
 
 
 def expire_domain(paths: MeshPaths, domain: str, sources: list[Source], products: list[DataProduct],

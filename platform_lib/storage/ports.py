@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pyarrow.dataset imports pandas: about 0.3 s no load needs
     import pyarrow.dataset as ds
 
 FINGERPRINT = "mesh.fingerprint"
+# Commits that change no row of the port: file maintenance and table properties.
+NO_DATA_CHANGE = frozenset({"VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES"})
 BATCH = "mesh.batch"
 NO_ROWS = "false"  # a condition no row meets: a replace with nothing to replace
 
@@ -158,14 +160,38 @@ class OutputPort:
         return DeltaTable(str(self.path))
 
     def version(self) -> int | None:
-        return self.table().version() if self.exists() else None
+        """The version that last changed the port's rows: what a build read or published.
+        A vacuum (retention removes old versions' files daily) commits versions of its own
+        that change nothing a reader sees, so nothing reading the port runs again for it."""
+        commit = self.last_commit()
+        return commit["version"] if commit else None
 
     def last_fingerprint(self) -> str | None:
         return self.last_commit().get(FINGERPRINT)
 
     def last_commit(self) -> dict:
-        history = self.table().history(1) if self.exists() else []
-        return history[0] if history else {}
+        """The newest commit that changed the port's rows, with what its publish recorded."""
+        return next(iter(self.data_commits(1)), {})
+
+    def snapshot(self) -> tuple[DeltaTable, int]:
+        """The port as it is now, to read from one version throughout, and the version that
+        last changed its rows as of it."""
+        table = self.table()
+        return table, self.data_commits(1, table)[0]["version"]
+
+    def data_commits(self, n: int, snapshot: DeltaTable | None = None) -> list[dict]:
+        """The `n` newest commits that changed the port's rows (up to the snapshot's
+        version), newest first."""
+        if not self.exists():
+            return []
+        table = self.table()
+        at, limit = (snapshot or table).version(), 4 * n
+        while True:
+            history = table.history(limit)
+            found = [c for c in history if c["version"] <= at and c.get("operation") not in NO_DATA_CHANGE][:n]
+            if len(found) == n or len(history) < limit:
+                return found
+            limit *= 8
 
     def rows(self) -> int:
         """The rows of the current version, from the Delta log's per-file counts."""

@@ -273,3 +273,49 @@ def test_a_product_computed_per_key_killed_mid_build_is_completed_by_the_next_bu
     rows = sorted(map(repr, published.to_pyarrow_table().to_pylist()))
     assert rows == full_refresh_after_the_batch
     record(request, rows_in=len(rows), rows_accounted=len(rows), note=f"per-key product killed at {failpoint}")
+
+
+def test_a_vacuum_between_a_killed_build_and_its_rerun_commits_nothing_again(private_mesh, request):
+    """Retention vacuums every port and its masked twin daily, and each vacuum commits
+    versions that change no row. Killed once its commit was made, a build re-run after a
+    vacuum still finds its batch committed and commits nothing; a build with nothing new
+    after a vacuum publishes nothing, in any port; a full refresh agrees."""
+    import csv
+    import shutil
+
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.privacy.retention import expire_port
+    from platform_lib.storage.ports import all_ports
+
+    root = private_mesh()
+    port = MeshPaths(root).port("sales", "account_interactions", 1)
+    # Late activities, in weeks the port holds: their replace supersedes the files of those weeks.
+    activities = root / "landing" / "sales" / "activities"
+    with sorted(activities.glob("*.csv"))[0].open(newline="") as fh:
+        late = [{**r, "activity_id": f"{r['activity_id']}-late"} for r in list(csv.DictReader(fh))[:5]]
+    with (activities / "part-late.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(late[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(late)
+    staged = mesh_in_process("build", "--select", "sales.staging.activities", root=root)
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    killed = mesh("build", "--select", "sales.account_interactions", root=root, env={"MESH_FAILPOINTS": "port.committed"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+
+    products = {p.id: p for p in declared_products(code_locations())}
+    for folder in (p for p in all_ports(MeshPaths(root), "sales") if not p.name.endswith(".masked")):
+        expire_port(folder, products[f"sales.{folder.parent.name}"], 0, datetime.now(timezone.utc))
+    assert DeltaTable(str(port)).history(1)[0]["operation"] == "VACUUM END"
+    vacuumed = {p: DeltaTable(str(p)).version() for p in all_ports(MeshPaths(root), "sales")}
+
+    for _ in range(2):  # the killed build's re-run, then a build with nothing new
+        rerun = mesh_in_process("build", "--select", "sales", root=root)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert {p: DeltaTable(str(p)).version() for p in vacuumed} == vacuumed, "a version committed again"
+    rows = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
+    full = root.with_name("full")
+    shutil.copytree(root, full, ignore=shutil.ignore_patterns("dagster"))
+    refreshed = mesh_in_process("build", "--select", "sales", "--full-refresh", root=full)
+    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+    assert rows == sorted(map(repr, DeltaTable(str(MeshPaths(full).port("sales", "account_interactions", 1))).to_pyarrow_table().to_pylist()))
+    record(request, rows_in=len(rows), rows_accounted=len(rows), note="per-key product killed after its commit, then vacuumed")
