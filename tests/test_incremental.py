@@ -215,40 +215,120 @@ def test_when_the_key_hashes_would_differ_a_source_is_staged_whole_once(landing_
     assert query(root, DOMAIN, "SELECT count(*) - count(DISTINCT activity_id) FROM staging.activities") == [(0,)]
 
 
+LAB_STAMP = {"occurred_at": "2026-11-02T10:00:00Z", "extracted_at": "2026-11-02T11:00:00Z"}
+
+
+def lab_source(name: str, *columns, key: tuple[str, ...] = (), **declared):
+    """A source of a small `lab` domain, staged through the same platform path as every domain's."""
+    from platform_lib import Source
+    from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT
+
+    return Source(domain="lab", name=name, format="jsonl", description=f"Lab {name}.", primary_key=key,
+                  event_time=declared.pop("event_time", "occurred_at"),
+                  columns=(*columns, *([OCCURRED_AT] if "occurred_at" not in [c.name for c in columns] else []), EXTRACTED_AT),
+                  **declared)
+
+
+def lab_land(root: Path, source, name: str, records: list[dict]) -> None:
+    folder = root / "landing" / "lab" / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps(LAB_STAMP | r) + "\n" for r in records))
+
+
+def lab_stage(root: Path, *sources, only=None, full: bool = False, raise_on_error: bool = True):
+    """One Dagster run staging `sources` (or `only` of them): each one's metadata, by name."""
+    from dagster import materialize
+
+    from platform_lib import staging_asset
+    from platform_lib.dagster.assets import FULL_REFRESH_TAG
+
+    assets = [staging_asset(s) for s in sources]
+    result = materialize(assets, resources=domain_resources("lab", MeshPaths(root)), instance=DagsterInstance.ephemeral(),
+                         selection=[AssetKey(s.key_path) for s in only] if only else None,
+                         tags={FULL_REFRESH_TAG: "true"} if full else None, raise_on_error=raise_on_error)
+    if not raise_on_error:
+        return result
+    return {e.asset_key.path[-1]: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def lab_staged(root: Path, *sources) -> dict[str, list]:
+    tables = [t for s in sources for t in (s.table, *([s.history_table] if s.evolves == "entity" else []))]
+    return {t: query(root, "lab", f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+
+
+def agrees_with_a_full_refresh(root: Path, *sources) -> None:
+    copy = root.with_name(f"{root.name}-full")
+    shutil.copytree(root, copy)
+    lab_stage(copy, *sources, full=True)
+    assert lab_staged(root, *sources) == lab_staged(copy, *sources)
+
+
 def test_a_source_without_a_primary_key_stages_a_record_sent_again_once_empty_values_and_all(tmp_path):
     """Without a primary key the whole record identifies it, an empty value included: the
     same record in a later file is an exact duplicate, as a full refresh finds it."""
-    from dagster import materialize
+    from platform_lib.declare.columns import text
 
-    from platform_lib import Source, staging_asset
-    from platform_lib.dagster.assets import FULL_REFRESH_TAG
-    from platform_lib.declare.columns import EXTRACTED_AT, OCCURRED_AT, text
-
-    clicks = Source(domain="lab", name="clicks", format="jsonl", description="Clicks.", primary_key=(),
-                    event_time="occurred_at",
-                    columns=(text("page", "Page."), text("referrer", "Referrer, when known."), OCCURRED_AT, EXTRACTED_AT))
-    root, folder = tmp_path / "mesh", tmp_path / "mesh" / "landing" / "lab" / "clicks"
-    folder.mkdir(parents=True)
-    stamp = {"occurred_at": "2026-11-02T10:00:00Z", "extracted_at": "2026-11-02T11:00:00Z"}
-    direct, pricing, docs = ({"page": "/", "referrer": None} | stamp, {"page": "/pricing", "referrer": "ads"} | stamp,
-                             {"page": "/docs", "referrer": None} | stamp)
-
-    def run(name: str, records: list[dict], **tags) -> dict:
-        if records:
-            (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
-        result = materialize([staging_asset(clicks)], resources=domain_resources("lab", MeshPaths(root)),
-                             instance=DagsterInstance.ephemeral(), tags=tags)
-        assert result.success
-        [event] = result.get_asset_materialization_events()
-        return {k: v.value for k, v in event.materialization.metadata.items()}
-
-    run("a.jsonl", [direct, pricing])
-    again = run("b.jsonl", [direct, docs])
+    clicks = lab_source("clicks", text("page", "Page."), text("referrer", "Referrer, when known."))
+    root = tmp_path / "mesh"
+    direct, pricing, docs = {"page": "/", "referrer": None}, {"page": "/pricing", "referrer": "ads"}, {"page": "/docs", "referrer": None}
+    lab_land(root, clicks, "a.jsonl", [direct, pricing])
+    lab_stage(root, clicks)
+    lab_land(root, clicks, "b.jsonl", [direct, docs])
+    again = lab_stage(root, clicks)["clicks"]
     assert (again["rows_in"], again["exact_duplicates_dropped"], again["rows_quarantined"]) == (2, 1, 0), again
-    staged = query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL")
-    assert staged == [("/", None), ("/docs", None), ("/pricing", "ads")]
-    run("", [], **{FULL_REFRESH_TAG: "true"})
-    assert query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL") == staged
+    assert query(root, "lab", "SELECT page, referrer FROM staging.clicks ORDER BY ALL") == [("/", None), ("/docs", None), ("/pricing", "ads")]
+    agrees_with_a_full_refresh(root, clicks)
+
+
+def test_a_record_waiting_for_an_account_that_arrived_and_changed_before_it_was_staged_again_is_staged(tmp_path):
+    """A deal pointing at an unknown account is quarantined. The account then lands and
+    changes in two runs that stage accounts alone (a run that failed before the deals, the
+    accounts materialized by hand): the account arrived in the first, so the deal's next
+    staging brings the deal back, as a full refresh does."""
+    from platform_lib.declare.columns import UPDATED_AT, key, text
+
+    accounts = lab_source("accounts", key("account_id", "Id."), text("name", "Name."), UPDATED_AT, key=("account_id",),
+                          evolves="entity", event_time="updated_at")
+    deals = lab_source("deals", key("deal_id", "Id."), text("account_id", "Account.", references="accounts.account_id"),
+                       key=("deal_id",))
+    root = tmp_path / "mesh"
+    lab_land(root, accounts, "a.jsonl", [{"account_id": "ACC-1", "name": "one", "updated_at": "2026-11-01T00:00:00Z"}])
+    lab_land(root, deals, "a.jsonl", [{"deal_id": "D1", "account_id": "ACC-2"}])
+    assert lab_stage(root, accounts, deals)["deals"]["rows_quarantined"] == 1
+    for name, day in (("b.jsonl", "03"), ("c.jsonl", "04")):
+        lab_land(root, accounts, name, [{"account_id": "ACC-2", "name": f"two {day}", "updated_at": f"2026-11-{day}T00:00:00Z"}])
+        lab_stage(root, accounts, deals, only=[accounts])
+    lab_stage(root, accounts, deals, only=[deals])
+    assert query(root, "lab", "SELECT deal_id FROM staging.deals") == [("D1",)]
+    agrees_with_a_full_refresh(root, accounts, deals)
+
+
+def test_references_staging_refuses_or_cannot_check_say_so_and_odd_column_names_stage(tmp_path):
+    """A reference on an integer column is compared as an integer (a value not one is the
+    type rule's); a source staged before the source it references has ever been staged
+    fails naming both; a column may be named as the audit's own scratch columns were; a
+    reference to the source itself is refused at declaration."""
+    from pydantic import ValidationError
+
+    from platform_lib.declare.columns import integer, key, text
+
+    parents = lab_source("parents", integer("pid", "Id."), key=("pid",))
+    kids = lab_source("kids", key("kid", "Id."), integer("pid", "Parent.", references="parents.pid"),
+                      integer("n", "Sequence number."), text("rec", "Recorded by."), key=("kid",))
+    root = tmp_path / "mesh"
+    lab_land(root, parents, "a.jsonl", [{"pid": "1"}])
+    lab_land(root, kids, "a.jsonl", [{"kid": "k1", "pid": "1", "n": "1", "rec": "x"}, {"kid": "k2", "pid": "abc", "n": "2", "rec": "x"},
+                                     {"kid": "k3", "pid": "2", "n": "3", "rec": "x"}])
+    failed = lab_stage(root, parents, kids, only=[kids], raise_on_error=False)
+    assert not failed.success
+    [failure] = [e for e in failed.all_events if e.is_step_failure]
+    assert "kids: pid references parents, which has not been staged yet" in str(failure.step_failure_data.error)
+    staged = lab_stage(root, parents, kids)["kids"]
+    assert query(root, "lab", "SELECT kid FROM staging.kids") == [("k1",)]
+    assert staged["rows_quarantined"] == 2, staged
+    with pytest.raises(ValidationError, match="references orgs itself"):
+        lab_source("orgs", key("org_id", "Id."), text("parent_id", "Parent.", references="orgs.org_id"), key=("org_id",))
 
 
 def test_a_consumer_copying_a_port_while_its_producer_commits_holds_each_row_once(landing_root, tmp_path, monkeypatch):
@@ -534,11 +614,22 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     build(root)
     activities = root / "landing" / DOMAIN / "activities"
     first = rows(sorted(activities.glob("*.csv"))[0])
+    staged = {a for (a,) in query(root, DOMAIN, "SELECT activity_id FROM staging.activities")}
+    contact = next(a["contact_id"] for a in first if a["contact_id"] and a["activity_id"] in staged)
+    mine = next(a for a in first if a["contact_id"] == contact and a["activity_id"] in staged)
+    old = next(a for a in first if a["contact_id"] not in ("", contact) and a["activity_id"] in staged)
+    newest = max(a["occurred_at"] for p in activities.glob("*.csv") for a in rows(p) if a["activity_id"] in staged)
+    # Two records sent again with other values, each quarantined with its first copy as a
+    # conflict until the erasure (the contact's copy) or retention (the old copy) deletes
+    # one: the other is then the only record of its key, and staged, as a full refresh finds.
     land(activities, "part-b1.csv", [{**a, "activity_id": f"{a['activity_id']}-b1"} for a in first[:20]])
+    land(activities, "part-partners.csv", [{**mine, "contact_id": old["contact_id"], "occurred_at": newest},
+                                           {**old, "occurred_at": newest}])
     build(root)
+    partners = f"SELECT activity_id FROM staging.activities WHERE activity_id IN ('{mine['activity_id']}', '{old['activity_id']}')"
+    assert query(root, DOMAIN, partners) == []
 
     assert list((root / "products" / DOMAIN / "account_interactions" / "v1").glob("_change_data/*"))
-    contact = next(a["contact_id"] for a in first if a["contact_id"])
     erased = mesh_in_process("erase", "--subject", f"contact:{contact}", "--reason", "test", root=root)
     assert erased.returncode == 0, erased.stdout + erased.stderr
     assert contact not in "".join(p.read_text() for p in activities.glob("*.csv"))
@@ -551,6 +642,8 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     # The change feed of the ports it purged goes with their old versions: it held the rows
     # each replace took out and put in (Delta's vacuum leaves it).
     assert not list((root / "products" / DOMAIN / "account_interactions" / "v1").glob("_change_data/*"))
+    build(root)
+    assert query(root, DOMAIN, partners) == [(mine["activity_id"],)], "the erased copy's partner is staged"
 
     # Retention: activities kept only for their newest days, so some landed files keep
     # part of their rows and some go whole.
@@ -568,6 +661,7 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     # Retention logged what it deleted: the weeks it reached are recomputed, not the product.
     after_retention = products_built(materialize_domain(DOMAIN, root))["account_interactions"]
     assert after_retention["update"] == "keys" and after_retention["keys_recomputed"] > 0, after_retention
+    assert sorted(query(root, DOMAIN, partners)) == sorted([(mine["activity_id"],), (old["activity_id"],)])
 
     # A last batch, computed per key after the rewrites.
     land(activities, "part-b2.csv", [{**a, "activity_id": f"{a['activity_id']}-b2", "occurred_at": times[-1]}

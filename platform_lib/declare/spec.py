@@ -147,6 +147,15 @@ class Source(_Declared):
     evolves: Literal["events", "entity"] = "events"
 
     @model_validator(mode="after")
+    def _references_name_another_source(self):
+        own = [c.name for c in self.columns if c.references and c.references.split(".")[0] == self.name]
+        if own:
+            raise ValueError(f"{self.id}: {own[0]} references {self.name} itself; a record pointing at another record "
+                             "of its own source (a parent account) cannot be checked while that source is staged: "
+                             "declare the column without `references`")
+        return self
+
+    @model_validator(mode="after")
     def _entity_has_versions(self):
         if self.evolves == "entity":
             if not self.primary_key:

@@ -82,10 +82,12 @@ def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[
     for col in decl.columns:
         if col.references:
             table, ref_col = col.references.split(".")
+            # A landed value is text: compared as the type it is declared (one not of it is the type rule's).
+            value = q(col.name) if col.name in typed else f"TRY_CAST({q(col.name)} AS {DUCKDB_TYPES[col.type]})"
             rules.append(
                 CompiledRule(
                     f"known_reference:{col.name}",
-                    f"{q(col.name)} IS NOT NULL AND {q(col.name)} NOT IN "
+                    f"{q(col.name)} IS NOT NULL AND {value} NOT IN "
                     f"(SELECT {q(ref_col)} FROM staging.{q(table)})",
                     f"{col.name} refers to a {ref_col} that {decl.domain} does not know "
                     f"(staging.{table}); fix the reference in the source system or land the missing record",
@@ -261,9 +263,9 @@ def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, tabl
         order = ", ".join(o for o in (new if new != "true" else "", "_source_file" if has_file else "") if o)
         order = f" ORDER BY {order}" if order else ""
         con.execute(f"""DELETE FROM {table} WHERE rowid IN (
-            SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS n
+            SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {declared}{order}) AS _mesh_n
                                FROM {table} WHERE hash({keys or declared}) IN (SELECT h FROM _mesh_repeated))
-            WHERE n > 1)""")
+            WHERE _mesh_n > 1)""")
     return "_mesh_repeated" if keys else None
 
 
@@ -323,11 +325,11 @@ def _quarantine(con, decl: _Declared, rules: list[CompiledRule], bad: dict[str, 
     con.execute(
         f"""INSERT INTO quarantine.records
         SELECT {lit(decl.id)}, _mesh_rule, {reasons}, {lit(run_id)},
-               {'_source_file' if has_file else 'NULL'}, rec, md5(CAST(rec AS VARCHAR)), now()
-        FROM (SELECT {record} AS rec, * FROM _mesh_rejected) v
+               {'_source_file' if has_file else 'NULL'}, _mesh_record, md5(CAST(_mesh_record AS VARCHAR)), now()
+        FROM (SELECT {record} AS _mesh_record, * FROM _mesh_rejected) v
         WHERE NOT EXISTS (SELECT 1 FROM quarantine.records qr
                           WHERE qr.object = {lit(decl.id)} AND qr.rule = v._mesh_rule
-                            AND qr.record_hash = md5(CAST(v.rec AS VARCHAR)))"""
+                            AND qr.record_hash = md5(CAST(v._mesh_record AS VARCHAR)))"""
     )
     # Samples go into run metadata, which erasure cannot reach: personal values stay in quarantine.
     personal = {c.name for c in decl.columns if c.classification == "pii" or kind_of(c)}
@@ -336,8 +338,8 @@ def _quarantine(con, decl: _Declared, rules: list[CompiledRule], bad: dict[str, 
         for c in cols) + "))"
     samples: dict[str, list[str]] = {}
     for rule, shown_row in con.execute(
-        f"SELECT _mesh_rule, CAST({shown} AS VARCHAR) FROM (SELECT *, row_number() OVER (PARTITION BY _mesh_rule) AS n "
-        f"FROM _mesh_rejected) WHERE n <= {SAMPLE_ROWS} ORDER BY _mesh_rule"
+        f"SELECT _mesh_rule, CAST({shown} AS VARCHAR) FROM (SELECT *, row_number() OVER (PARTITION BY _mesh_rule) AS _mesh_n "
+        f"FROM _mesh_rejected) WHERE _mesh_n <= {SAMPLE_ROWS} ORDER BY _mesh_rule"
     ).fetchall():
         samples.setdefault(rule, []).append(shown_row)
     con.execute("DROP TABLE _mesh_rejected")

@@ -144,6 +144,9 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     outcome.landed_files = len(present) + len(refused)
     _land(con, source, paths, run_id, classify(source, [present[f] for f in fresh], refused), outcome)
     con.execute(f"INSERT INTO _mesh_changed SELECT _key, {typed_keys} FROM _mesh_new WHERE _key IS NOT NULL")
+    # Keys whose other records retention or erasure deleted: audited again, as a full run would.
+    con.execute(f"INSERT INTO _mesh_changed SELECT _key, {typed_keys} FROM {staged.landed_table(source)} "
+                f"WHERE _key IN ({staged.pending_keys(source)})")
     # Audited whole: the first run, a full refresh, or a referenced source staged whole since.
     every_key = _referenced_changes(con, source) or full
     con.execute("CREATE OR REPLACE TEMP TABLE _mesh_changed AS SELECT DISTINCT * FROM _mesh_changed")
@@ -204,6 +207,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
     con.execute("INSERT INTO ledger.stagings VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                 [source.id, seq, run_id, every_key, len(fresh), len(outcome.files_removed), outcome.keys_changed])
     staged.record_epoch(con, source, epoch)
+    con.execute("DELETE FROM ledger.pending_keys WHERE source = ?", [source.id])
     outcome.rows_staged = con.execute(f"SELECT count(*) FROM {source.table}").fetchone()[0]
     if source.evolves == "entity":
         outcome.versions = con.execute(f"SELECT count(*) FROM {source.history_table}").fetchone()[0]
@@ -268,10 +272,13 @@ def _referenced_changes(con, source: Source) -> bool:
     when every key must be audited again: a referenced source was staged whole since."""
     every_key = False
     for column in source.columns:
-        if not column.references or column.references.split(".")[0] == source.name:
+        if not column.references:
             continue
         table, ref_col = column.references.split(".")
         input_id = f"{source.domain}.{table}"
+        if not table_exists(con, f"staging.{q(table)}"):
+            raise ValueError(f"{source.id}: {column.name} references {table}, which has not been staged yet; "
+                             f"stage {source.domain}.staging.{table} first (a build of the whole domain does)")
         seen, newest = staged.consumed(con, source, input_id), staged.last_staging(con, input_id)
         if newest > seen:
             tracked = ref_col in con.sql(f"SELECT * FROM {staged.changes_table(table)} LIMIT 0").columns
@@ -287,12 +294,14 @@ def _referenced_changes(con, source: Source) -> bool:
 
 
 def _arrived_or_left(table: str, ref_col: str, seen: int) -> str:
-    """SQL: the values of `table.ref_col` that may have appeared or gone since staging run
-    `seen`. A value some changed record held before the run and some holds after it was
-    there all along (an account whose owner changed): no reference to it changed."""
+    """SQL: the values of `table.ref_col` that may have appeared or gone in a staging run
+    since `seen`. A value some changed record held before a run and some holds after it was
+    there all along in that run (an account whose owner changed): no reference to it
+    changed then. Each run is judged on its own: an account that arrived in one run and
+    changed in the next arrived."""
     kept = "coalesce(bool_or(image = 'before'), false) AND coalesce(bool_or(image = 'after'), false)"
-    return (f"SELECT {q(ref_col)} FROM {staged.changes_table(table)} WHERE seq > {seen} AND {q(ref_col)} IS NOT NULL "
-            f"GROUP BY {q(ref_col)} HAVING NOT ({kept})")
+    return (f"SELECT DISTINCT {q(ref_col)} FROM (SELECT {q(ref_col)} FROM {staged.changes_table(table)} "
+            f"WHERE seq > {seen} AND {q(ref_col)} IS NOT NULL GROUP BY seq, {q(ref_col)} HAVING NOT ({kept}))")
 
 
 def _versioned(source: Source) -> Source:

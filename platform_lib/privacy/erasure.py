@@ -35,7 +35,7 @@ from platform_lib.storage import staged
 from platform_lib.storage.landing import domain_files
 from platform_lib.storage.ports import all_ports, port_versions
 from platform_lib.storage.sql import q
-from platform_lib.storage.warehouse import WarehouseBusy, compact
+from platform_lib.storage.warehouse import WarehouseBusy, compact, scratch
 from platform_lib.storage.warehouse import connect as connect_warehouse
 
 STATUTORY_DAYS = 30
@@ -328,7 +328,7 @@ def plan(request: ErasureRequest, paths: MeshPaths, domains: list[str], products
     matcher = request.matcher(paths)
     found: dict[str, dict[str, int]] = {}
     clean: dict[str, dict[str, str]] = {}
-    con = duckdb.connect()
+    con = scratch()
     matcher.load(con)
     for domain in domains:
         here: dict[str, int] = {}
@@ -408,7 +408,7 @@ def erase_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> d
             raise ErasureWaiting(f"erasure {request_id} is not planned yet; run `mesh erase --request-id {request_id}`")
         matcher = request.matcher(paths)
         removed: dict[str, int] = {}
-        con = duckdb.connect()
+        con = scratch()
         matcher.load(con)
         held = {Store.parse(k) for k in part.holds}
         for f in domain_files(paths.landing / domain):
@@ -437,9 +437,10 @@ def _log_erased(wh: duckdb.DuckDBPyConnection, matcher: stores.Matcher, domain: 
     """Record the subject's staged records as a staging run of their source, as they were
     but with the subject's identifiers left out: products computed per key recompute the
     keys the subject reached (an account's week without the contact's calls), the others
-    are recomputed as after any staging run. No identifier of the subject is kept."""
+    are recomputed as after any staging run. No identifier of the subject is kept. The keys
+    that other landed records still carry are audited again by the next staging run."""
     found = wh.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-                       "AND table_schema IN ('staging', 'ledger')").fetchall()
+                       "AND table_schema IN ('staging', 'ledger', 'landed')").fetchall()
     tables = {t for schema, t in found if schema == "staging"}
     logs = {t for schema, t in found if schema == "ledger"}
     for source in sorted(t for t in tables if f"{t}_changes" in logs):
@@ -451,6 +452,9 @@ def _log_erased(wh: duckdb.DuckDBPyConnection, matcher: stores.Matcher, domain: 
                 if t in tables and (where := matcher.where(wh.sql(f"SELECT * FROM staging.{q(t)} LIMIT 0").columns))]
         if rows:
             staged.log_deleted(wh, f"{domain}.{source}", logged, " UNION ".join(rows), "erasure")
+    for source in sorted(t for schema, t in found if schema == "landed"):
+        if where := matcher.where(wh.sql(f"SELECT * FROM landed.{q(source)} LIMIT 0").columns):
+            staged.keep_pending(wh, f"{domain}.{source}", where)
 
 
 def purge_part(paths: MeshPaths, request_id: str, domain: str, run_id: str) -> dict[str, int]:
@@ -561,7 +565,7 @@ def scan(paths: MeshPaths, request: ErasureRequest, domains: list[str], *, landi
     matcher = request.matcher(paths)
     checked: dict[str, int] = {}
     clean = {} if clean is None else clean
-    con = duckdb.connect()
+    con = scratch()
     matcher.load(con)
     for domain in domains:
         files = domain_files(paths.landing / domain) if landing is None else [f for f in landing if f.exists()]

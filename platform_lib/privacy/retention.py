@@ -69,6 +69,8 @@ def expire_warehouse(con: duckdb.DuckDBPyConnection, sources: list[Source], quar
         _log_expired(con, source, {t: w for t, w in stores.items() if t != f"landed.{source.name}"})
         for table, where in stores.items():
             removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
+            if table == f"landed.{source.name}":
+                staged.keep_pending(con, source.id, where)
             con.execute(f"DELETE FROM {table} WHERE {where}")
     if "quarantine.records" in tables:
         where = f"quarantined_at < {lit(_cutoff(quarantine_days, now).isoformat())}::TIMESTAMPTZ"
@@ -114,7 +116,7 @@ def expire_domain(paths: MeshPaths, domain: str, sources: list[Source], products
                   now: datetime) -> dict:
     """Remove everything of `domain` past its retention, in every store; what was removed."""
     stores = store_retention()
-    con = duckdb.connect()
+    con = warehouse.scratch()
     landing = {s.id: expire_landing(con, paths, s, now) for s in sources}
     con.close()
     files = {source: n for source, (n, _) in landing.items()}

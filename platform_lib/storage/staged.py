@@ -84,6 +84,7 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         files_removed BIGINT, keys_changed BIGINT, staged_at TIMESTAMPTZ)""")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.consumed (source VARCHAR NOT NULL, input VARCHAR NOT NULL, seq BIGINT)")
     con.execute("CREATE TABLE IF NOT EXISTS ledger.key_epochs (source VARCHAR NOT NULL, epoch VARCHAR NOT NULL)")
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.pending_keys (source VARCHAR NOT NULL, _key UBIGINT NOT NULL)")
     logged = ", ".join(f"{q(c)} {DUCKDB_TYPES[source.column(c).type]}" for c in logged_columns(source))
     # image: 'before' or 'after' the run (a record's identifiers as they were and are), 'key'
     # for the bare key; NULL in a log begun before images were told apart.
@@ -176,6 +177,25 @@ def log_deleted(con: duckdb.DuckDBPyConnection, source_id: str, columns: list[st
     return n
 
 
+def keep_pending(con: duckdb.DuckDBPyConnection, source_id: str, where: str) -> None:
+    """Before landed records matching `where` are deleted outside a staging run (retention,
+    erasure): the keys other landed records still carry are audited again by the source's
+    next staging run. A record quarantined as a conflict with a deleted one may now be the
+    only record of its key, as a full refresh would find it. Only key hashes some surviving
+    record carries are kept."""
+    table = f"landed.{q(source_id.split('.')[-1])}"
+    con.execute("CREATE TABLE IF NOT EXISTS ledger.pending_keys (source VARCHAR NOT NULL, _key UBIGINT NOT NULL)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_gone AS SELECT rowid AS r, _key FROM {table} WHERE ({where}) AND _key IS NOT NULL")
+    con.execute(f"INSERT INTO ledger.pending_keys SELECT DISTINCT ?, _key FROM {table} "
+                "WHERE _key IN (SELECT _key FROM _mesh_gone) AND rowid NOT IN (SELECT r FROM _mesh_gone)", [source_id])
+    con.execute("DROP TABLE _mesh_gone")
+
+
+def pending_keys(source: Source) -> str:
+    """SQL: the key hashes of `source` left to audit again (see `keep_pending`)."""
+    return f"SELECT _key FROM ledger.pending_keys WHERE source = {lit(source.id)}"
+
+
 def consumed(con: duckdb.DuckDBPyConnection, source: Source, input_id: str) -> int:
     row = con.execute("SELECT seq FROM ledger.consumed WHERE source = ? AND input = ?", [source.id, input_id]).fetchone()
     return row[0] if row else 0
@@ -196,6 +216,7 @@ def forget(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """Drop what was staged of `source`, so its next staging reads every landed file again."""
     con.execute(f"DELETE FROM {landed_table(source)}")
     con.execute("DELETE FROM ledger.files WHERE source = ?", [source.id])
+    con.execute("DELETE FROM ledger.pending_keys WHERE source = ?", [source.id])
 
 
 def files_sql(files: list[str]) -> str:

@@ -53,6 +53,14 @@ def open_file(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnecti
     return con
 
 
+def scratch() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB reading as a warehouse does: a landed time without a zone is UTC,
+    whatever the machine's zone (retention and erasure read landing files through one)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 @contextmanager
 def connect(paths: MeshPaths, domain: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """The domain's warehouse for the length of a block."""
