@@ -580,6 +580,31 @@ def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and
         assert incremental == full, port.parent.name
 
 
+def test_web_behavior_recomputes_the_account_days_a_batch_reached_and_agrees_with_a_full_refresh(landing_root, tmp_path):
+    """Marketing's web_behavior is computed per account and day: a batch of sessions and page
+    views, late ones included, recomputes only the account-days they reached."""
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    first = products_built(materialize_domain("marketing", root))
+    assert first["web_behavior"]["update"] == "whole"
+    out = mesh_in_process("seed", "--increment", "b1", root=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    views = root / "landing" / "marketing" / "page_views"
+    old = pq.read_table(sorted(views.glob("part-*"))[1]).slice(0, 25).to_pylist()  # late views, weeks back
+    pq.write_table(pa.Table.from_pylist([{**v, "page_view_id": f"{v['page_view_id']}-late"} for v in old]),
+                   views / "part-late.parquet")
+    batch = products_built(materialize_domain("marketing", root))["web_behavior"]
+    assert batch["update"] == "keys" and 0 < batch["keys_recomputed"] < first["web_behavior"]["dagster/row_count"], batch
+
+    copy = tmp_path / "full"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", "marketing", "--full-refresh", root=copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for port in sorted((root / "products" / "marketing").glob("*/v*")):
+        incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
+        full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
+        assert incremental == full, port.parent.name
+
+
 def test_a_build_that_recomputes_nothing_starts_nothing_downstream(private_mesh):
     """Declarative automation follows new versions, not materializations: a Sales build with
     nothing new (its products at the same data version) asks for no Revenue Operations run;

@@ -1,7 +1,10 @@
-from platform_lib import BuildContext, Column, DataProduct, Rule, data_product
+from platform_lib import BuildContext, Column, DataProduct, Rule, UpdatedBy, data_product
 from platform_lib.declare.identifiers import ACCOUNT_ID, identifier
 
 from domains.marketing.domain import MARKETING
+
+
+DAY_OF_ACTIVITY = "account_id, CAST(occurred_at AS DATE)"
 
 
 def count(name: str, description: str) -> Column:
@@ -24,6 +27,9 @@ WEB_BEHAVIOR = DataProduct(
     primary_key=("account_id", "activity_date"),
     inputs=("marketing.staging.web_sessions", "marketing.staging.page_views"),
     event_time="last_event_at",
+    # Computed per account and day: a batch's sessions and page views name the days to recompute.
+    updated_by=UpdatedBy(keys=("account_id", "activity_date"),
+                         changes={"web_sessions": DAY_OF_ACTIVITY, "page_views": DAY_OF_ACTIVITY}),
     columns=(
         identifier(ACCOUNT_ID, nullable=False),
         Column(name="activity_date", type="date", description="UTC day of the activity.", nullable=False),
@@ -49,8 +55,10 @@ WEB_BEHAVIOR = DataProduct(
 
 @data_product(WEB_BEHAVIOR)
 def web_behavior(ctx: BuildContext) -> str:
-    """Sessions and page views grouped by account and UTC day."""
-    return """
+    """Sessions and page views grouped by account and UTC day (the days a batch changed, in
+    an incremental run)."""
+    changed = ctx.where_changed(DAY_OF_ACTIVITY)
+    return f"""
     WITH views AS (
         SELECT account_id, CAST(occurred_at AS DATE) AS activity_date,
                count(*) AS page_views,
@@ -60,13 +68,13 @@ def web_behavior(ctx: BuildContext) -> str:
                count(DISTINCT visitor_id) FILTER (WHERE contact_id IS NOT NULL) AS known_visitors,
                count(DISTINCT visitor_id) FILTER (WHERE contact_id IS NULL) AS anonymous_visitors,
                max(occurred_at) AS last_view_at
-        FROM staging.page_views WHERE account_id IS NOT NULL
+        FROM (SELECT * FROM staging.page_views {changed}) WHERE account_id IS NOT NULL
         GROUP BY ALL
     ), sessions AS (
         SELECT account_id, CAST(occurred_at AS DATE) AS activity_date,
                count(*) AS sessions, avg(duration_seconds) AS avg_session_seconds,
                max(occurred_at) AS last_session_at
-        FROM staging.web_sessions WHERE account_id IS NOT NULL
+        FROM (SELECT * FROM staging.web_sessions {changed}) WHERE account_id IS NOT NULL
         GROUP BY ALL
     )
     SELECT account_id, activity_date,
