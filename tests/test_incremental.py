@@ -331,6 +331,44 @@ def test_references_staging_refuses_or_cannot_check_say_so_and_odd_column_names_
         lab_source("orgs", key("org_id", "Id."), text("parent_id", "Parent.", references="orgs.org_id"), key=("org_id",))
 
 
+def test_a_key_or_an_instant_spelled_two_ways_is_one_value(tmp_path):
+    """Records are compared as the values they hold: an integer key sent as '1' and '01' is
+    one key (with other values: a conflict, not two staged rows), and two versions of an
+    entity at one instant, spelled two ways, are a tie the source must break, as in one file."""
+    from platform_lib.declare.columns import UPDATED_AT, integer, key, text
+
+    numbers = lab_source("numbers", integer("n", "Key."), text("v", "Value."), key=("n",))
+    deals = lab_source("deals", key("deal_id", "Id."), text("stage", "Stage."), UPDATED_AT, key=("deal_id",),
+                       evolves="entity", event_time="updated_at")
+    root = tmp_path / "mesh"
+    lab_land(root, numbers, "a.jsonl", [{"n": "1", "v": "a"}, {"n": "2", "v": "x"}])
+    lab_land(root, deals, "a.jsonl", [{"deal_id": "D1", "stage": "won", "updated_at": "2026-11-02 00:00:00+00"}])
+    lab_stage(root, numbers, deals)
+    lab_land(root, numbers, "b.jsonl", [{"n": "01", "v": "b"}, {"n": "02", "v": "x"}])
+    lab_land(root, deals, "b.jsonl", [{"deal_id": "D1", "stage": "lost", "updated_at": "2026-11-02T00:00:00Z"}])
+    staged = lab_stage(root, numbers, deals)
+    assert query(root, "lab", "SELECT n, v FROM staging.numbers") == [(2, "x")]
+    assert staged["numbers"]["exact_duplicates_dropped"] == 1 and staged["numbers"]["rows_quarantined"] == 1
+    assert query(root, "lab", "SELECT count(*) FROM staging.deals") == [(0,)]
+    agrees_with_a_full_refresh(root, numbers, deals)
+
+
+def test_an_event_is_judged_plausible_at_its_extraction_so_a_later_full_refresh_judges_it_the_same(tmp_path):
+    """An event more than a day after its own extraction is implausible whenever it is
+    staged; judged against the clock, one a day ahead would be rejected today and staged by
+    a full refresh tomorrow."""
+    from platform_lib.declare.columns import key
+
+    events = lab_source("events", key("event_id", "Id."), key=("event_id",))
+    root = tmp_path / "mesh"
+    lab_land(root, events, "a.jsonl", [
+        {"event_id": "in-time", "occurred_at": "2026-11-02T10:00:00Z", "extracted_at": "2026-11-02T11:00:00Z"},
+        {"event_id": "ahead", "occurred_at": "2026-11-03T12:00:00Z", "extracted_at": "2026-11-02T11:00:00Z"}])
+    assert lab_stage(root, events)["events"]["rows_quarantined"] == 1
+    assert query(root, "lab", "SELECT rule FROM quarantine.records") == [("plausible_time:occurred_at",)]
+    agrees_with_a_full_refresh(root, events)
+
+
 def test_a_consumer_copying_a_port_while_its_producer_commits_holds_each_row_once(landing_root, tmp_path, monkeypatch):
     """An import reads one version of the port throughout: a producer commit that lands
     between the consumer's look at the version and its copy is applied by the next import,
@@ -605,6 +643,31 @@ def test_web_behavior_recomputes_the_account_days_a_batch_reached_and_agrees_wit
         assert incremental == full, port.parent.name
 
 
+def test_a_per_key_batch_is_judged_on_the_product_it_would_serve_as_a_full_refresh_judges_it(landing_root, tmp_path):
+    """The quality score of a product recomputed per key is the product's as it would be
+    served, the rows kept included: one activity without its direction makes its
+    account-week fail a rule, and that row is quarantined while the rest publishes, as a
+    full refresh of the same landing zone does, instead of one bad row of a one-row batch
+    holding every later batch of its key back."""
+    root = copy_landing(landing_root, tmp_path / "mesh")
+    build(root)
+    activities = root / "landing" / DOMAIN / "activities"
+    staged = {a for (a,) in query(root, DOMAIN, "SELECT activity_id FROM staging.activities")}
+    done = next(a for a in rows(sorted(activities.glob("*.csv"))[0]) if a["activity_id"] in staged and a["direction"])
+    land(activities, "part-nodir.csv", [{**done, "activity_id": f"{done['activity_id']}-nodir", "direction": ""}])
+    built = products_built(materialize_domain(DOMAIN, root))["account_interactions"]
+    assert built["update"] == "keys" and (built["rows_in"], built["rows_quarantined"]) == (1, 1), built
+    assert built["rows_kept"] > 0 and built["quality_score"] >= 0.95, built
+
+    copy = tmp_path / "full"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", DOMAIN, "--full-refresh", root=copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    port = root / "products" / DOMAIN / "account_interactions" / "v1"
+    assert sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist())) == \
+        sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
+
+
 def test_a_build_that_recomputes_nothing_starts_nothing_downstream(private_mesh):
     """Declarative automation follows new versions, not materializations: a Sales build with
     nothing new (its products at the same data version) asks for no Revenue Operations run;
@@ -648,8 +711,8 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     # conflict until the erasure (the contact's copy) or retention (the old copy) deletes
     # one: the other is then the only record of its key, and staged, as a full refresh finds.
     land(activities, "part-b1.csv", [{**a, "activity_id": f"{a['activity_id']}-b1"} for a in first[:20]])
-    land(activities, "part-partners.csv", [{**mine, "contact_id": old["contact_id"], "occurred_at": newest},
-                                           {**old, "occurred_at": newest}])
+    later = {"occurred_at": newest, "extracted_at": newest}  # sent again in a later export
+    land(activities, "part-partners.csv", [{**mine, "contact_id": old["contact_id"], **later}, {**old, **later}])
     build(root)
     partners = f"SELECT activity_id FROM staging.activities WHERE activity_id IN ('{mine['activity_id']}', '{old['activity_id']}')"
     assert query(root, DOMAIN, partners) == []

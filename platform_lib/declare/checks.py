@@ -19,7 +19,8 @@ SLA_CHECKS = (FRESHNESS, AVAILABILITY, SCHEMA_STABILITY, QUALITY_SCORE, DOCUMENT
 
 DESCRIPTIONS = {
     AUDIT_RULES: "Row rules from the declaration; failing rows are quarantined with their reason.",
-    QUALITY_SCORE: "Share of valid, complete records in the batch against the SLA target.",
+    QUALITY_SCORE: ("Share of valid, complete records in the batch against the SLA target; for a product recomputed per "
+                    "key, in the product as it would be served (the recomputed rows and the rows kept)."),
     SCHEMA_CONTRACT: "The batch conforms to the product's Pandera schema (types, nullability, accepted values, no extra columns).",
     FRESHNESS: ("The freshness SLA as measured at publish: p99 of publish time minus event time over the batch's new "
                 "records, against the target. The asset's freshness policy has the same target but sees only when the "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from platform_lib.declare.identifiers import kind_of
-from platform_lib.declare.spec import Column, _Declared
+from platform_lib.declare.spec import EXTRACTED, Column, _Declared
 from platform_lib.declare.types import DUCKDB_TYPES
 from platform_lib.storage.quarantine import ensure_quarantine
 from platform_lib.storage.sql import lit, q
@@ -40,6 +40,10 @@ class AuditResult:
     violations: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
     drifted_files: dict[str, str] = field(default_factory=dict)
+    # A product recomputed per key: the rows of the keys it did not recompute, as they are
+    # served (each passed its audit when published). The quality score is the product's as
+    # it would be served, as a whole build judges it, not the recomputed rows' alone.
+    rows_kept: int = 0
 
     @property
     def rows_quarantined(self) -> int:
@@ -47,8 +51,8 @@ class AuditResult:
 
     @property
     def quality_score(self) -> float:
-        audited = self.rows_in - self.exact_duplicates_dropped
-        return 1.0 if audited == 0 else self.rows_valid / audited
+        audited = self.rows_in - self.exact_duplicates_dropped + self.rows_kept
+        return 1.0 if audited == 0 else (self.rows_valid + self.rows_kept) / audited
 
     def counts(self) -> dict:
         return {
@@ -57,6 +61,7 @@ class AuditResult:
             "rows_quarantined": self.rows_quarantined,
             "exact_duplicates_dropped": self.exact_duplicates_dropped,
             "quality_score": float(round(self.quality_score, 6)),
+            **({"rows_kept": self.rows_kept} if self.rows_kept else {}),
         }
 
     def accounting(self, *, withheld_before_audit: int = 0, withheld_after_audit: int = 0) -> dict:
@@ -70,6 +75,17 @@ class AuditResult:
             "exact_duplicates_dropped": self.exact_duplicates_dropped,
             "rows_withheld": withheld_before_audit + withheld_after_audit,
         }
+
+
+def compared(decl: _Declared, name: str, typed: frozenset[str], alias: str = "") -> str:
+    """SQL: column `name` as records are compared by (duplicates, conflicts): a value of its
+    declared type as that value, whatever its spelling ('01' and '1' are one integer, '...T00:00:00Z'
+    and '... 00:00:00+00' one instant); text, or a value not of its type, as it landed."""
+    column = f"{alias}{q(name)}"
+    kind = decl.column(name).type
+    if name in typed or kind == "string":
+        return column
+    return f"coalesce(CAST(TRY_CAST({column} AS {DUCKDB_TYPES[kind]}) AS VARCHAR), {column})"
 
 
 def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[CompiledRule]:
@@ -95,18 +111,24 @@ def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[
             )
     event_time = next((c for c in decl.columns if c.name == decl.event_time and c.type in ("timestamp", "date")), None)
     if event_time is not None:
-        when = q(event_time.name) if event_time.name in typed else f"TRY_CAST({q(event_time.name)} AS TIMESTAMPTZ)"
+        def stamp(name: str) -> str:
+            return q(name) if name in typed else f"TRY_CAST({q(name)} AS TIMESTAMPTZ)"
+        when = stamp(event_time.name)
+        # The future of a record is judged at its extraction, when it has one: judged at now(),
+        # a record a day ahead would be rejected today and staged by a full refresh tomorrow.
+        extracted = any(c.name == EXTRACTED and c.type == "timestamp" for c in decl.columns) and event_time.name != EXTRACTED
+        clock = f"least({stamp(EXTRACTED)}, now())" if extracted else "now()"
         rules.append(
             CompiledRule(
                 f"plausible_time:{event_time.name}",
-                f"{when} < TIMESTAMPTZ '1970-01-01 00:00:00+00' OR {when} > now() + INTERVAL {EVENT_CLOCK_SKEW}",
+                f"{when} < TIMESTAMPTZ '1970-01-01 00:00:00+00' OR {when} > {clock} + INTERVAL {EVENT_CLOCK_SKEW}",
                 f"{event_time.name} (when the event happened) is before 1970 or in the future; "
                 "fix the source system's clock or time zone",
             )
         )
     if decl.primary_key:
         keys = ", ".join(decl.primary_key)
-        match = " AND ".join(f"d.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" for k in decl.primary_key)
+        match = " AND ".join(f"d.{q(k)} IS NOT DISTINCT FROM {compared(decl, k, typed, 'b.')}" for k in decl.primary_key)
         rules.append(
             CompiledRule(
                 f"unique_key:{keys}",
@@ -205,9 +227,9 @@ def audit(
     passthrough = cols + (["_source_file"] if has_file else [])
 
     rows_in = con.execute(f"SELECT count(*) FILTER (WHERE {new}) FROM {candidate}").fetchall()[0][0]
-    repeated = _drop_exact_duplicates(con, decl, candidate, has_file, new) if drop_exact_duplicates else None
+    repeated = _drop_exact_duplicates(con, decl, candidate, has_file, typed_already, new) if drop_exact_duplicates else None
     audited = con.execute(f"SELECT count(*) FILTER (WHERE {new}) FROM {candidate}").fetchall()[0][0]
-    duplicated = _find_duplicate_keys(con, decl, candidate, repeated)
+    duplicated = _find_duplicate_keys(con, decl, candidate, typed_already, repeated)
     # Without a repeated key the unique-key rule cannot fire: no need to look rows up.
     rules = [r for r in compile_rules(decl, typed_already) if duplicated or not r.name.startswith("unique_key:")]
 
@@ -246,7 +268,7 @@ def audit(
 
 
 def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, table: str, has_file: bool,
-                           new: str = "true") -> str | None:
+                           typed: frozenset[str], new: str = "true") -> str | None:
     """Delete from `table` every extra copy of a record: a record delivered twice, even in
     two files (a re-sent batch), is one record, kept from the first file it came in (the
     copy already staged, when `new` tells the new rows apart).
@@ -255,8 +277,8 @@ def _drop_exact_duplicates(con: duckdb.DuckDBPyConnection, decl: _Declared, tabl
     the 64-bit hash of their key (of the whole record, without a key) and only those whose
     hash repeats are compared by value: a large batch is neither grouped by every column nor
     copied. Returns the table of repeated key hashes, which also holds every duplicate key."""
-    declared = ", ".join(q(c.name) for c in decl.columns)
-    keys = ", ".join(q(k) for k in decl.primary_key)
+    declared = ", ".join(compared(decl, c.name, typed) for c in decl.columns)
+    keys = ", ".join(compared(decl, k, typed) for k in decl.primary_key)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_repeated AS "
                 f"SELECT hash({keys or declared}) AS h FROM {table} GROUP BY h HAVING count(*) > 1")
     if con.execute("SELECT count(*) FROM _mesh_repeated").fetchone()[0]:
@@ -295,18 +317,21 @@ def typed_columns(con: duckdb.DuckDBPyConnection, decl: _Declared, relation: str
                      if found.get(c.name) == _DESCRIBED.get(DUCKDB_TYPES[c.type], DUCKDB_TYPES[c.type]))
 
 
-def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str, repeated: str | None = None) -> int:
+def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, decl: _Declared, base: str, typed: frozenset[str],
+                         repeated: str | None = None) -> int:
     """The keys that occur more than once (the `unique_key` rule looks rows up here); how
     many. Keys are grouped by their 64-bit hash first (cheap; or `repeated` already holds
     the hashes that repeat), then only rows whose hash repeats are grouped by the key
     itself, so a collision never counts as a duplicate."""
-    keys = ", ".join(q(k) for k in decl.primary_key)
+    values = [compared(decl, k, typed) for k in decl.primary_key]
+    keys = ", ".join(values)
     if not keys:
         con.execute("CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT NULL AS _none WHERE false")
         return 0
     hashes = f"SELECT h FROM {repeated}" if repeated else f"SELECT hash({keys}) AS h FROM {base} GROUP BY h HAVING count(*) > 1"
+    named = ", ".join(f"{v} AS {q(k)}" for v, k in zip(values, decl.primary_key))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {keys} FROM {base}
+        f"""CREATE OR REPLACE TEMP TABLE _mesh_duplicate_keys AS SELECT {named} FROM {base}
         WHERE hash({keys}) IN ({hashes}) GROUP BY ALL HAVING count(*) > 1"""
     )
     return con.execute("SELECT count(*) FROM _mesh_duplicate_keys").fetchone()[0]

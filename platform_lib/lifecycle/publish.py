@@ -108,12 +108,15 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     audited = scratch_table(con, product.name)
     started = time.perf_counter()
     result = audit(con, product, candidate, audited, ctx.run_id, writable=product.consent_flag is not None)
+    port = OutputPort.of(ctx.paths, product)
+    if where is not None:
+        result.rows_kept = port.rows_outside(con, where)
     failpoints.reached("audit.write")
-    # Quality is judged on the whole batch; consent then narrows what may be published.
+    # Quality is judged on the whole batch (with the rows kept, for a per-key recompute);
+    # consent then narrows what may be published.
     without_consent = consent.apply(con, product, audited)
     enforced = contract.enforce(con, product, audited)
     audit_seconds = time.perf_counter() - started
-    port = OutputPort.of(ctx.paths, product)
     outcome = Outcome(
         product, result, enforced,
         stability=versions.check(product, now.date()),
@@ -127,7 +130,7 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     if result.quality_score < product.sla.quality_min:
         worst = max(result.violations.items(), key=lambda kv: kv[1], default=("", 0))
         outcome.failures.append(
-            f"Check {QUALITY_SCORE} failed: {result.quality_score:.2%} of {result.rows_in} rows are valid, "
+            f"Check {QUALITY_SCORE} failed: {result.quality_score:.2%} of {result.rows_in + result.rows_kept} rows are valid, "
             f"below the {product.sla.quality_min:.0%} target (most failures: {worst[0]}, {worst[1]} rows). "
             "Fix the upstream data or the build, then re-run."
         )

@@ -27,7 +27,7 @@ import duckdb
 from platform_lib.config import MeshPaths
 from platform_lib.declare.identifiers import KINDS, kind_of
 from platform_lib.declare.spec import Source
-from platform_lib.lifecycle.audit import AuditResult, audit
+from platform_lib.lifecycle.audit import AuditResult, audit, compared
 from platform_lib.privacy.suppression import suppressed_when, withheld_text
 from platform_lib.storage import failpoints, staged
 from platform_lib.storage.landing import (
@@ -156,14 +156,15 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         logged = ", ".join(q(c) for c in staged.logged_columns(source))
         # The audit counts the new rows; the staged ones of the keys they touch are audited with them.
         new = "true" if full else f"list_contains({staged.files_sql(list(fresh))}, _source_file)"
-        record = ", ".join(q(c.name) for c in source.columns)
+        # Records compared as the audit compares them: values of their type, whatever the spelling.
+        record = ", ".join(compared(source, c.name, frozenset()) for c in source.columns)
         if every_key:
             candidate = f"SELECT * EXCLUDE (_key), {new} AS _mesh_new FROM {staged.landed_table(source)}"
         else:
             match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM {staged.typed(source, k, 'l.')}" for k in keys)
             # A keyless record sent again is a copy of one staged before, as in a full run:
             # the staged keyless records are narrowed by one column's hash, then compared whole.
-            one = q(source.event_time or source.columns[0].name)
+            one = compared(source, source.event_time or source.columns[0].name, frozenset())
             con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_copies AS SELECT rowid AS r FROM {staged.landed_table(source)} "
                         f"WHERE _key IS NULL AND NOT {new} AND hash({one}) IN (SELECT hash({one}) FROM _mesh_new WHERE _key IS NULL)")
             # The rows are found by key hash alone first: only the row groups holding them

@@ -198,6 +198,16 @@ class OutputPort:
                 return found or [{"version": min((c["version"] for c in history), default=at)}]
             limit *= 8
 
+    def rows_outside(self, con: duckdb.DuckDBPyConnection, where: str) -> int:
+        """The current version's rows a replace of `where` keeps (0 without a port)."""
+        if not self.exists() or where == NO_ROWS:
+            return self.rows() if self.exists() else 0
+        con.register("_mesh_port", self.table().to_pyarrow_dataset())
+        try:
+            return self.rows() - con.execute(f"SELECT count(*) FROM _mesh_port WHERE {where}").fetchall()[0][0]
+        finally:
+            con.unregister("_mesh_port")
+
     def rows(self) -> int:
         """The rows of the current version, from the Delta log's per-file counts."""
         return sum(pa.table(self.table().get_add_actions(flatten=True)).column("num_records").to_pylist())
