@@ -146,41 +146,6 @@ def test_sla_alerts_start_off_like_every_sensor_unless_automation_is_on(configur
     assert sla_alert_sensor("sales", [AssetKey(["sales", "accounts"])]).default_status == DefaultSensorStatus.RUNNING
 
 
-@pytest.mark.parametrize("seconds", [1, 5, 7, 15, 60])
-def test_a_sensor_ticks_on_the_first_daemon_loop_its_interval_allows_whatever_the_jitter(configure, seconds):
-    """Dagster's daemon looks at sensors once per loop and passes over one whose last tick
-    began less than its minimum interval ago: a sensor set to N seconds ticks on the loop N
-    rounds up to, even when its last tick began up to two seconds into its loop."""
-    import time
-    from types import SimpleNamespace
-
-    from dagster._core.definitions.run_request import InstigatorType
-    from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteInstigatorOrigin, RemoteRepositoryOrigin
-    from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, SensorInstigatorData
-    from dagster._daemon import asset_daemon
-    from dagster._daemon import sensor as sensor_daemon
-    from dagster._daemon.sensor import is_under_min_interval
-
-    from platform_lib.dagster.automation.conditions import upstream_automation_sensor
-    from platform_lib.dagster.automation.landing import landing_sensor
-    from platform_lib.dagster.automation.switch import DAEMON_LOOP_SECONDS
-
-    assert DAEMON_LOOP_SECONDS == sensor_daemon.MIN_INTERVAL_LOOP_TIME == asset_daemon.MIN_INTERVAL_LOOP_SECONDS
-    configure(landing_sensor_seconds=seconds, automation_sensor_seconds=seconds)
-    loops = -(-seconds // DAEMON_LOOP_SECONDS)
-    location = GrpcServerCodeLocationOrigin(host="localhost", port=4000, location_name="sales")
-    for sensor in (landing_sensor("sales", []), upstream_automation_sensor("sales")):
-        origin = RemoteInstigatorOrigin(RemoteRepositoryOrigin(location, "__repository__"), sensor.name)
-        for jitter in (0.0, 1.0, 2.0):
-            def due(after_loops: int) -> bool:  # the check `after_loops` loops after the last tick's loop
-                started = time.time() - after_loops * DAEMON_LOOP_SECONDS + jitter
-                state = InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING,
-                                        SensorInstigatorData(last_tick_start_timestamp=started))
-                return not is_under_min_interval(state, SimpleNamespace(min_interval_seconds=sensor.minimum_interval_seconds))
-            assert due(loops), (sensor.name, jitter)
-            assert loops == 1 or not due(loops - 1), (sensor.name, jitter)
-
-
 def test_outreach_suggests_only_contacts_who_consented_to_sales_outreach(module_mesh):
     root = module_mesh
     consent = {r["contact_id"]: r for r in port(root, "marketing.contact_consent").to_pyarrow_table().to_pylist()}

@@ -106,3 +106,24 @@ def test_a_batch_landed_twice_is_staged_once_and_a_changed_copy_is_not_a_duplica
         assert staged == [("batch-1", "web"), ("batch-2", "web")]
     else:
         assert staged == [("batch-0", "email"), ("batch-0", "web"), ("batch-1", "web"), ("batch-2", "web")]
+
+
+def test_a_key_built_in_a_narrower_type_than_declared_is_compared_as_the_value_it_holds(tmp_path):
+    """A build may return an integer key as INTEGER where the declaration says BIGINT: the
+    duplicate pass compares it as the value it holds, and a key built twice is quarantined."""
+    product = DataProduct(
+        domain="sla_lab", name="numbered", version="1.0.0", description="Events, numbered.", owner=OWNER,
+        primary_key=("seq",), inputs=("sla_lab.staging.events",), event_time="occurred_at",
+        columns=(Column(name="seq", type="integer", description="Number.", nullable=False),
+                 Column(name="occurred_at", type="timestamp", description="When it happened.")),
+    )
+
+    @data_product(product)
+    def numbered(ctx):
+        return ("SELECT CAST(row_number() OVER (ORDER BY event_id) AS INTEGER) AS seq, occurred_at FROM staging.events "
+                "UNION ALL SELECT CAST(1 AS INTEGER), min(occurred_at) - INTERVAL 1 HOUR FROM staging.events")
+
+    land(tmp_path, "batch", [5] * 40)
+    meta = build(tmp_path, numbered).asset_materializations_for_node("sla_lab__numbered")[0].metadata
+    assert {k: meta[k].value for k in ("rows_in", "rows_published", "rows_quarantined")} == \
+        {"rows_in": 41, "rows_published": 39, "rows_quarantined": 2}

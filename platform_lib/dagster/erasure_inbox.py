@@ -28,7 +28,7 @@ from dagster import (
 )
 
 from platform_lib.config import MeshPaths, settings
-from platform_lib.dagster.automation.switch import sensor_interval, sensor_status
+from platform_lib.dagster.automation.switch import sensor_status
 from platform_lib.dagster.resources import MeshResource
 from platform_lib.privacy import erasure
 from platform_lib.privacy.keys import BadSubject, Subject
@@ -85,7 +85,7 @@ def erasure_inbox_sensor(domain: str, erasure_job: JobDefinition, recompute_job:
         description=f"Takes right-to-erasure requests from the erasure inbox and runs {domain}'s part of each open "
                     "request (erase, recompute, purge and verify) once the domains it reads from have confirmed.",
         jobs=[erasure_job, recompute_job],
-        minimum_interval_seconds=sensor_interval(settings().erasure_sensor_seconds),
+        minimum_interval_seconds=settings().erasure_sensor_seconds,
         default_status=sensor_status(),
     )
     def _inbox(context: SensorEvaluationContext, mesh: MeshResource):

@@ -45,12 +45,12 @@ class Notifier(ConfigurableResource):
 
 
 def sla_alert_sensor(domain: str, products: list[AssetKey]) -> SensorDefinition:
-    from platform_lib.dagster.automation.switch import sensor_interval, sensor_status  # the automation package imports the notifier
+    from platform_lib.dagster.automation.switch import sensor_status  # the automation package imports the notifier
 
     @sensor(
         name=f"{domain}_sla_alerts",
         description=f"Sends a notification for every failed SLA check of a {domain} data product.",
-        minimum_interval_seconds=sensor_interval(60),
+        minimum_interval_seconds=60,
         default_status=sensor_status(),  # on in production, switched on in the UI locally
     )
     def _alerts(context: SensorEvaluationContext, notifier: Notifier):

@@ -85,7 +85,7 @@ def compared(decl: _Declared, name: str, typed: frozenset[str], alias: str = "")
     kind = decl.column(name).type
     if name in typed or kind == "string":
         return column
-    return f"coalesce(CAST(TRY_CAST({column} AS {DUCKDB_TYPES[kind]}) AS VARCHAR), {column})"
+    return f"coalesce(CAST(TRY_CAST({column} AS {DUCKDB_TYPES[kind]}) AS VARCHAR), CAST({column} AS VARCHAR))"
 
 
 def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[CompiledRule]:

@@ -130,7 +130,8 @@ def audit_and_publish(con: duckdb.DuckDBPyConnection, product: DataProduct, cand
     if result.quality_score < product.sla.quality_min:
         worst = max(result.violations.items(), key=lambda kv: kv[1], default=("", 0))
         outcome.failures.append(
-            f"Check {QUALITY_SCORE} failed: {result.quality_score:.2%} of {result.rows_in + result.rows_kept} rows are valid, "
+            f"Check {QUALITY_SCORE} failed: {result.quality_score:.2%} of "
+            f"{result.rows_in - result.exact_duplicates_dropped + result.rows_kept} rows are valid, "
             f"below the {product.sla.quality_min:.0%} target (most failures: {worst[0]}, {worst[1]} rows). "
             "Fix the upstream data or the build, then re-run."
         )
@@ -190,8 +191,8 @@ def publish_masked(con: duckdb.DuckDBPyConnection, product: DataProduct, port: O
     if not masking.columns:
         return None
     # The port's two versions that last changed its rows (a vacuum between them changes none).
-    changed = [c["version"] for c in port.data_commits(2)]
-    twin, version, before = port.masked(), changed[0], (changed[1:] or [None])[0]
+    version, before, *_ = [c["version"] for c in port.data_commits(2)] + [None, None]
+    twin = port.masked()
     held = twin.last_commit() if twin.exists() else {}
     stamp = {PORT_VERSION: str(version), MASKING: masking.name}
     if held.get(MASKING) == masking.name and held.get(PORT_VERSION) == str(version):

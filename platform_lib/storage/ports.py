@@ -200,17 +200,20 @@ class OutputPort:
 
     def rows_outside(self, con: duckdb.DuckDBPyConnection, where: str) -> int:
         """The current version's rows a replace of `where` keeps (0 without a port)."""
-        if not self.exists() or where == NO_ROWS:
-            return self.rows() if self.exists() else 0
-        con.register("_mesh_port", self.table().to_pyarrow_dataset())
+        if not self.exists():
+            return 0
+        table = self.table()  # one version for both counts
+        if where == NO_ROWS:
+            return self.rows(table)
+        con.register("_mesh_port", table.to_pyarrow_dataset())
         try:
-            return self.rows() - con.execute(f"SELECT count(*) FROM _mesh_port WHERE {where}").fetchall()[0][0]
+            return self.rows(table) - con.execute(f"SELECT count(*) FROM _mesh_port WHERE {where}").fetchall()[0][0]
         finally:
             con.unregister("_mesh_port")
 
-    def rows(self) -> int:
-        """The rows of the current version, from the Delta log's per-file counts."""
-        return sum(pa.table(self.table().get_add_actions(flatten=True)).column("num_records").to_pylist())
+    def rows(self, snapshot: DeltaTable | None = None) -> int:
+        """The rows of the current version (or the snapshot's), from the Delta log's per-file counts."""
+        return sum(pa.table((snapshot or self.table()).get_add_actions(flatten=True)).column("num_records").to_pylist())
 
     def publish(self, con: duckdb.DuckDBPyConnection, table: str, product: DataProduct, run_id: str,
                 extra: dict | None = None) -> Publication:

@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from platform_lib.config import settings
-from platform_lib.dagster.automation.switch import sensor_interval, sensor_status
+from platform_lib.dagster.automation.switch import sensor_status
 from platform_lib.dagster.resources import MeshResource
 from platform_lib.declare.spec import Source
 from platform_lib.storage.landing import source_files, unknown_folders
@@ -37,7 +37,7 @@ def landing_sensor(domain: str, sources: Sequence[Source]) -> SensorDefinition:
                     f"{domain} product downstream of them, or with landing files removed; a file is processed "
                     "once per version (path, size, modification and change times).",
         target=AssetSelection.all(),  # each run request narrows it to the affected assets
-        minimum_interval_seconds=sensor_interval(settings().landing_sensor_seconds),
+        minimum_interval_seconds=settings().landing_sensor_seconds,
         default_status=sensor_status(),
     )
     def _landing(context: SensorEvaluationContext, mesh: MeshResource):
