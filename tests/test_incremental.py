@@ -582,6 +582,17 @@ def test_the_landing_sensor_starts_a_run_for_a_removed_file_and_a_file_edited_in
     assert [DOMAIN, "staging", "activities"] in [k.path for k in request.asset_selection]
 
 
+def ports_agree_with_a_full_refresh(root: Path, copy: Path, domain: str) -> None:
+    """A full refresh of `domain` on a copy of the mesh publishes every port row by row as the chain did."""
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    out = mesh_in_process("build", "--select", domain, "--full-refresh", root=copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for port in sorted((root / "products" / domain).glob("*/v*")):
+        incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
+        full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
+        assert incremental == full, port.parent.name
+
+
 def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and_agrees_with_a_full_refresh(
         landing_root, tmp_path):
     """feature_usage (per account and day) and session_analytics (per account and day, over
@@ -608,14 +619,7 @@ def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and
         assert 0 < meta["keys_recomputed"] < first[name]["dagster/row_count"], meta
     assert batch["product_health_scores"]["update"] == "whole"  # scored over the whole horizon: no keys
 
-    copy = tmp_path / "full"
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
-    out = mesh_in_process("build", "--select", "product", "--full-refresh", root=copy)
-    assert out.returncode == 0, out.stdout + out.stderr
-    for port in sorted((root / "products" / "product").glob("*/v*")):
-        incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
-        full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
-        assert incremental == full, port.parent.name
+    ports_agree_with_a_full_refresh(root, tmp_path / "full", "product")
 
 
 def test_web_behavior_recomputes_the_account_days_a_batch_reached_and_agrees_with_a_full_refresh(landing_root, tmp_path):
@@ -633,14 +637,7 @@ def test_web_behavior_recomputes_the_account_days_a_batch_reached_and_agrees_wit
     batch = products_built(materialize_domain("marketing", root))["web_behavior"]
     assert batch["update"] == "keys" and 0 < batch["keys_recomputed"] < first["web_behavior"]["dagster/row_count"], batch
 
-    copy = tmp_path / "full"
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
-    out = mesh_in_process("build", "--select", "marketing", "--full-refresh", root=copy)
-    assert out.returncode == 0, out.stdout + out.stderr
-    for port in sorted((root / "products" / "marketing").glob("*/v*")):
-        incremental = sorted(map(repr, DeltaTable(str(port)).to_pyarrow_table().to_pylist()))
-        full = sorted(map(repr, DeltaTable(str(copy / port.relative_to(root))).to_pyarrow_table().to_pylist()))
-        assert incremental == full, port.parent.name
+    ports_agree_with_a_full_refresh(root, tmp_path / "full", "marketing")
 
 
 def test_a_per_key_batch_is_judged_on_the_product_it_would_serve_as_a_full_refresh_judges_it(landing_root, tmp_path):
