@@ -75,21 +75,29 @@ def run(argv: list[str]) -> int | None:
     from platform_lib.config import process_environment
 
     _open_standard_streams()  # else the connection itself could become one of them
-    try:
-        connection = _connect()
-        mask = os.umask(0)
-        os.umask(mask)
-        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment(), "umask": mask}).encode()
-        message = _WORD.pack(len(request)) + request
-        connection.settimeout(_START_SECONDS)  # a stuck server must not hang the step
-        sent = socket.send_fds(connection, [message], [0, 1, 2])
-        connection.sendall(message[sent:])
-        pid = _read_word(connection)
-        connection.settimeout(None)
-    except OSError as err:
-        return _cold(f"{type(err).__name__}: {err}")
+    mask = os.umask(0)
+    os.umask(mask)
+    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": process_environment(), "umask": mask}).encode()
+    message = _WORD.pack(len(request)) + request
+    # A server leaving after its idle time may have taken the connection and closed it
+    # unanswered: nothing ran, so it is asked once more (a new one starts if it is gone).
+    for _ in range(2):
+        try:
+            connection = _connect()
+            connection.settimeout(_START_SECONDS)  # a stuck server must not hang the step
+            sent = socket.send_fds(connection, [message], [0, 1, 2])
+            connection.sendall(message[sent:])
+            pid = _read_word(connection)
+            connection.settimeout(None)
+        except OSError as err:
+            why = f"{type(err).__name__}: {err}"
+            pid = None
+        else:
+            why = "the server closed the connection before it forked"
+        if pid is not None:
+            break
     if pid is None:
-        return _cold("the server closed the connection before it forked")  # nothing ran
+        return _cold(why)  # nothing ran
     received = []
 
     def forward(number, _frame):
