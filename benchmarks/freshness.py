@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -42,22 +43,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/freshness.json"))
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="mesh-freshness-")) / "mesh"
-    generate(home, scale=args.scale, seed=7)
-    started = time.time()
-    with Topology(home) as topology:
-        instance = topology.instance()
-        cold = wait_published(instance, ACCOUNT_360, started, 0, timeout=1800)
-        print(f"cold start (topology up + whole landing zone): {cold.published_at - started:.1f}s", flush=True)
-        arrivals = []
-        for n in range(args.batches):
-            landed_at, files = land_everywhere(MeshPaths(home), f"bench{n:03d}", BATCH_ROWS)
-            arrival = wait_published(instance, ACCOUNT_360, landed_at, files, timeout=900)
-            arrivals.append(arrival)
-            print(f"batch {n + 1}/{args.batches}: {files} files -> account_360 in {arrival.latency:.1f}s "
-                  f"({arrival.runs} runs, {arrival.failed_runs} failed)", flush=True)
-            print("    runs (location: created / started / ended, seconds after landing): "
-                  + ", ".join(f"{loc} {c}/{s}/{e}" for loc, c, s, e in arrival.timeline), flush=True)
+    scratch = Path(tempfile.mkdtemp(prefix="mesh-freshness-"))
+    home = scratch / "mesh"
+    try:
+        generate(home, scale=args.scale, seed=7)
+        started = time.time()
+        with Topology(home) as topology:
+            instance = topology.instance()
+            cold = wait_published(instance, ACCOUNT_360, started, 0, timeout=1800)
+            print(f"cold start (topology up + whole landing zone): {cold.published_at - started:.1f}s", flush=True)
+            arrivals = []
+            for n in range(args.batches):
+                landed_at, files = land_everywhere(MeshPaths(home), f"bench{n:03d}", BATCH_ROWS)
+                arrival = wait_published(instance, ACCOUNT_360, landed_at, files, timeout=900)
+                arrivals.append(arrival)
+                print(f"batch {n + 1}/{args.batches}: {files} files -> account_360 in {arrival.latency:.1f}s "
+                      f"({arrival.runs} runs, {arrival.failed_runs} failed)", flush=True)
+                print("    runs (location: created / started / ended, seconds after landing): "
+                      + ", ".join(f"{loc} {c}/{s}/{e}" for loc, c, s, e in arrival.timeline), flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # gigabytes at the large seed
     latencies = [a.latency for a in arrivals]
     result = {
         "figure": "files landed -> revenue_operations.account_360 published",

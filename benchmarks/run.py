@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -235,7 +236,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where to build (default: a temporary folder)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mesh-bench-"))
-    figures = suite(args.scales.split(","), args.quick, work)
+    try:
+        figures = suite(args.scales.split(","), args.quick, work)
+    finally:
+        if args.work is None:  # a large run leaves gigabytes behind otherwise
+            shutil.rmtree(work, ignore_errors=True)
     width = max(len(f.name) for f in figures)
     print(f"\n{'figure':<{width}}  {'measured':>12}  {'goal':<12} met")
     for f in figures:

@@ -3,7 +3,9 @@ once per session, in a temporary mesh root."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone
@@ -12,7 +14,10 @@ from pathlib import Path
 import pytest
 
 # Before any domain module is imported: its definitions resolve the mesh root at load.
-os.environ.setdefault("MESH_HOME", str(Path(tempfile.mkdtemp(prefix="mesh-tests-")) / "mesh"))
+if "MESH_HOME" not in os.environ:  # test workers inherit the one their controller made
+    _scratch = tempfile.mkdtemp(prefix="mesh-tests-")
+    atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+    os.environ["MESH_HOME"] = str(Path(_scratch) / "mesh")
 os.environ.pop("DAGSTER_HOME", None)
 # Piped output is as wide as COLUMNS says, and test workers inherit one (xdist's is 80):
 # a test that cares about the width sets it.
