@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 
 from platform_lib import config
 from platform_lib.config import MeshPaths
+from platform_lib.storage.ports import MASKED, MASKING, OutputPort, all_ports
 
 from tests.helpers import materialize_domain, mesh_in_process, query, traces
 
@@ -111,6 +112,12 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(probed)
     (inbox / "ticket-4712.json").write_text(json.dumps({"subject": "phone:+15550100", "reason": "wrong kind"}))
     launched = sensor_loop(root, "erasure_inbox")
     assert traces(root, [contact_id, email]) == []
+    # The purge of old versions keeps what each port's last publish recorded: a masked twin
+    # is still served as masked, and a build with nothing new republishes nothing.
+    ports = [OutputPort(f) for f in all_ports(MeshPaths(root))]
+    twins = [p for p in ports if p.path.name.endswith(MASKED)]
+    assert twins and all(t.last_commit().get(MASKING) for t in twins), [t.path for t in twins if not t.last_commit().get(MASKING)]
+    published = {p.path: p.version() for p in ports}
 
     steps = [(r["location"], r["tags"].get("mesh/erasure_step")) for r in launched if r["tags"].get("mesh/erasure")]
     assert {loc for loc, _ in steps} == {"marketing", "product", "sales", "customer_success", "revenue_operations"}
@@ -149,3 +156,5 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(probed)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     again.unlink()
     assert traces(root, [contact_id, email]) == []
+    assert {p.path: p.version() for p in ports if "/marketing/" in str(p.path)} == {
+        f: v for f, v in published.items() if "/marketing/" in str(f)}

@@ -281,6 +281,42 @@ def test_a_source_without_a_primary_key_stages_a_record_sent_again_once_empty_va
     agrees_with_a_full_refresh(root, clicks)
 
 
+def test_records_staged_again_as_they_were_change_no_key(tmp_path):
+    """A file rewritten with the same records, or an export sent again, is staged (its
+    content is new) but changes no key, so nothing reading the source is recomputed for it;
+    a record it really changes or drops is logged as usual."""
+    from platform_lib.declare.columns import UPDATED_AT, key, text
+
+    accounts = lab_source("accounts", key("account_id", "Id."), text("name", "Name."), UPDATED_AT, key=("account_id",),
+                          evolves="entity", event_time="updated_at")
+    visits = lab_source("visits", key("visit_id", "Id."), text("page", "Page."), key=("visit_id",))
+    root = tmp_path / "mesh"
+    one, two = ({"account_id": f"ACC-{n}", "name": f"n{n}", "updated_at": "2026-11-01T00:00:00Z"} for n in (1, 2))
+    pages = [{"visit_id": f"V{n}", "page": f"/p{n}"} for n in range(3)]
+    lab_land(root, accounts, "a.jsonl", [one, two])
+    lab_land(root, visits, "a.jsonl", pages)
+    lab_stage(root, accounts, visits)
+
+    def logged() -> int:
+        return sum(query(root, "lab", f"SELECT count(*) FROM ledger.{t}_changes")[0][0] for t in ("accounts", "visits"))
+
+    before = logged()
+    lab_land(root, accounts, "a.jsonl", [two, one])  # rewritten: other bytes, the same records
+    lab_land(root, accounts, "b.jsonl", [one])  # the export sent again
+    lab_land(root, visits, "a.jsonl", pages[::-1])
+    again = lab_stage(root, accounts, visits)
+    assert [(again[s]["files_staged"], again[s]["keys_recomputed"]) for s in ("accounts", "visits")] == [(2, 0), (1, 0)], again
+    assert logged() == before
+
+    lab_land(root, accounts, "c.jsonl", [{**two, "name": "renamed", "updated_at": "2026-11-02T00:00:00Z"}])
+    lab_land(root, visits, "a.jsonl", pages[1:])  # the source dropped a record
+    changed = lab_stage(root, accounts, visits)
+    assert [changed[s]["keys_recomputed"] for s in ("accounts", "visits")] == [1, 1], changed
+    assert query(root, "lab", "SELECT DISTINCT account_id FROM ledger.accounts_changes WHERE seq = 3") == [("ACC-2",)]
+    assert query(root, "lab", "SELECT DISTINCT visit_id FROM ledger.visits_changes WHERE seq = 3") == [("V0",)]
+    agrees_with_a_full_refresh(root, accounts, visits)
+
+
 def test_a_record_waiting_for_an_account_that_arrived_and_changed_before_it_was_staged_again_is_staged(tmp_path):
     """A deal pointing at an unknown account is quarantined. The account then lands and
     changes in two runs that stage accounts alone (a run that failed before the deals, the

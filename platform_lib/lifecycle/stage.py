@@ -186,6 +186,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, paths: MeshPaths, run
         # this run (new keys of an event batch), nothing staged holds them either.
         held = bool(replaced) or outcome.rows_reaudited > 0
         _merge(con, source, work, every_key, held)
+        outcome.keys_changed = con.execute("SELECT count(*) FROM _mesh_changed").fetchone()[0]
         con.execute("DROP TABLE _mesh_raw")
     for rule, rows in (("schema_drift", outcome.drift_rows), (MALFORMED_LINE, outcome.malformed_rows)):
         if rows:  # read from the files but never audited: counted here
@@ -325,6 +326,8 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
         targets[source.history_table] = (
             f"SELECT {cols}, {q(source.event_time)} AS {staged.VALID_FROM}, "
             f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} FROM {work}")
+    keys = ", ".join(q(k) for k in staged.key_columns(source))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_differs AS SELECT {keys} FROM _mesh_changed LIMIT 0")
     for target, built in targets.items():
         if every_key or not table_exists(con, target):
             con.execute(f"CREATE OR REPLACE TABLE {target} AS {built}")
@@ -336,9 +339,34 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
         if target == source.table:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_before AS SELECT {logged} FROM {target} "
                         "WHERE rowid IN (SELECT r FROM _mesh_rows)")
+        if held:
+            _note_differing(con, source, target, built)
         con.execute(f"DELETE FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)")
         con.execute(f"INSERT INTO {target} {built}")
+    if held and not every_key:
+        # A key staged again as it was (a file rewritten with the same records, a record
+        # sent again) changed nothing: nothing that reads it is recomputed for it.
+        con.execute(f"DELETE FROM _mesh_changed c WHERE NOT EXISTS (SELECT 1 FROM _mesh_differs d WHERE {_same_key(source, 'd')})")
+        con.execute(f"DELETE FROM _mesh_before c WHERE NOT EXISTS (SELECT 1 FROM _mesh_changed d WHERE {_same_key(source, 'd')})")
     con.execute("DROP TABLE IF EXISTS _mesh_rows")
+    con.execute("DROP TABLE IF EXISTS _mesh_differs")
+
+
+def _note_differing(con, source: Source, target: str, built: str) -> None:
+    """Add to `_mesh_differs` the changed keys whose rows in `target` (before the merge)
+    differ from those `built` puts in their place, compared as a multiset of whole rows."""
+    keys = ", ".join(q(k) for k in staged.key_columns(source))
+    row = ", ".join(map(q, con.sql(f"SELECT * FROM {target} LIMIT 0").columns))
+
+    def digest(rows: str) -> str:
+        return f"SELECT {keys}, count(*) AS _n, sum(hash({row})::HUGEINT) AS _h FROM ({rows}) GROUP BY ALL"
+
+    same = " AND ".join(f"b.{q(k)} IS NOT DISTINCT FROM a.{q(k)}" for k in staged.key_columns(source))
+    picked = ", ".join(f"coalesce(b.{q(k)}, a.{q(k)})" for k in staged.key_columns(source))
+    con.execute(f"""INSERT INTO _mesh_differs SELECT {picked}
+        FROM ({digest(f"SELECT * FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)")}) b
+        FULL JOIN ({digest(built)}) a ON {same}
+        WHERE b._n IS DISTINCT FROM a._n OR b._h IS DISTINCT FROM a._h""")
 
 
 def _current(source: Source, work: str) -> str:

@@ -22,7 +22,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from platform_lib.config import MeshPaths
 from platform_lib.privacy.keys import sql_digest, sql_text_match, text_digests
 from platform_lib.storage.landing import FORMAT_OF, MAX_LINE_BYTES, Unreadable, header, landed_file, reader, rewrite_without
-from platform_lib.storage.ports import drop_change_feed
+from platform_lib.storage.ports import OutputPort, drop_change_feed
 from platform_lib.storage.sql import lit, q
 
 KEYS = "_mesh_erase_keys"
@@ -394,16 +394,19 @@ def purge_history(folder: Path) -> int:
     """Keep only the current version: remove every data file and log entry older than it,
     so no time travel reaches erased data. Returns the number of files removed."""
     dt = DeltaTable(str(folder))
+    # The commits below change no rows: they carry the last data commit's record (its
+    # fingerprint, batch and masking), whose log entry the cleanup removes.
+    carried = CommitProperties(custom_metadata=OutputPort(folder).carried())
     removed = len(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
     removed += drop_change_feed(folder, 0)
     before = set((folder / "_delta_log").iterdir())
-    dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"})
+    dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"}, commit_properties=carried)
     DeltaTable(str(folder)).create_checkpoint()
     # Log cleanup only drops entries behind a checkpoint older than the cutoff: let the
     # checkpoint just written age past "now" before cleaning.
     time.sleep(0.05)
     DeltaTable(str(folder)).cleanup_metadata()
-    DeltaTable(str(folder)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
+    DeltaTable(str(folder)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"}, commit_properties=carried)
     return removed + len(before - set((folder / "_delta_log").iterdir()))
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pyarrow.dataset imports pandas: about 0.3 s no load needs
 FINGERPRINT = "mesh.fingerprint"
 # Commits that change no row of the port: file maintenance and table properties.
 NO_DATA_CHANGE = frozenset({"VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES"})
+# On a commit of those: the version of the data commit whose record it carries (`OutputPort.carried`).
+STANDS_FOR = "mesh.stands_for"
 BATCH = "mesh.batch"
 NO_ROWS = "false"  # a condition no row meets: a replace with nothing to replace
 
@@ -114,6 +116,14 @@ MASKED = ".masked"
 PORT_VERSION, MASKING = "mesh.port_version", "mesh.masking"
 
 
+def _as_data_commit(commit: dict) -> dict | None:
+    """A commit that changed the port's rows, or one standing for such a commit (as that
+    commit); None for the others."""
+    if commit.get("operation") not in NO_DATA_CHANGE:
+        return commit
+    return {**commit, "version": int(commit[STANDS_FOR])} if STANDS_FOR in commit else None
+
+
 def _pii(product: DataProduct, name: str) -> bool:
     return any(c.name == name and c.classification == "pii" for c in product.columns)
 
@@ -189,7 +199,7 @@ class OutputPort:
         while True:
             read = table.history(limit)
             history = [c for c in read if c["version"] <= at]
-            found = [c for c in history if c.get("operation") not in NO_DATA_CHANGE][:n]
+            found = list({c["version"]: c for c in map(_as_data_commit, history) if c}.values())[:n]
             if len(found) == n:
                 return found
             if len(read) < limit:  # the whole log is read
@@ -197,6 +207,13 @@ class OutputPort:
                 # that changed rows, its oldest entry stands for the rows it holds.
                 return found or [{"version": min((c["version"] for c in history), default=at)}]
             limit *= 8
+
+    def carried(self) -> dict[str, str]:
+        """What a commit that changes no rows carries so that the port still reads as its
+        last data commit left it once the log behind is cleaned (an erasure's purge): that
+        commit's record and version."""
+        last = self.last_commit()
+        return {**{k: str(v) for k, v in last.items() if k.startswith("mesh.")}, STANDS_FOR: str(last["version"])} if last else {}
 
     def rows_outside(self, con: duckdb.DuckDBPyConnection, where: str) -> int:
         """The current version's rows a replace of `where` keeps (0 without a port)."""
