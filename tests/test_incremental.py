@@ -371,22 +371,28 @@ def test_a_key_or_an_instant_spelled_two_ways_is_one_value(tmp_path):
     """Records are compared as the values they hold: an integer key sent as '1' and '01' is
     one key (with other values: a conflict, not two staged rows), and two versions of an
     entity at one instant, spelled two ways, are a tie the source must break, as in one file."""
-    from platform_lib.declare.columns import UPDATED_AT, integer, key, text
+    from platform_lib.declare.columns import UPDATED_AT, double, integer, key, text
 
     numbers = lab_source("numbers", integer("n", "Key."), text("v", "Value."), key=("n",))
+    levels = lab_source("levels", double("x", "Key."), text("v", "Value."), key=("x",))
     deals = lab_source("deals", key("deal_id", "Id."), text("stage", "Stage."), UPDATED_AT, key=("deal_id",),
                        evolves="entity", event_time="updated_at")
     root = tmp_path / "mesh"
     lab_land(root, numbers, "a.jsonl", [{"n": "1", "v": "a"}, {"n": "2", "v": "x"}])
     lab_land(root, deals, "a.jsonl", [{"deal_id": "D1", "stage": "won", "updated_at": "2026-11-02 00:00:00+00"}])
-    lab_stage(root, numbers, deals)
+    lab_land(root, levels, "a.jsonl", [{"x": "0", "v": "a"}, {"x": "1.5", "v": "a"}])
+    lab_stage(root, numbers, deals, levels)
     lab_land(root, numbers, "b.jsonl", [{"n": "01", "v": "b"}, {"n": "02", "v": "x"}])
     lab_land(root, deals, "b.jsonl", [{"deal_id": "D1", "stage": "lost", "updated_at": "2026-11-02T00:00:00Z"}])
-    staged = lab_stage(root, numbers, deals)
+    lab_land(root, levels, "b.jsonl", [{"x": "-0", "v": "a"}, {"x": "-0.0", "v": "b"}, {"x": "1.50", "v": "a"}])
+    staged = lab_stage(root, numbers, deals, levels)
     assert query(root, "lab", "SELECT n, v FROM staging.numbers") == [(2, "x")]
     assert staged["numbers"]["exact_duplicates_dropped"] == 1 and staged["numbers"]["rows_quarantined"] == 1
     assert query(root, "lab", "SELECT count(*) FROM staging.deals") == [(0,)]
-    agrees_with_a_full_refresh(root, numbers, deals)
+    # Minus zero is zero: one key, its record sent again once and changed once (a conflict).
+    assert (staged["levels"]["exact_duplicates_dropped"], staged["levels"]["rows_quarantined"]) == (2, 1), staged["levels"]
+    assert query(root, "lab", "SELECT x, v FROM staging.levels") == [(1.5, "a")]
+    agrees_with_a_full_refresh(root, numbers, deals, levels)
 
 
 def test_an_event_is_judged_plausible_at_its_extraction_so_a_later_full_refresh_judges_it_the_same(tmp_path):

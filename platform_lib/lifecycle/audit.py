@@ -85,7 +85,10 @@ def compared(decl: _Declared, name: str, typed: frozenset[str], alias: str = "")
     kind = decl.column(name).type
     if name in typed or kind == "string":
         return column
-    return f"coalesce(CAST(TRY_CAST({column} AS {DUCKDB_TYPES[kind]}) AS VARCHAR), CAST({column} AS VARCHAR))"
+    value = f"TRY_CAST({column} AS {DUCKDB_TYPES[kind]})"
+    if kind == "double":
+        value = f"({value} + 0)"  # -0 is 0, as the key's hash and DuckDB's equality have it
+    return f"coalesce(CAST({value} AS VARCHAR), CAST({column} AS VARCHAR))"
 
 
 def compile_rules(decl: _Declared, typed: frozenset[str] = frozenset()) -> list[CompiledRule]:
