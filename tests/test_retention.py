@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 from dagster import DagsterInstance
 from deltalake import DeltaTable
@@ -87,3 +90,35 @@ def test_retention_vacuums_a_masked_twin_s_old_versions_with_its_port_s(private_
     current = DeltaTable(str(twin))
     assert current.history(1)[0]["operation"] == "VACUUM END"
     assert sorted(f.name for f in twin.glob("*.parquet")) == sorted(u.rsplit("/", 1)[-1] for u in current.file_uris())
+
+
+def test_retention_reads_a_landed_time_without_a_zone_as_utc_whatever_the_machine_s_zone(tmp_path):
+    """Retention runs in a process whose zone is 14 hours ahead of UTC: a landed time
+    without a zone is still UTC, as staging reads it, so a record three hours inside the
+    retention stays and one three hours past it goes."""
+    from datetime import datetime, timedelta, timezone
+
+    cutoff = datetime.now(timezone.utc) - timedelta(days=3)
+    folder = tmp_path / "landing" / "sla_lab" / "events"
+    folder.mkdir(parents=True)
+    naive = lambda t: t.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    (folder / "naive.jsonl").write_text("".join(
+        json.dumps({"event_id": name, "channel": "web", "occurred_at": naive(cutoff + timedelta(hours=h)),
+                    "extracted_at": naive(cutoff + timedelta(days=3))}) + "\n" for name, h in (("inside", 3), ("past", -3))))
+    script = f"""
+from pathlib import Path
+from dagster import DagsterInstance
+from platform_lib.config import MeshPaths
+from platform_lib.dagster.resources import domain_resources
+from platform_lib.dagster.retention import retention_job
+from tests import sla_lab
+product, _ = sla_lab.event_log(retention_days=3)
+source = sla_lab.EVENTS.model_copy(update={{"retention_days": 3}})
+result = retention_job("sla_lab", [source], [product]).execute_in_process(
+    resources=domain_resources("sla_lab", MeshPaths(Path({str(tmp_path)!r}))), instance=DagsterInstance.ephemeral())
+assert result.success
+"""
+    env = {**os.environ, "TZ": "Pacific/Kiritimati", "MESH_HOME": str(tmp_path)}
+    ran = subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert [json.loads(line)["event_id"] for line in (folder / "naive.jsonl").read_text().splitlines()] == ["inside"]
