@@ -285,14 +285,14 @@ def test_records_staged_again_as_they_were_change_no_key(tmp_path):
     """A file rewritten with the same records, or an export sent again, is staged (its
     content is new) but changes no key, so nothing reading the source is recomputed for it;
     a record it really changes or drops is logged as usual."""
-    from platform_lib.declare.columns import UPDATED_AT, key, text
+    from platform_lib.declare.columns import UPDATED_AT, double, key, text
 
     accounts = lab_source("accounts", key("account_id", "Id."), text("name", "Name."), UPDATED_AT, key=("account_id",),
                           evolves="entity", event_time="updated_at")
-    visits = lab_source("visits", key("visit_id", "Id."), text("page", "Page."), key=("visit_id",))
+    visits = lab_source("visits", key("visit_id", "Id."), text("page", "Page."), double("score", "Score."), key=("visit_id",))
     root = tmp_path / "mesh"
     one, two = ({"account_id": f"ACC-{n}", "name": f"n{n}", "updated_at": "2026-11-01T00:00:00Z"} for n in (1, 2))
-    pages = [{"visit_id": f"V{n}", "page": f"/p{n}"} for n in range(3)]
+    pages = [{"visit_id": f"V{n}", "page": f"/p{n}", "score": "0"} for n in range(3)]
     lab_land(root, accounts, "a.jsonl", [one, two])
     lab_land(root, visits, "a.jsonl", pages)
     lab_stage(root, accounts, visits)
@@ -309,11 +309,12 @@ def test_records_staged_again_as_they_were_change_no_key(tmp_path):
     assert logged() == before
 
     lab_land(root, accounts, "c.jsonl", [{**two, "name": "renamed", "updated_at": "2026-11-02T00:00:00Z"}])
-    lab_land(root, visits, "a.jsonl", pages[1:])  # the source dropped a record
+    # The source dropped a record, and changed another's score to minus zero (a value of its own).
+    lab_land(root, visits, "a.jsonl", [{**pages[1], "score": "-0"}, pages[2]])
     changed = lab_stage(root, accounts, visits)
-    assert [changed[s]["keys_recomputed"] for s in ("accounts", "visits")] == [1, 1], changed
+    assert [changed[s]["keys_recomputed"] for s in ("accounts", "visits")] == [1, 2], changed
     assert query(root, "lab", "SELECT DISTINCT account_id FROM ledger.accounts_changes WHERE seq = 3") == [("ACC-2",)]
-    assert query(root, "lab", "SELECT DISTINCT visit_id FROM ledger.visits_changes WHERE seq = 3") == [("V0",)]
+    assert query(root, "lab", "SELECT DISTINCT visit_id FROM ledger.visits_changes WHERE seq = 3 ORDER BY 1") == [("V0",), ("V1",)]
     agrees_with_a_full_refresh(root, accounts, visits)
 
 

@@ -79,3 +79,52 @@ def test_an_older_major_without_the_key_a_product_is_updated_by_is_written_unord
     assert clustering(product) == ["week_start", "account_id"]
     older = product.model_copy(update={"columns": tuple(c for c in product.columns if c.name != "week_start")})
     assert clustering(older) == ["account_id"]
+
+
+def test_a_port_reads_as_its_newest_data_commit_whatever_the_commits_that_change_no_rows_carry(tmp_path):
+    """Commits that change no rows (a purge's, a vacuum's, a masked twin's new stamp) carry
+    the record of the port's newest data commit: its version and fingerprint hold through
+    them, a stale record written while a newer publish landed does not win, and a publish
+    of the same rows under a new stamp commits the stamp alone."""
+    from deltalake import CommitProperties
+
+    from platform_lib.dagster.workspace import code_locations, declared_products
+    from platform_lib.privacy.stores import purge_history
+    from platform_lib.storage.ports import FINGERPRINT, PORT_VERSION, STANDS_FOR, OutputPort
+
+    product = next(p for p in declared_products(code_locations()) if p.id == "product.feature_usage")
+    con = duckdb.connect()
+    day = """SELECT 'ACC-000001' AS account_id, 'api' AS feature, DATE '{d}' AS activity_date, 1 AS active_users,
+                    {n} AS events, TIMESTAMPTZ '{d} 00:00:00+00' AS first_used_at, TIMESTAMPTZ '{d} 01:00:00+00' AS last_used_at"""
+    con.execute(f"CREATE TABLE a AS {day.format(d='2026-11-01', n=1)}")
+    con.execute(f"CREATE TABLE b AS {day.format(d='2026-11-02', n=2)}")
+    port = OutputPort(tmp_path / "v1")
+    first = port.publish(con, "a", product, "r1", extra={PORT_VERSION: "7"})
+
+    # The same rows under a new stamp: recorded without a data commit, once.
+    again = port.publish(con, "a", product, "r2", extra={PORT_VERSION: "8"})
+    assert not again.changed and port.version() == first.delta_version and port.last_commit()[PORT_VERSION] == "8"
+    log = port.table().version()
+    port.publish(con, "a", product, "r3", extra={PORT_VERSION: "8"})
+    assert port.table().version() == log
+
+    # A commit carrying an older record (a purge that began before this publish) loses to it.
+    second = port.publish(con, "b", product, "r4")
+    stale = {STANDS_FOR: str(first.delta_version), FINGERPRINT: first.fingerprint}
+    port.table().alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"},
+                                            commit_properties=CommitProperties(custom_metadata=stale))
+    assert (port.version(), port.last_fingerprint()) == (second.delta_version, second.fingerprint)
+
+    # A purge leaves one version, still read as the publish that made it.
+    purge_history(port.path)
+    assert (port.version(), port.last_fingerprint()) == (second.delta_version, second.fingerprint)
+    assert not port.publish(con, "b", product, "r5").changed
+
+
+def test_a_fingerprint_covers_every_column_whatever_the_columns_are_named():
+    from platform_lib.storage.ports import fingerprint
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE one AS SELECT 'x' AS t, 10 AS v")
+    con.execute("CREATE TABLE two AS SELECT 'x' AS t, 20 AS v")
+    assert fingerprint(con, "one") != fingerprint(con, "two")

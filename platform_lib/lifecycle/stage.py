@@ -354,19 +354,14 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
 
 def _note_differing(con, source: Source, target: str, built: str) -> None:
     """Add to `_mesh_differs` the changed keys whose rows in `target` (before the merge)
-    differ from those `built` puts in their place, compared as a multiset of whole rows."""
+    differ from those `built` puts in their place: compared exactly, as a multiset of whole
+    rows in their JSON form (which tells -0 from 0, as a column's value does)."""
     keys = ", ".join(q(k) for k in staged.key_columns(source))
-    row = ", ".join(map(q, con.sql(f"SELECT * FROM {target} LIMIT 0").columns))
-
-    def digest(rows: str) -> str:
-        return f"SELECT {keys}, count(*) AS _n, sum(hash({row})::HUGEINT) AS _h FROM ({rows}) GROUP BY ALL"
-
-    same = " AND ".join(f"b.{q(k)} IS NOT DISTINCT FROM a.{q(k)}" for k in staged.key_columns(source))
-    picked = ", ".join(f"coalesce(b.{q(k)}, a.{q(k)})" for k in staged.key_columns(source))
-    con.execute(f"""INSERT INTO _mesh_differs SELECT {picked}
-        FROM ({digest(f"SELECT * FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)")}) b
-        FULL JOIN ({digest(built)}) a ON {same}
-        WHERE b._n IS DISTINCT FROM a._n OR b._h IS DISTINCT FROM a._h""")
+    row = "to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in con.sql(f"SELECT * FROM {target} LIMIT 0").columns) + "))"
+    was = f"SELECT {keys}, {row} FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)"
+    now = f"SELECT {keys}, {row} FROM ({built})"
+    con.execute(f"INSERT INTO _mesh_differs SELECT DISTINCT {keys} FROM "
+                f"(({was} EXCEPT ALL {now}) UNION ALL ({now} EXCEPT ALL {was}))")
 
 
 def _current(source: Source, work: str) -> str:

@@ -106,8 +106,7 @@ def expire_port(folder: Path, product: DataProduct, old_versions_days: int, now:
     # the port's, and its masked twin's, whose old versions hold the same rows masked.
     vacuumed = 0
     for kept in (p for p in (OutputPort(folder), twin) if p.exists()):
-        vacuumed += len(kept.table().vacuum(retention_hours=old_versions_days * 24, enforce_retention_duration=False,
-                                            dry_run=False))
+        vacuumed += len(kept.vacuum(old_versions_days * 24))
         vacuumed += drop_change_feed(kept.path, old_versions_days * 24)
     return int(metrics.get("num_deleted_rows", 0)), vacuumed
 

@@ -393,20 +393,19 @@ def erase_port_rows(con: duckdb.DuckDBPyConnection, matcher: Matcher, folder: Pa
 def purge_history(folder: Path) -> int:
     """Keep only the current version: remove every data file and log entry older than it,
     so no time travel reaches erased data. Returns the number of files removed."""
-    dt = DeltaTable(str(folder))
     # The commits below change no rows: they carry the last data commit's record (its
     # fingerprint, batch and masking), whose log entry the cleanup removes.
-    carried = CommitProperties(custom_metadata=OutputPort(folder).carried())
-    removed = len(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
+    port = OutputPort(folder)
+    removed = len(port.vacuum(0))
     removed += drop_change_feed(folder, 0)
     before = set((folder / "_delta_log").iterdir())
-    dt.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"}, commit_properties=carried)
+    port.set_properties({"delta.logRetentionDuration": "interval 0 days"})
     DeltaTable(str(folder)).create_checkpoint()
     # Log cleanup only drops entries behind a checkpoint older than the cutoff: let the
     # checkpoint just written age past "now" before cleaning.
     time.sleep(0.05)
     DeltaTable(str(folder)).cleanup_metadata()
-    DeltaTable(str(folder)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"}, commit_properties=carried)
+    port.set_properties({"delta.logRetentionDuration": "interval 30 days"})
     return removed + len(before - set((folder / "_delta_log").iterdir()))
 
 

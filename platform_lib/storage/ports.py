@@ -95,7 +95,8 @@ def clustering(product: DataProduct) -> list[str]:
 
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """Order-insensitive content hash, computed in the engine."""
-    rows, digest = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {table} t").fetchall()[0]
+    # The alias names the row, unless a column of the same name shadows it: one no column has.
+    rows, digest = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(_mesh_row)), 0) FROM {table} _mesh_row").fetchall()[0]
     return f"{rows}:{digest}"
 
 
@@ -199,7 +200,10 @@ class OutputPort:
         while True:
             read = table.history(limit)
             history = [c for c in read if c["version"] <= at]
-            found = list({c["version"]: c for c in map(_as_data_commit, history) if c}.values())[:n]
+            newest: dict[int, dict] = {}  # the newest record of each version (the log is read newest first)
+            for c in filter(None, map(_as_data_commit, history)):
+                newest.setdefault(c["version"], c)
+            found = sorted(newest.values(), key=lambda c: -c["version"])[:n]
             if len(found) == n:
                 return found
             if len(read) < limit:  # the whole log is read
@@ -208,12 +212,29 @@ class OutputPort:
                 return found or [{"version": min((c["version"] for c in history), default=at)}]
             limit *= 8
 
-    def carried(self) -> dict[str, str]:
-        """What a commit that changes no rows carries so that the port still reads as its
-        last data commit left it once the log behind is cleaned (an erasure's purge): that
-        commit's record and version."""
+    def carried(self, stamp: dict | None = None) -> CommitProperties:
+        """A commit that changes no rows carries the port's last data commit's record and
+        version (with `stamp` on top): the port still reads as that commit left it once the
+        log behind is cleaned (an erasure's purge, Delta's own cleanup of old log entries)."""
         last = self.last_commit()
-        return {**{k: str(v) for k, v in last.items() if k.startswith("mesh.")}, STANDS_FOR: str(last["version"])} if last else {}
+        record = {**{k: str(v) for k, v in last.items() if k.startswith("mesh.")}, STANDS_FOR: str(last["version"])} if last else {}
+        return CommitProperties(custom_metadata={**record, **{k: str(v) for k, v in (stamp or {}).items()}})
+
+    def set_properties(self, properties: dict[str, str]) -> None:
+        self.table().alter.set_table_properties(properties, commit_properties=self.carried())
+
+    def vacuum(self, retention_hours: float) -> list[str]:
+        """Remove the files of versions superseded more than `retention_hours` ago."""
+        return self.table().vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False,
+                                   commit_properties=self.carried())
+
+    def _restamp(self, stamp: dict | None) -> None:
+        """Record `stamp` (a masked twin's port version) on a port whose rows are already
+        what a publish would commit, so the next build finds the twin in step."""
+        last = self.last_commit()
+        if stamp and any(last.get(k) != str(v) for k, v in stamp.items()):
+            held = self.table().metadata().configuration.get("delta.enableChangeDataFeed", "true")
+            self.table().alter.set_table_properties({"delta.enableChangeDataFeed": held}, commit_properties=self.carried(stamp))
 
     def rows_outside(self, con: duckdb.DuckDBPyConnection, where: str) -> int:
         """The current version's rows a replace of `where` keeps (0 without a port)."""
@@ -238,6 +259,7 @@ class OutputPort:
         fp = fingerprint(con, table)
         rows = int(fp.split(":")[0])
         if fp == self.last_fingerprint() and self.pii() == product.pii_masks:  # the schema's record too
+            self._restamp(extra)
             return Publication(self.path, self.version(), rows, fp, changed=False)
         self._write(con, table, product, mode="overwrite", schema_mode="overwrite",
                     metadata={FINGERPRINT: fp, "mesh.run_id": run_id, "mesh.product_version": product.version, **(extra or {})})
@@ -253,6 +275,8 @@ class OutputPort:
         batch = hashlib.sha256(f"{where}\n{fp}".encode()).hexdigest()[:24]
         before = self.rows()
         if where == NO_ROWS or self.last_commit().get(BATCH) == batch:
+            if where != NO_ROWS:
+                self._restamp(extra)
             return Publication(self.path, self.version(), before, fp, changed=False, inserted=0, deleted=0)
         self._write(con, table, product, mode="overwrite", predicate=where,
                     metadata={BATCH: batch, "mesh.run_id": run_id, "mesh.product_version": product.version, **(extra or {})})
