@@ -327,7 +327,8 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
             f"SELECT {cols}, {q(source.event_time)} AS {staged.VALID_FROM}, "
             f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} FROM {work}")
     keys = ", ".join(q(k) for k in staged.key_columns(source))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_differs AS SELECT {keys} FROM _mesh_changed LIMIT 0")
+    for scratch in ("_mesh_held", "_mesh_differs"):  # keys that had staged rows; those whose rows changed
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {scratch} AS SELECT {keys} FROM _mesh_changed LIMIT 0")
     for target, built in targets.items():
         if every_key or not table_exists(con, target):
             con.execute(f"CREATE OR REPLACE TABLE {target} AS {built}")
@@ -346,22 +347,26 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
     if held and not every_key:
         # A key staged again as it was (a file rewritten with the same records, a record
         # sent again) changed nothing: nothing that reads it is recomputed for it.
-        con.execute(f"DELETE FROM _mesh_changed c WHERE NOT EXISTS (SELECT 1 FROM _mesh_differs d WHERE {_same_key(source, 'd')})")
+        con.execute(f"DELETE FROM _mesh_changed c WHERE EXISTS (SELECT 1 FROM _mesh_held d WHERE {_same_key(source, 'd')}) "
+                    f"AND NOT EXISTS (SELECT 1 FROM _mesh_differs d WHERE {_same_key(source, 'd')})")
         con.execute(f"DELETE FROM _mesh_before c WHERE NOT EXISTS (SELECT 1 FROM _mesh_changed d WHERE {_same_key(source, 'd')})")
-    con.execute("DROP TABLE IF EXISTS _mesh_rows")
-    con.execute("DROP TABLE IF EXISTS _mesh_differs")
+    for scratch in ("_mesh_rows", "_mesh_held", "_mesh_differs", "_mesh_was"):
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
 
 
 def _note_differing(con, source: Source, target: str, built: str) -> None:
-    """Add to `_mesh_differs` the changed keys whose rows in `target` (before the merge)
-    differ from those `built` puts in their place: compared exactly, as a multiset of whole
-    rows in their JSON form (which tells -0 from 0, as a column's value does)."""
+    """Of the changed keys that had rows in `target` (added to `_mesh_held`), add to
+    `_mesh_differs` those whose rows `built` does not put back as they were: compared
+    exactly, as a multiset of whole rows in their JSON form (which tells -0 from 0, as a
+    column's value does). A key that had no rows there is new or changed anyway."""
     keys = ", ".join(q(k) for k in staged.key_columns(source))
     row = "to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in con.sql(f"SELECT * FROM {target} LIMIT 0").columns) + "))"
-    was = f"SELECT {keys}, {row} FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)"
-    now = f"SELECT {keys}, {row} FROM ({built})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mesh_was AS SELECT {keys}, {row} AS _mesh_r FROM {target} "
+                "WHERE rowid IN (SELECT r FROM _mesh_rows)")
+    con.execute(f"INSERT INTO _mesh_held SELECT DISTINCT {keys} FROM _mesh_was")
+    now = f"SELECT {keys}, {row} AS _mesh_r FROM ({built}) c WHERE EXISTS (SELECT 1 FROM _mesh_was t WHERE {_same_key(source, 't')})"
     con.execute(f"INSERT INTO _mesh_differs SELECT DISTINCT {keys} FROM "
-                f"(({was} EXCEPT ALL {now}) UNION ALL ({now} EXCEPT ALL {was}))")
+                f"((SELECT * FROM _mesh_was EXCEPT ALL {now}) UNION ALL ({now} EXCEPT ALL SELECT * FROM _mesh_was))")
 
 
 def _current(source: Source, work: str) -> str:
