@@ -21,6 +21,22 @@ def test_code_location_loads_on_its_own(location):
     assert int(result.stdout.strip()) > 0
 
 
+def test_a_column_may_not_take_a_name_the_platform_stores_rows_by():
+    """DuckDB's `rowid` finds stored rows, and an entity's history adds `valid_from` and
+    `valid_to`: a declared column of those names is refused, saying why."""
+    from pydantic import ValidationError
+
+    from platform_lib.declare.columns import UPDATED_AT, key, ts
+    from platform_lib.declare.spec import Column, Source
+
+    with pytest.raises(ValidationError, match="DuckDB's own row id"):
+        Column(name="rowid", type="integer", description="x")
+    with pytest.raises(ValidationError, match="valid_from, valid_to"):
+        Source(domain="sales", name="deals", format="jsonl", description="Deals.", primary_key=("deal_id",),
+               event_time="updated_at", evolves="entity",
+               columns=(key("deal_id", "Id."), UPDATED_AT, ts("valid_to", "Until when the deal's terms hold.")))
+
+
 @pytest.mark.parametrize("changes", [{"name": "amount\n"}, {"name": "amount; drop"}])
 def test_a_declared_name_must_be_snake_case_whole(changes):
     """`$` matches before a final newline: a name is checked whole, so none slips through."""

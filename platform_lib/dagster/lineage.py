@@ -17,11 +17,10 @@ import duckdb
 from dagster import AssetKey, TableColumnDep, TableColumnLineage
 
 from platform_lib.config import PROJECT_ROOT
-from platform_lib.declare.spec import DataProduct, Domain, Source
+from platform_lib.declare.spec import VALID_FROM, VALID_TO, DataProduct, Domain, Source
 from platform_lib.declare.types import DUCKDB_TYPES
 from platform_lib.governance.policies import Derivations
 from platform_lib.lifecycle import lineage
-from platform_lib.storage import staged
 from platform_lib.storage.sql import q
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def empty_warehouse(domain: str, sources: list[Source], products: list[DataProdu
         _create(con, source.table, columns)
         if source.evolves == "entity":
             when = DUCKDB_TYPES[source.column(source.event_time).type]
-            _create(con, source.history_table, [*columns, (staged.VALID_FROM, when), (staged.VALID_TO, when)])
+            _create(con, source.history_table, [*columns, (VALID_FROM, when), (VALID_TO, when)])
     for product in products:
         columns = [(c.name, DUCKDB_TYPES[c.type]) for c in product.columns]
         as_read = [(n, DUCKDB_TYPES[t]) for n, t in (published or {}).get(product.id, [])] or columns

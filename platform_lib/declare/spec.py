@@ -20,6 +20,8 @@ from platform_lib.declare.types import LogicalType
 EXTRACTED = "extracted_at"
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")  # whole names only: fullmatch, so no trailing newline slips through
+# The columns an entity source's history adds to each version: when it became and stopped being current.
+VALID_FROM, VALID_TO = "valid_from", "valid_to"
 SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 
 Classification = Literal["public", "internal", "pii"]
@@ -66,6 +68,9 @@ class Column(_Frozen):
     def _snake_case(cls, v: str) -> str:
         if not NAME.fullmatch(v):
             raise ValueError(f"column name '{v}' must be snake_case")
+        if v == "rowid":
+            raise ValueError("column name 'rowid' is DuckDB's own row id, by which the platform finds stored rows: "
+                             "name the column after what it holds")
         return v
 
 
@@ -165,6 +170,9 @@ class Source(_Declared):
                                  "it cannot be part of the primary key")
             if self.column(self.event_time).type != "timestamp":
                 raise ValueError(f"{self.id}: event_time '{self.event_time}' must name a timestamp column")
+            if taken := [c.name for c in self.columns if c.name in (VALID_FROM, VALID_TO)]:
+                raise ValueError(f"{self.id}: column '{taken[0]}' is one the entity's history adds to each version "
+                                 f"({VALID_FROM}, {VALID_TO}): rename it")
         return self
 
     @property

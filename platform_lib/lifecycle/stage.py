@@ -26,7 +26,7 @@ import duckdb
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.identifiers import KINDS, kind_of
-from platform_lib.declare.spec import Source
+from platform_lib.declare.spec import VALID_FROM, VALID_TO, Source
 from platform_lib.lifecycle.audit import AuditResult, audit, compared
 from platform_lib.privacy.suppression import suppressed_when, withheld_text
 from platform_lib.storage import failpoints, staged
@@ -324,8 +324,8 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
         pk = ", ".join(q(k) for k in staged.key_columns(source))
         order = ", ".join(q(c) for c in source.version_order)
         targets[source.history_table] = (
-            f"SELECT {cols}, {q(source.event_time)} AS {staged.VALID_FROM}, "
-            f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {staged.VALID_TO} FROM {work}")
+            f"SELECT {cols}, {q(source.event_time)} AS {VALID_FROM}, "
+            f"lead({q(source.event_time)}) OVER (PARTITION BY {pk} ORDER BY {order}) AS {VALID_TO} FROM {work}")
     keys = ", ".join(q(k) for k in staged.key_columns(source))
     for scratch in ("_mesh_held", "_mesh_differs"):  # keys that had staged rows; those whose rows changed
         con.execute(f"CREATE OR REPLACE TEMP TABLE {scratch} AS SELECT {keys} FROM _mesh_changed LIMIT 0")

@@ -27,8 +27,6 @@ from platform_lib.declare.spec import Source
 from platform_lib.declare.types import DUCKDB_TYPES
 from platform_lib.storage.sql import lit, q
 
-VALID_FROM, VALID_TO = "valid_from", "valid_to"
-
 
 def landed_table(source: Source) -> str:
     return f"landed.{q(source.name)}"
