@@ -22,6 +22,7 @@ from platform_lib.config import MeshPaths
 from platform_lib.dagster.resources import domain_resources
 from platform_lib.dagster.retention import retention_job
 from platform_lib.dagster.workspace import code_locations, declared_products
+from platform_lib.storage.ports import OutputPort
 
 from tests.helpers import copy_landing, materialize_domain, mesh_in_process, query
 
@@ -284,7 +285,8 @@ def test_a_source_without_a_primary_key_stages_a_record_sent_again_once_empty_va
 def test_records_staged_again_as_they_were_change_no_key(tmp_path):
     """A file rewritten with the same records, or an export sent again, is staged (its
     content is new) but changes no key, so nothing reading the source is recomputed for it;
-    a record it really changes or drops is logged as usual."""
+    nor does a record quarantined before and after, or new and quarantined. A record it
+    really changes or drops is logged as usual."""
     from platform_lib.declare.columns import UPDATED_AT, double, key, text
 
     accounts = lab_source("accounts", key("account_id", "Id."), text("name", "Name."), UPDATED_AT, key=("account_id",),
@@ -293,8 +295,9 @@ def test_records_staged_again_as_they_were_change_no_key(tmp_path):
     root = tmp_path / "mesh"
     one, two = ({"account_id": f"ACC-{n}", "name": f"n{n}", "updated_at": "2026-11-01T00:00:00Z"} for n in (1, 2))
     pages = [{"visit_id": f"V{n}", "page": f"/p{n}", "score": "0"} for n in range(3)]
+    bad = {"visit_id": "V9", "page": "/p9", "score": "not a number"}
     lab_land(root, accounts, "a.jsonl", [one, two])
-    lab_land(root, visits, "a.jsonl", pages)
+    lab_land(root, visits, "a.jsonl", [*pages, bad])
     lab_stage(root, accounts, visits)
 
     def logged() -> int:
@@ -303,9 +306,10 @@ def test_records_staged_again_as_they_were_change_no_key(tmp_path):
     before = logged()
     lab_land(root, accounts, "a.jsonl", [two, one])  # rewritten: other bytes, the same records
     lab_land(root, accounts, "b.jsonl", [one])  # the export sent again
-    lab_land(root, visits, "a.jsonl", pages[::-1])
+    lab_land(root, visits, "a.jsonl", [bad, *pages[::-1]])
+    lab_land(root, visits, "b.jsonl", [{**bad, "visit_id": "V8"}])
     again = lab_stage(root, accounts, visits)
-    assert [(again[s]["files_staged"], again[s]["keys_recomputed"]) for s in ("accounts", "visits")] == [(2, 0), (1, 0)], again
+    assert [(again[s]["files_staged"], again[s]["keys_recomputed"]) for s in ("accounts", "visits")] == [(2, 0), (2, 0)], again
     assert logged() == before
 
     lab_land(root, accounts, "c.jsonl", [{**two, "name": "renamed", "updated_at": "2026-11-02T00:00:00Z"}])
@@ -454,8 +458,12 @@ def test_a_full_refresh_publishes_exactly_what_the_incremental_chain_published(c
     root, _ = chain
     copy = tmp_path / "mesh"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    ports = sorted((copy / "products" / DOMAIN).glob("*/v*"))
+    versions = {str(p.relative_to(copy)): OutputPort(p).version() for p in ports}
     out = mesh_in_process("build", "--select", DOMAIN, "--full-refresh", root=copy)
     assert out.returncode == 0, out.stdout + out.stderr
+    # What a port already holds is not published again, whether it was written whole or by key.
+    assert {str(p.relative_to(copy)): OutputPort(p).version() for p in ports} == versions
     incremental, full = published(root), published(copy)
     assert set(incremental) == set(full) and any(k.startswith("products/") for k in full)
     for name in full:
@@ -660,6 +668,9 @@ def test_a_product_computed_per_key_recomputes_only_the_keys_a_batch_changed_and
         meta = batch[name]
         assert meta["recomputed"] is True and meta["update"] == "keys", meta
         assert 0 < meta["keys_recomputed"] < first[name]["dagster/row_count"], meta
+        # The row ledger balances with the rows of the keys not recomputed, which the port keeps.
+        assert meta["rows_in"] + meta["rows_kept"] == meta["rows_published"] + meta["rows_quarantined"] + \
+            meta["exact_duplicates_dropped"] + meta["rows_withheld"], meta
     assert batch["product_health_scores"]["update"] == "whole"  # scored over the whole horizon: no keys
 
     ports_agree_with_a_full_refresh(root, tmp_path / "full", "product")
@@ -792,15 +803,20 @@ def test_after_an_erasure_and_a_retention_run_the_chain_still_agrees_with_a_full
     assert sorted(query(root, DOMAIN, partners)) == sorted([(mine["activity_id"],), (old["activity_id"],)])
 
     # A last batch, computed per key after the rewrites.
-    land(activities, "part-b2.csv", [{**a, "activity_id": f"{a['activity_id']}-b2", "occurred_at": times[-1]}
+    land(activities, "part-b2.csv", [{**a, "activity_id": f"{a['activity_id']}-b2", **later}
                                      for a in first[20:25]])
     result = materialize_domain(DOMAIN, root)
-    assert products_built(result)["account_interactions"]["update"] == "keys"
+    built = products_built(result)["account_interactions"]
+    assert built["update"] == "keys" and built["keys_recomputed"] > 0, built
 
     copy = tmp_path / "full"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("dagster"))
+    ports = sorted((copy / "products" / DOMAIN).glob("*/v*"))
+    versions = {str(p.relative_to(copy)): OutputPort(p).version() for p in ports}
     out = mesh_in_process("build", "--select", DOMAIN, "--full-refresh", root=copy)
     assert out.returncode == 0, out.stdout + out.stderr
+    # What a port already holds is not published again, whether it was written whole or by key.
+    assert {str(p.relative_to(copy)): OutputPort(p).version() for p in ports} == versions
     incremental, full = published(root), published(copy)
     assert set(incremental) == set(full)
     for name in full:

@@ -65,8 +65,8 @@ class AuditResult:
         }
 
     def accounting(self, *, withheld_before_audit: int = 0, withheld_after_audit: int = 0) -> dict:
-        """Where every input row went: rows_in = rows_published + rows_quarantined +
-        exact_duplicates_dropped + rows_withheld (erased subjects, or no consent for the
+        """Where every input row went: rows_in + rows_kept = rows_published + rows_quarantined
+        + exact_duplicates_dropped + rows_withheld (erased subjects, or no consent for the
         purpose). For a staged source, published means staged for the domain's products."""
         return {
             "rows_in": self.rows_in + withheld_before_audit,

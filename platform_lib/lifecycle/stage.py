@@ -344,12 +344,15 @@ def _merge(con, source: Source, work: str, every_key: bool, held: bool) -> None:
             _note_differing(con, source, target, built)
         con.execute(f"DELETE FROM {target} WHERE rowid IN (SELECT r FROM _mesh_rows)")
         con.execute(f"INSERT INTO {target} {built}")
-    if held and not every_key:
+    if not every_key:
         # A key staged again as it was (a file rewritten with the same records, a record
-        # sent again) changed nothing: nothing that reads it is recomputed for it.
-        con.execute(f"DELETE FROM _mesh_changed c WHERE EXISTS (SELECT 1 FROM _mesh_held d WHERE {_same_key(source, 'd')}) "
-                    f"AND NOT EXISTS (SELECT 1 FROM _mesh_differs d WHERE {_same_key(source, 'd')})")
-        con.execute(f"DELETE FROM _mesh_before c WHERE NOT EXISTS (SELECT 1 FROM _mesh_changed d WHERE {_same_key(source, 'd')})")
+        # sent again), or with no staged rows before or after (its records quarantined),
+        # changed nothing: nothing that reads it is recomputed for it.
+        con.execute(f"DELETE FROM _mesh_changed c WHERE CASE WHEN EXISTS (SELECT 1 FROM _mesh_held d WHERE {_same_key(source, 'd')}) "
+                    f"THEN NOT EXISTS (SELECT 1 FROM _mesh_differs d WHERE {_same_key(source, 'd')}) "
+                    f"ELSE NOT EXISTS (SELECT 1 FROM {work} d WHERE {_same_key(source, 'd')}) END")
+        if held:
+            con.execute(f"DELETE FROM _mesh_before c WHERE NOT EXISTS (SELECT 1 FROM _mesh_changed d WHERE {_same_key(source, 'd')})")
     for scratch in ("_mesh_rows", "_mesh_held", "_mesh_differs", "_mesh_was"):
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
 
