@@ -129,3 +129,12 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         Change("cancelled", 0.01, ACTIVE, _cancel),
     ),
 }
+
+
+# Event sources that log an entity's moves: a batch lands one event per move its new
+# versions make (from the current version's value to the new one's, at the new version's
+# time), not old events again.
+# Source -> (the entity, its column that moves, the source's columns for before and after).
+MOVES: dict[str, tuple[str, str, str, str]] = {
+    "sales/opportunity_stage_history": ("sales/opportunities", "stage", "from_stage", "to_stage"),
+}

@@ -8,7 +8,9 @@ primary-key columns that are free identifiers (no reference, no accepted values,
 timestamp) get the batch's suffix; a timestamp key is made new by the shift. Entity
 sources get new versions of a known share of their current records (the latest version
 across the landed files), changed as `changes.py` says, with updated_at and extracted_at
-now: no key is new, so every reference still holds.
+now: no key is new, so every reference still holds. A source that logs an entity's moves
+(`changes.MOVES`: an opportunity's stage history) gets one event per move those versions
+make.
 
 Nothing lands unless all of it can, and each file appears atomically (written aside as a
 dot-file, then renamed), as the landing contract requires. The record of what landed is
@@ -28,7 +30,7 @@ import numpy as np
 
 from platform_lib.config import MeshPaths
 from platform_lib.declare.spec import EXTRACTED, Source
-from platform_lib.ops.seed.changes import CHANGES
+from platform_lib.ops.seed.changes import CHANGES, MOVES
 from platform_lib.ops.seed.evolve import evolve, summary
 from platform_lib.storage.landing import COPY_OPTIONS, EXTENSIONS, landed_files, reader
 from platform_lib.storage.sql import lit, q
@@ -92,11 +94,16 @@ def land_batch(paths: MeshPaths, sources: Sequence[Source], name: str, now: date
     record, written = {}, []
     con = duckdb.connect()
     try:
-        limits = _shares(con, [s for s in sources if landed[s.id] and s.evolves != "entity"], landed, rows)
-        for source in (s for s in sources if landed[s.id]):
+        logs = {f"{s.domain}/{s.name}" for s in sources} & set(MOVES)
+        limits = _shares(con, [s for s in sources if landed[s.id] and s.evolves != "entity"
+                               and f"{s.domain}/{s.name}" not in logs], landed, rows)
+        # Entities first: a source logging their moves lands the moves their versions make.
+        for source in sorted((s for s in sources if landed[s.id]), key=lambda s: s.evolves != "entity"):
             aside = _aside(targets[source.id])
             if source.evolves == "entity":
                 entry = _versions(con, source, landed[source.id], aside, name, now)
+            elif f"{source.domain}/{source.name}" in logs:
+                entry = _moves(con, source, aside, now, *MOVES[f"{source.domain}/{source.name}"])
             else:
                 entry = _events(con, source, landed[source.id], aside, name, now, limits.get(source.id))
             if entry:
@@ -176,10 +183,43 @@ def _versions(con: duckdb.DuckDBPyConnection, source: Source, files: list[Path],
     if not versions.table.num_rows:
         return None
     con.register("_seed_versions", versions.table)
+    con.register("_seed_current", current)
     _write(con, "SELECT * FROM _seed_versions", source, out)
+    # What each changed record was and became, for a source logging its moves (`_moves`).
+    after = ", ".join(f"v.{q(n)} AS {q(n + AFTER)}" for n in names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_moved(f'{source.domain}/{source.name}')} AS "
+                f"SELECT c.*, {after}, v.{q(source.event_time)} AS {MOVED_AT} FROM _seed_current c "
+                f"JOIN _seed_versions v USING ({key})")
     con.unregister("_seed_versions")
+    con.unregister("_seed_current")
     return {"rows": versions.table.num_rows,
             "updates": summary(changes, [versions], current.num_rows, source.primary_key)}
+
+
+def _moved(entity: str) -> str:
+    """The scratch table of an entity's records this batch changed: as they were, and with
+    `AFTER` appended to each column's name, as they became."""
+    return "_seed_moved_" + entity.replace("/", "__")
+
+
+AFTER, MOVED_AT = "__after", "_seed_moved_at"
+
+
+def _moves(con: duckdb.DuckDBPyConnection, source: Source, out: Path, now: datetime,
+           entity: str, column: str, before: str, after: str) -> dict | None:
+    """One event per record of `entity` whose new version moved `column`: from its value
+    before to the new one, at the new version's time; its other columns as the entity's."""
+    moved = _moved(entity)
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [moved]).fetchall()[0][0]:
+        return None  # the entity got no new versions in this batch
+    picked = {before: q(column), after: q(column + AFTER), source.event_time: MOVED_AT, EXTRACTED: lit(now.strftime(STAMP))}
+    select = ", ".join(f"{picked.get(c.name, q(c.name))} AS {q(c.name)}" for c in source.columns)
+    batch = f"SELECT {select} FROM {moved} WHERE {q(column)} IS DISTINCT FROM {q(column + AFTER)}"
+    rows = con.execute(f"SELECT count(*) FROM ({batch})").fetchall()[0][0]
+    if not rows:
+        return None
+    _write(con, batch, source, out)
+    return {"rows": rows}
 
 
 def _write(con: duckdb.DuckDBPyConnection, select: str, source: Source, path: Path) -> None:
