@@ -134,6 +134,7 @@ def test_erasing_a_contact_removes_it_from_every_store_and_every_version(probed)
 
     status = json.loads(mesh_in_process("erase", "--status", "--json", root=root, check=True).stdout)
     assert status[0]["status"] == "complete" and set(status[0]["domains"].values()) == {"confirmed"}
+    assert status[0]["days_left"] == 30  # received today: the whole 30 days are left
     record = json.loads((root / "privacy" / "erasures" / f"{status[0]['request_id']}.json").read_text())
     assert {p: record["domains"]["marketing"]["rows_removed"].get(p) for p in probes} == dict.fromkeys(probes, 1)
     said = " ".join(mesh_in_process("erase", "--status", "--request-id", status[0]["request_id"], root=root,

@@ -29,6 +29,8 @@ class AssetOutcome:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     materialized: bool = False
+    # Whether what it serves changed: a product's new port version, a source's staged keys.
+    changed: bool = False
     seconds: float | None = None
 
     @property
@@ -230,6 +232,8 @@ def _asset_outcomes(instance: DagsterInstance, run_id: str, keys: set[AssetKey])
             out = by_key.get(mat.asset_key)
             if out:
                 out.materialized = True
+                meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+                out.changed = bool(meta.get("content_changed") or meta.get("full_refresh") or meta.get("keys_recomputed"))
                 out.rows_published = _int(mat.metadata.get("rows_published") or mat.metadata.get("rows_valid"))
                 out.rows_quarantined = _int(mat.metadata.get("rows_quarantined"))
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:

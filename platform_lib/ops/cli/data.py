@@ -85,7 +85,7 @@ def build(selectors: tuple[str, ...], full_refresh: bool, root: str | None) -> N
     stdout(width=200).print(table(
         f"mesh build ({time.monotonic() - started:.1f}s)",
         ("asset", "published", "rows", "quarantined", "checks passed", "checks failed", "step time"),
-        ((a.name, "yes" if a.materialized else "[red]no[/]", _n(a.rows_published), _n(a.rows_quarantined),
+        ((a.name, ("yes" if a.changed else "unchanged") if a.materialized else "[red]no[/]", _n(a.rows_published), _n(a.rows_quarantined),
           str(a.checks_passed), ", ".join(a.checks_failed) or "-", "-" if a.seconds is None else f"{a.seconds:.1f}s")
          for loc in outcomes for a in loc.assets),
         right=("published", "rows", "quarantined", "checks passed", "step time"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime, timezone
 
@@ -123,7 +124,7 @@ def _erasure_status(paths: MeshPaths, request_id: str | None, as_json: bool) -> 
     now = datetime.now(timezone.utc)
     rows = [{"request_id": r.request_id, "status": r.status, "subject": f"{r.subject_kind} #{r.subject_hash[:12]}",
              "received_at": r.received_at.isoformat(), "deadline": r.deadline.isoformat(),
-             "days_left": (r.deadline - now).days, "domains": {d: p.phase for d, p in r.domains.items()},
+             "days_left": math.ceil((r.deadline - now).total_seconds() / 86400), "domains": {d: p.phase for d, p in r.domains.items()},
              "rows_removed": sum(n for p in r.domains.values() for n in p.rows_removed.values()),
              "verified_at": r.verified_at.isoformat() if r.verified_at else None,
              "planned": r.planned_at is not None,
