@@ -36,6 +36,8 @@ from platform_lib.storage.landing import COPY_OPTIONS, EXTENSIONS, landed_files,
 from platform_lib.storage.sql import lit, q
 
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
+# The scratch table of an entity's moved records: each column as it became, and the time.
+AFTER, MOVED_AT = "__after", "_seed_moved_at"
 
 
 class IncrementRefused(ValueError):
@@ -183,15 +185,17 @@ def _versions(con: duckdb.DuckDBPyConnection, source: Source, files: list[Path],
     if not versions.table.num_rows:
         return None
     con.register("_seed_versions", versions.table)
-    con.register("_seed_current", current)
     _write(con, "SELECT * FROM _seed_versions", source, out)
-    # What each changed record was and became, for a source logging its moves (`_moves`).
-    after = ", ".join(f"v.{q(n)} AS {q(n + AFTER)}" for n in names)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_moved(f'{source.domain}/{source.name}')} AS "
-                f"SELECT c.*, {after}, v.{q(source.event_time)} AS {MOVED_AT} FROM _seed_current c "
-                f"JOIN _seed_versions v USING ({key})")
+    entity = f"{source.domain}/{source.name}"
+    if entity in {logged for logged, *_ in MOVES.values()}:
+        # What each changed record was and became, for the source logging its moves (`_moves`).
+        con.register("_seed_current", current)
+        after = ", ".join(f"v.{q(n)} AS {q(n + AFTER)}" for n in names)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_moved(entity)} AS "
+                    f"SELECT c.*, {after}, v.{q(source.event_time)} AS {MOVED_AT} FROM _seed_current c "
+                    f"JOIN _seed_versions v USING ({key})")
+        con.unregister("_seed_current")
     con.unregister("_seed_versions")
-    con.unregister("_seed_current")
     return {"rows": versions.table.num_rows,
             "updates": summary(changes, [versions], current.num_rows, source.primary_key)}
 
@@ -200,9 +204,6 @@ def _moved(entity: str) -> str:
     """The scratch table of an entity's records this batch changed: as they were, and with
     `AFTER` appended to each column's name, as they became."""
     return "_seed_moved_" + entity.replace("/", "__")
-
-
-AFTER, MOVED_AT = "__after", "_seed_moved_at"
 
 
 def _moves(con: duckdb.DuckDBPyConnection, source: Source, out: Path, now: datetime,
